@@ -1,0 +1,79 @@
+//! The one place errors become HTTP: every failure, ours or warp's, is a status and a JSON
+//! body `{"error": <code>, "message": <what is wrong>}`. Internals are logged, never shown.
+
+use std::convert::Infallible;
+
+use warp::{
+    http::{header, StatusCode},
+    reject::Reject,
+    Rejection, Reply,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The job posted is malformed or names what does not exist.
+    #[error("{0}")]
+    InvalidJob(String),
+    #[error("no job with id {0}")]
+    JobNotFound(String),
+    #[error("the request's content type must be application/x-www-form-urlencoded or application/json")]
+    UnsupportedMediaType,
+    #[error("authentication required")]
+    Unauthorized,
+    /// Postgres cannot be reached.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Reject for ApiError {}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
+            ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let (status, code, message) = if let Some(e) = rejection.find::<ApiError>() {
+        match e {
+            ApiError::Internal(inner) | ApiError::Unavailable(inner) => {
+                tracing::error!(error = format!("{inner:#}"), "request failed");
+            }
+            _ => {}
+        }
+        let (status, code) = e.status_and_code();
+        (status, code, e.to_string())
+    } else if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found", "no such route".to_string())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large".to_string())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "length_required", "a Content-Length header is required".to_string())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route".to_string())
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        let e = ApiError::UnsupportedMediaType;
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        (StatusCode::BAD_REQUEST, "bad_request", "the request could not be understood".to_string())
+    };
+    let body = warp::reply::json(&serde_json::json!({ "error": code, "message": message }));
+    let mut response = warp::reply::with_status(body, status).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"CloudCrowd\""),
+        );
+    }
+    Ok(response)
+}

@@ -1,0 +1,59 @@
+//! The HTTP API, CloudCrowd-compatible: `POST /jobs`, `GET|DELETE /jobs/:id`, `GET /status`,
+//! `GET /heartbeat`. Filters in `routes`, handlers in `handlers`, one error type in `error`.
+
+mod auth;
+mod error;
+mod handlers;
+mod job_request;
+mod routes;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use crowd_shared::{catalog::Catalog, shutdown::CancellationToken, storage::AssetStore, Config};
+use deadpool_postgres::Pool;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// What every request handler can reach.
+pub struct ApiState {
+    pub pool: Pool,
+    pub store: Arc<dyn AssetStore>,
+    pub catalog: Catalog,
+    pub max_body_bytes: u64,
+    pub max_inputs: usize,
+    /// A node unheard for this long is no longer listed.
+    pub node_ttl: Duration,
+    pub credentials: Option<(String, String)>,
+}
+
+impl ApiState {
+    pub fn new(config: &Config, pool: Pool, store: Arc<dyn AssetStore>, catalog: Catalog) -> Arc<Self> {
+        Arc::new(ApiState {
+            pool,
+            store,
+            catalog,
+            max_body_bytes: config.max_body_bytes,
+            max_inputs: config.max_inputs,
+            node_ttl: config.heartbeat_interval() * 3,
+            credentials: config.credentials().map(|(l, p)| (l.to_string(), p.to_string())),
+        })
+    }
+}
+
+/// Binds the API's port (`0` picks a free one, as tests do).
+pub async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    TcpListener::bind((host, port)).await.with_context(|| format!("binding {host}:{port}"))
+}
+
+/// Serves until `shutdown`, then finishes the requests under way.
+pub async fn serve(state: Arc<ApiState>, listener: TcpListener, shutdown: CancellationToken) {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "api listening");
+    warp::serve(routes::routes(state))
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled().await })
+        .run()
+        .await;
+}

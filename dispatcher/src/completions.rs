@@ -1,0 +1,92 @@
+//! Consuming completions. Each is applied in its own transaction and acked only after the
+//! commit; a database error hands it back to the broker to try again.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use crowd_shared::{amqp, messages::Completion, shutdown::CancellationToken};
+use futures_util::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions},
+    types::FieldTable,
+};
+use tokio::task::JoinSet;
+
+use crate::{
+    job_progress::{apply_completion, Applied},
+    Backoff, Dispatcher,
+};
+
+/// Completions applied at once by one dispatcher (they wait on their job's row lock, not on
+/// each other, unless they share a job).
+const PREFETCH: u16 = 32;
+
+/// Pause before a completion whose transaction failed goes back to the broker.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new();
+    while !shutdown.is_cancelled() {
+        match session(&d, &shutdown, &mut backoff).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "completion consumer lost the broker"),
+        }
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
+    }
+}
+
+async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken, backoff: &mut Backoff) -> anyhow::Result<()> {
+    let conn = amqp::connect(&d.amqp_url, "crowd dispatcher completions").await?;
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    let queue = d.queues.completions();
+    amqp::declare_durable(&channel, &queue).await?;
+    let mut consumer = channel
+        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .context("consuming completions")?;
+    backoff.reset();
+    let mut tasks = JoinSet::new();
+    let ended = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            delivery = consumer.next() => match delivery {
+                Some(Ok(delivery)) => { tasks.spawn(handle(d.clone(), delivery)); }
+                Some(Err(e)) => break Err(anyhow::Error::new(e).context("consuming completions")),
+                None => break Err(anyhow::anyhow!("the broker closed the completion consumer")),
+            },
+        }
+    };
+    // Let the transactions under way finish, so their acks go out.
+    while tasks.join_next().await.is_some() {}
+    conn.close(200, "dispatcher stopping".into()).await.ok();
+    ended
+}
+
+async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
+    let completion: Completion = match serde_json::from_slice(&delivery.data) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "discarding a completion that does not parse");
+            delivery.reject(BasicRejectOptions { requeue: false }).await.ok();
+            return;
+        }
+    };
+    match apply_completion(&d.pool, &completion, d.max_attempts).await {
+        Ok(applied) => {
+            if let Applied::Stale(why) = applied {
+                tracing::debug!(work_unit.id = completion.unit_id, why, "stale completion ignored");
+            }
+            delivery.ack(BasicAckOptions::default()).await.ok();
+        }
+        Err(e) => {
+            tracing::warn!(work_unit.id = completion.unit_id, error = format!("{e:#}"), "completion not applied; retrying");
+            tokio::time::sleep(RETRY_PAUSE).await;
+            delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await.ok();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Applying a completion to Postgres and moving its job on. Idempotent: a duplicate or stale
+//! completion (a redelivery, an answer to an older attempt) changes nothing.
+
+use anyhow::Context;
+use crowd_shared::{
+    channels,
+    jobs::{insert_units, notify},
+    messages::{Completion, Outcome},
+    state_machine::{after_failure, next_status, output_stage, AfterFailure, Tally},
+    status::{JobStatus, Stage, UnitState},
+};
+use deadpool_postgres::{Pool, Transaction};
+use serde_json::Value;
+
+/// What became of a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Recorded,
+    /// Nothing changed: the job or unit is gone, or the attempt is not the current one.
+    Stale(&'static str),
+}
+
+pub async fn apply_completion(pool: &Pool, c: &Completion, max_attempts: i32) -> anyhow::Result<Applied> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    let tx = client.transaction().await?;
+    // The job row is locked first: every completion of a job passes here one at a time, so
+    // exactly one of them sees its stage finished (and queues exactly one merge).
+    let Some(job) = tx
+        .query_opt("SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE", &[&c.job_id])
+        .await?
+    else {
+        return Ok(Applied::Stale("job deleted"));
+    };
+    let Some(unit) = tx
+        .query_opt(
+            "SELECT stage, state, attempts FROM work_units WHERE id = $1 AND job_id = $2 FOR UPDATE",
+            &[&c.unit_id, &c.job_id],
+        )
+        .await?
+    else {
+        return Ok(Applied::Stale("unit gone"));
+    };
+    let state = UnitState::parse(unit.get("state")).context("unit with an unknown state")?;
+    let attempts: i32 = unit.get("attempts");
+    if state.is_complete() {
+        return Ok(Applied::Stale("unit already complete"));
+    }
+    if attempts != c.attempt {
+        return Ok(Applied::Stale("an older attempt"));
+    }
+    let stage = Stage::from_code(unit.get("stage")).context("unit with an unknown stage")?;
+    let job_status = JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
+    let action: String = job.get("action");
+
+    match &c.outcome {
+        Outcome::Succeeded { output } => {
+            tx.execute(
+                "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1
+                 WHERE id = $1",
+                &[&c.unit_id, output, &c.time],
+            )
+            .await?;
+            if stage == Stage::Split {
+                let inputs = flatten(output.clone());
+                insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
+            }
+        }
+        Outcome::Failed { error, retryable } => match after_failure(attempts, max_attempts, *retryable) {
+            AfterFailure::Retry => {
+                // Pending again with a fresh timestamp: the relay publishes it behind
+                // everything already waiting.
+                tx.execute(
+                    "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = to_jsonb($2::text),
+                            time = $3, updated_at = clock_timestamp()
+                     WHERE id = $1",
+                    &[&c.unit_id, error, &c.time],
+                )
+                .await?;
+                notify(&tx, channels::WORK).await?;
+            }
+            AfterFailure::Fail => {
+                tx.execute(
+                    "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = to_jsonb($2::text),
+                            time = $3
+                     WHERE id = $1",
+                    &[&c.unit_id, error, &c.time],
+                )
+                .await?;
+            }
+        },
+    }
+    advance_job(&tx, c.job_id, &action, job_status, job.get("has_merge")).await?;
+    tx.commit().await.context("committing a completion")?;
+    Ok(Applied::Recorded)
+}
+
+/// Moves the job through as many states as its units allow.
+async fn advance_job(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    action: &str,
+    mut status: JobStatus,
+    has_merge: bool,
+) -> anyhow::Result<()> {
+    let tally = tally(tx, job_id).await?;
+    while let Some(next) = next_status(status, has_merge, &tally) {
+        match next {
+            JobStatus::Processing | JobStatus::Splitting => {
+                set_status(tx, job_id, next).await?;
+            }
+            JobStatus::Merging => {
+                let outputs = stage_outputs(tx, job_id, Stage::Process).await?;
+                insert_units(tx, job_id, action, Stage::Merge, &[outputs]).await?;
+                set_status(tx, job_id, next).await?;
+                // The merge unit is new and pending: the tally has to see it.
+                return Ok(());
+            }
+            JobStatus::Succeeded | JobStatus::Failed => {
+                let outputs = stage_outputs(tx, job_id, output_stage(status)).await?;
+                complete_job(tx, job_id, next, &outputs).await?;
+                return Ok(());
+            }
+        }
+        status = next;
+    }
+    Ok(())
+}
+
+async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
+    let rows = tx
+        .query(
+            "SELECT stage, state, count(*) AS n FROM work_units WHERE job_id = $1 GROUP BY stage, state",
+            &[&job_id],
+        )
+        .await?;
+    let mut tally = Tally::default();
+    for row in rows {
+        let stage = Stage::from_code(row.get("stage")).context("unknown stage")?;
+        let state = UnitState::parse(row.get("state")).context("unknown state")?;
+        tally.add(stage, state, row.get("n"));
+    }
+    Ok(tally)
+}
+
+/// The outputs (or errors) of a stage's units, in unit order.
+async fn stage_outputs(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<Value> {
+    let row = tx
+        .query_one(
+            "SELECT coalesce(jsonb_agg(coalesce(output, 'null'::jsonb) ORDER BY id), '[]'::jsonb)
+             FROM work_units WHERE job_id = $1 AND stage = $2",
+            &[&job_id, &stage.code()],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
+    tx.execute("UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1", &[&job_id, &status.code()])
+        .await?;
+    Ok(())
+}
+
+async fn complete_job(tx: &Transaction<'_>, job_id: i64, status: JobStatus, outputs: &Value) -> anyhow::Result<()> {
+    tx.execute(
+        "UPDATE jobs SET status = $2, outputs = $3, updated_at = now(),
+                time_taken = EXTRACT(EPOCH FROM now() - created_at),
+                callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
+                callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE now() END
+         WHERE id = $1",
+        &[&job_id, &status.code(), outputs],
+    )
+    .await?;
+    notify(tx, channels::CALLBACKS).await?;
+    tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
+    Ok(())
+}
+
+/// CloudCrowd flattens split output: nested arrays become one list of inputs.
+fn flatten(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.into_iter().flat_map(flatten).collect(),
+        other => vec![other],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn split_output_is_flattened() {
+        assert_eq!(flatten(json!([[1, 2], [3, [4]], 5])), vec![json!(1), json!(2), json!(3), json!(4), json!(5)]);
+        assert_eq!(flatten(json!("one")), vec![json!("one")]);
+    }
+}

@@ -1,0 +1,79 @@
+//! The node list behind `/status`, kept from worker heartbeats.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use crowd_shared::{amqp, messages::Heartbeat, shutdown::CancellationToken};
+use futures_util::StreamExt;
+use lapin::{options::BasicConsumeOptions, types::FieldTable};
+
+use crate::{Backoff, Dispatcher};
+
+pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new();
+    while !shutdown.is_cancelled() {
+        match session(&d, &shutdown, &mut backoff).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "heartbeat consumer lost the broker"),
+        }
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
+    }
+}
+
+async fn session(d: &Dispatcher, shutdown: &CancellationToken, backoff: &mut Backoff) -> anyhow::Result<()> {
+    let conn = amqp::connect(&d.amqp_url, "crowd dispatcher heartbeats").await?;
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    amqp::declare_heartbeats(&channel, &d.queues).await?;
+    // Heartbeats are disposable: auto-ack.
+    let options = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
+    let mut consumer = channel
+        .basic_consume(d.queues.heartbeats().as_str().into(), "".into(), options, FieldTable::default())
+        .await
+        .context("consuming heartbeats")?;
+    backoff.reset();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                conn.close(200, "dispatcher stopping".into()).await.ok();
+                return Ok(());
+            }
+            delivery = consumer.next() => match delivery {
+                Some(Ok(delivery)) => match serde_json::from_slice::<Heartbeat>(&delivery.data) {
+                    Ok(beat) => {
+                        if let Err(e) = record(d, &beat).await {
+                            tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ignoring a heartbeat that does not parse"),
+                },
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("consuming heartbeats")),
+                None => anyhow::bail!("the broker closed the heartbeat consumer"),
+            },
+        }
+    }
+}
+
+async fn record(d: &Dispatcher, beat: &Heartbeat) -> anyhow::Result<()> {
+    let client = d.pool.get().await?;
+    if beat.leaving {
+        client.execute("DELETE FROM nodes WHERE name = $1", &[&beat.node]).await?;
+        return Ok(());
+    }
+    client
+        .execute(
+            "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
+             VALUES ($1, $2, $3, $4, $5, now())
+             ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5, last_seen = now()",
+            &[
+                &beat.node,
+                &beat.tag,
+                &i32::from(beat.max_workers),
+                &serde_json::to_value(&beat.running)?,
+                &serde_json::to_value(&beat.actions)?,
+            ],
+        )
+        .await?;
+    Ok(())
+}

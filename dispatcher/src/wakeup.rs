@@ -1,0 +1,77 @@
+//! Wake-ups by LISTEN/NOTIFY: new work and due callbacks are acted on at once, not on a timer.
+//! (The loops still poll slowly, in case a notification is lost while reconnecting.)
+
+use std::sync::Arc;
+
+use crowd_shared::{channels, shutdown::CancellationToken};
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::{Backoff, Dispatcher};
+
+#[derive(Default)]
+pub struct Wakeups {
+    pub work: Notify,
+    pub callbacks: Notify,
+}
+
+impl Wakeups {
+    fn wake_all(&self) {
+        self.work.notify_one();
+        self.callbacks.notify_one();
+    }
+}
+
+pub async fn listen(d: Arc<Dispatcher>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new();
+    while !shutdown.is_cancelled() {
+        match session(&d, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "LISTEN connection lost"),
+        }
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
+    }
+}
+
+async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let (client, mut connection) = tokio_postgres::connect(&d.database_url, NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.channel().to_string()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection error");
+                    return;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}; LISTEN {};", channels::WORK, channels::CALLBACKS))
+        .await?;
+    // Anything notified while we were not listening is picked up now.
+    d.wakeups.wake_all();
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            channel = rx.recv() => match channel.as_deref() {
+                Some(channels::WORK) => d.wakeups.work.notify_one(),
+                Some(channels::CALLBACKS) => d.wakeups.callbacks.notify_one(),
+                Some(_) => {}
+                None => break Err(anyhow::anyhow!("the LISTEN connection closed")),
+            },
+        }
+    };
+    driver.abort();
+    result
+}

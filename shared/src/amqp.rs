@@ -1,0 +1,147 @@
+//! The broker side: connecting, the topology (declared in one place), queue names and
+//! confirmed publishing.
+
+use anyhow::Context;
+use lapin::{
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
+    types::FieldTable,
+    BasicProperties, Channel, Connection, ConnectionProperties,
+};
+use serde::Serialize;
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+/// Queue names, all under the configured prefix.
+#[derive(Debug, Clone)]
+pub struct QueueNames {
+    prefix: String,
+}
+
+impl QueueNames {
+    pub fn new(prefix: &str) -> Self {
+        QueueNames { prefix: prefix.to_string() }
+    }
+
+    /// The queue of one action's work units.
+    pub fn work(&self, action: &str) -> String {
+        format!("{}.work.{}", self.prefix, action)
+    }
+
+    pub fn completions(&self) -> String {
+        format!("{}.completions", self.prefix)
+    }
+
+    pub fn heartbeats(&self) -> String {
+        format!("{}.heartbeats", self.prefix)
+    }
+}
+
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url, props)
+        .await
+        .with_context(|| format!("connecting to RabbitMQ at {}", redact(url)))
+}
+
+/// A channel whose publishes are confirmed by the broker.
+pub async fn confirmed_channel(conn: &Connection) -> anyhow::Result<Channel> {
+    let channel = conn.create_channel().await.context("opening a channel")?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("enabling publisher confirms")?;
+    Ok(channel)
+}
+
+/// Declares a durable queue: work and completions must survive a broker restart.
+pub async fn declare_durable(channel: &Channel, queue: &str) -> anyhow::Result<()> {
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default())
+        .await
+        .with_context(|| format!("declaring queue {queue}"))?;
+    Ok(())
+}
+
+/// Publishes `message` as persistent JSON to `queue` and waits for the broker's confirm.
+/// `mandatory` makes a message with no queue to go to come back as an error, not vanish.
+pub async fn publish_confirmed<T: Serialize>(
+    channel: &Channel,
+    queue: &str,
+    message: &T,
+) -> anyhow::Result<()> {
+    let confirm = publish(channel, queue, message).await?;
+    check_confirm(confirm.await.context("waiting for the broker's confirm")?, queue)
+}
+
+/// Publishes without waiting, so many publishes can share one round of confirms.
+pub async fn publish<T: Serialize>(
+    channel: &Channel,
+    queue: &str,
+    message: &T,
+) -> anyhow::Result<lapin::PublisherConfirm> {
+    let body = serde_json::to_vec(message).context("encoding message")?;
+    let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+    let props = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("application/json".into());
+    channel
+        .basic_publish("".into(), queue.into(), options, &body, props)
+        .await
+        .with_context(|| format!("publishing to {queue}"))
+}
+
+/// Turns a confirm into an error when the broker nacked or returned the message.
+pub fn check_confirm(confirmation: lapin::Confirmation, queue: &str) -> anyhow::Result<()> {
+    if confirmation.is_nack() {
+        anyhow::bail!("the broker refused a message for {queue}");
+    }
+    if let Some(returned) = confirmation.take_message() {
+        anyhow::bail!("the broker returned a message for {queue}: {}", returned.reply_text);
+    }
+    Ok(())
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Heartbeats are only worth something while fresh: they expire in the queue.
+const HEARTBEAT_TTL_MS: i64 = 60_000;
+
+/// Declares the heartbeat queue; every declarer must pass the same arguments.
+pub async fn declare_heartbeats(channel: &Channel, names: &QueueNames) -> anyhow::Result<()> {
+    let mut args = FieldTable::default();
+    args.insert("x-message-ttl".into(), lapin::types::AMQPValue::LongLongInt(HEARTBEAT_TTL_MS));
+    channel
+        .queue_declare(names.heartbeats().as_str().into(), QueueDeclareOptions::durable(), args)
+        .await
+        .context("declaring the heartbeat queue")?;
+    Ok(())
+}
+
+/// Heartbeats are transient and unconfirmed: the next one replaces a lost one.
+pub async fn publish_heartbeat(
+    channel: &Channel,
+    names: &QueueNames,
+    beat: &crate::messages::Heartbeat,
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(beat).context("encoding heartbeat")?;
+    channel
+        .basic_publish(
+            "".into(),
+            names.heartbeats().as_str().into(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default().with_content_type("application/json".into()),
+        )
+        .await
+        .context("publishing heartbeat")?;
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Configuration: typed, read once at start-up from defaults, an optional TOML file and the
+//! environment (the environment wins). Secrets never print.
+
+use std::{fmt, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The default port of CloudCrowd's central server, kept so its clients work unchanged.
+pub const DEFAULT_PORT: u16 = 9173;
+
+/// Where actions' saved files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Filesystem,
+    S3,
+}
+
+/// What kind of URL `save` hands back for an S3 object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UrlStyle {
+    /// A pre-signed GET URL (CloudCrowd's `s3_authentication`): works on a private bucket.
+    Presigned,
+    /// `<s3_public_url or endpoint/bucket>/<key>`: for a bucket readable by everyone.
+    Public,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Port of the HTTP API.
+    pub port: u16,
+    pub database_url: String,
+    /// Connections in each service's Postgres pool.
+    pub db_pool_size: usize,
+    pub amqp_url: String,
+    /// Prefix of every queue name, so several installations (or tests) share one broker.
+    pub queue_prefix: String,
+    /// Total attempts a work unit gets before it fails for good (CloudCrowd's meaning).
+    pub work_unit_retries: u32,
+    /// Units a worker runs at once; also its prefetch, so it never holds more than it runs.
+    pub max_workers: u16,
+    /// Actions this worker consumes; empty means every registered action.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub actions: Vec<String>,
+    /// Actions this worker never consumes.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub disabled_actions: Vec<String>,
+    /// This worker's name in `/status`; defaults to `hostname:pid`.
+    pub node_name: Option<String>,
+    /// A free label shown beside the node in `/status`.
+    pub node_tag: Option<String>,
+    /// Seconds between worker heartbeats; a node unheard for three of them is gone.
+    pub heartbeat_secs: u64,
+    pub storage: StorageKind,
+    /// Root of the filesystem asset store.
+    pub local_storage_path: PathBuf,
+    /// Root of the workers' scratch directories.
+    pub temp_storage_path: PathBuf,
+    /// Directories `file://` inputs may be read from. Empty by default for the distributed
+    /// services, so a job cannot read a worker's private files.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_file_roots: Vec<PathBuf>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_bucket: Option<String>,
+    pub s3_path_style: bool,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub s3_url_style: UrlStyle,
+    /// Base of public URLs (`<base>/<key>`) when `s3_url_style = public`.
+    pub s3_public_url: Option<String>,
+    /// Lifetime of pre-signed URLs, in seconds (CloudCrowd's was 24 h).
+    pub s3_presign_secs: u64,
+    /// HTTP basic auth for every API route, when both are set.
+    pub login: Option<String>,
+    pub password: Option<Secret>,
+    /// Largest `POST /jobs` body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Most inputs one job may have.
+    pub max_inputs: usize,
+    /// Timeout of one callback POST, in seconds.
+    pub callback_timeout_secs: u64,
+    /// First wait before a failed callback is retried, in milliseconds; it doubles each time.
+    pub callback_backoff_ms: u64,
+    /// How long failed callbacks keep being retried, in seconds, before they are given up.
+    pub callback_retry_secs: u64,
+    /// Timeout of one input download, in seconds.
+    pub download_timeout_secs: u64,
+    /// How long a stopping worker lets running units finish, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Fallback poll of the outbox when no notification arrives, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: DEFAULT_PORT,
+            database_url: "postgres://postgres@127.0.0.1:5432/crowd".into(),
+            db_pool_size: 16,
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            queue_prefix: "crowd".into(),
+            work_unit_retries: 3,
+            max_workers: 5,
+            actions: Vec::new(),
+            disabled_actions: Vec::new(),
+            node_name: None,
+            node_tag: None,
+            heartbeat_secs: 5,
+            storage: StorageKind::Filesystem,
+            local_storage_path: PathBuf::from("/tmp/cloud_crowd_storage"),
+            temp_storage_path: std::env::temp_dir().join("cloud_crowd_tmp"),
+            allowed_file_roots: Vec::new(),
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: None,
+            s3_path_style: true,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            s3_url_style: UrlStyle::Presigned,
+            s3_public_url: None,
+            s3_presign_secs: 24 * 60 * 60,
+            login: None,
+            password: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_inputs: 100_000,
+            callback_timeout_secs: 30,
+            callback_backoff_ms: 1_000,
+            callback_retry_secs: 60 * 60,
+            download_timeout_secs: 300,
+            shutdown_grace_secs: 25,
+            poll_interval_ms: 2_000,
+        }
+    }
+}
+
+/// Conventional variable names read without the `CROWD_` prefix.
+const PLAIN_ENV: &[&str] = &[
+    "DATABASE_URL",
+    "AMQP_URL",
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
+impl Config {
+    /// Defaults, then `file` (or `crowd.toml` if it exists), then the plain variables above,
+    /// then `CROWD_<FIELD>` variables.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let toml = match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+                Toml::file(path)
+            }
+            None => Toml::file("crowd.toml"),
+        };
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(toml)
+            .merge(
+                Env::raw()
+                    .only(PLAIN_ENV)
+                    .map(|key| match key.as_str() {
+                        "aws_region" => "s3_region".into(),
+                        _ => key.into(),
+                    }),
+            )
+            .merge(Env::prefixed("CROWD_"))
+            .extract()
+            .context("reading configuration")
+    }
+
+    /// Basic-auth credentials, when both halves are configured.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        match (&self.login, &self.password) {
+            (Some(login), Some(password)) => Some((login, password.expose())),
+            _ => None,
+        }
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+
+    /// The effective configuration as JSON, secrets redacted.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        for url_key in ["database_url", "amqp_url"] {
+            if let Some(serde_json::Value::String(url)) = value.get_mut(url_key) {
+                *url = redact_url_password(url);
+            }
+        }
+        value
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.redacted_json())
+    }
+}
+
+fn redact_url_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("********"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+/// A value that must not appear in logs or printed configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("********")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The environment provider turns "12345" into a number; a password is still a string.
+        Ok(Secret(scalar_to_string(serde_json::Value::deserialize(deserializer)?)))
+    }
+}
+
+fn scalar_to_string(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Accepts a list or a comma-separated string (as environment variables give it).
+fn list_or_csv<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    let items: Vec<String> = match value {
+        serde_json::Value::Array(items) => items.into_iter().map(scalar_to_string).collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => scalar_to_string(other)
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect(),
+    };
+    Ok(items
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(T::from)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_url_passwords_are_redacted() {
+        let config = Config {
+            password: Some(Secret::new("hunter2")),
+            database_url: "postgres://u:pw@db/crowd".into(),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains(":pw@"), "{printed}");
+    }
+
+    #[test]
+    fn lists_accept_comma_separated_strings() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("actions", "word_count, failure_testing"))
+            .extract()
+            .expect("valid config");
+        assert_eq!(config.actions, vec!["word_count", "failure_testing"]);
+    }
+}

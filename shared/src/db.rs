@@ -1,0 +1,82 @@
+//! Postgres: the pool every service uses, creating the database when it is missing, and the
+//! migrations in `schema/`.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../schema");
+}
+
+/// Any number will do as long as every crowd process uses the same one: it serialises
+/// migrations when the api and the dispatcher start at the same moment.
+const MIGRATION_LOCK: i64 = 0x6372_6f77_64; // "crowd"
+
+pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
+    let pg = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(2))
+        .build()
+        .context("building the Postgres pool")
+}
+
+/// Creates the configured database if the server does not have it yet, so a first start needs
+/// no manual `createdb`.
+pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
+    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    if connect(&config).await.is_ok() {
+        return Ok(());
+    }
+    let name = config.get_dbname().context("DATABASE_URL names no database")?.to_string();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let client = connect(&admin).await.context("connecting to the `postgres` database")?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+        Ok(()) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+        // Another process created it first.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating database {name}")),
+    }
+}
+
+/// Applies the migrations in `schema/` that this database lacks.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    ensure_database(database_url).await?;
+    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    let mut client = connect(&config).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("taking the migration lock")?;
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .context("applying migrations");
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.ok();
+    for m in report?.applied_migrations() {
+        tracing::info!(migration = %m, "applied migration");
+    }
+    Ok(())
+}
+
+async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(NoTls).await.context("connecting to Postgres")?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "migration connection closed");
+        }
+    });
+    Ok(client)
+}

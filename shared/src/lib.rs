@@ -1,0 +1,26 @@
+//! What the api, the dispatcher and the worker all need: the domain types and the job
+//! state machine, configuration, the wire messages, the AMQP topology, the Postgres pool and
+//! migrations, the asset stores, tracing and shutdown.
+
+pub mod amqp;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod job_view;
+pub mod jobs;
+pub mod messages;
+pub mod shutdown;
+pub mod state_machine;
+pub mod status;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::Config;
+
+/// Names of the Postgres notification channels.
+pub mod channels {
+    /// New pending units: the outbox has work.
+    pub const WORK: &str = "crowd_work";
+    /// A callback became due.
+    pub const CALLBACKS: &str = "crowd_callbacks";
+}

@@ -1,0 +1,174 @@
+//! The job state machine, in one place and free of I/O: given a job's status and a tally of
+//! its units, what does the job become next?
+//!
+//! splitting ──(every split unit done)──▶ processing ──(every process unit done)──▶ merging
+//!     │                                      │                                       │
+//!     └──(a split failed for good)──▶ failed ◀──(a unit failed for good)─────────────┤
+//!                                            succeeded ◀──(no merge / merge done)────┘
+
+use std::collections::HashMap;
+
+use crate::status::{JobStatus, Stage, UnitState};
+
+/// How many of a job's units are in each stage and state.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    counts: HashMap<(Stage, UnitState), i64>,
+}
+
+impl Tally {
+    pub fn add(&mut self, stage: Stage, state: UnitState, count: i64) {
+        *self.counts.entry((stage, state)).or_default() += count;
+    }
+
+    fn count(&self, stage: Stage, pred: impl Fn(UnitState) -> bool) -> i64 {
+        self.counts
+            .iter()
+            .filter(|((s, state), _)| *s == stage && pred(*state))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn total(&self, stage: Stage) -> i64 {
+        self.count(stage, |_| true)
+    }
+
+    pub fn incomplete(&self, stage: Stage) -> i64 {
+        self.count(stage, |s| !s.is_complete())
+    }
+
+    pub fn failed(&self, stage: Stage) -> i64 {
+        self.count(stage, |s| s == UnitState::Failed)
+    }
+}
+
+/// The next status of a job, or `None` while it must wait for units.
+pub fn next_status(current: JobStatus, has_merge: bool, tally: &Tally) -> Option<JobStatus> {
+    let stage_done = |stage| tally.incomplete(stage) == 0;
+    match current {
+        JobStatus::Splitting if stage_done(Stage::Split) => Some(if tally.failed(Stage::Split) > 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::Processing
+        }),
+        JobStatus::Processing if stage_done(Stage::Process) => Some(if tally.failed(Stage::Process) > 0 {
+            JobStatus::Failed
+        } else if has_merge {
+            JobStatus::Merging
+        } else {
+            JobStatus::Succeeded
+        }),
+        JobStatus::Merging if tally.total(Stage::Merge) > 0 && stage_done(Stage::Merge) => {
+            Some(if tally.failed(Stage::Merge) > 0 { JobStatus::Failed } else { JobStatus::Succeeded })
+        }
+        _ => None,
+    }
+}
+
+/// The stage whose units' outputs become the job's outputs when it ends from `status`.
+pub fn output_stage(status_before_end: JobStatus) -> Stage {
+    match status_before_end {
+        JobStatus::Splitting => Stage::Split,
+        JobStatus::Merging => Stage::Merge,
+        _ => Stage::Process,
+    }
+}
+
+/// CloudCrowd's progress figure: 99 while merging, 100 when complete or empty.
+pub fn percent_complete(status: JobStatus, done: i64, total: i64) -> i64 {
+    match status {
+        s if s.is_complete() => 100,
+        JobStatus::Merging => 99,
+        _ if total <= 0 => 100,
+        _ => ((done as f64 / total as f64) * 100.0).round() as i64,
+    }
+}
+
+/// What a failed attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Back to the outbox, to the back of the queue.
+    Retry,
+    /// Failed for good.
+    Fail,
+}
+
+/// `attempts_before` failed attempts came before this one; `max_attempts` is the total allowed.
+pub fn after_failure(attempts_before: i32, max_attempts: i32, retryable: bool) -> AfterFailure {
+    if retryable && attempts_before + 1 < max_attempts {
+        AfterFailure::Retry
+    } else {
+        AfterFailure::Fail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(entries: &[(Stage, UnitState, i64)]) -> Tally {
+        let mut t = Tally::default();
+        for (stage, state, n) in entries {
+            t.add(*stage, *state, *n);
+        }
+        t
+    }
+
+    #[test]
+    fn splitting_waits_for_every_split_then_processes() {
+        let t = tally(&[(Stage::Split, UnitState::Queued, 1), (Stage::Split, UnitState::Succeeded, 1)]);
+        assert_eq!(next_status(JobStatus::Splitting, true, &t), None);
+        let t = tally(&[(Stage::Split, UnitState::Succeeded, 2), (Stage::Process, UnitState::Pending, 3)]);
+        assert_eq!(next_status(JobStatus::Splitting, true, &t), Some(JobStatus::Processing));
+    }
+
+    #[test]
+    fn a_failed_split_fails_the_job() {
+        let t = tally(&[(Stage::Split, UnitState::Failed, 1), (Stage::Split, UnitState::Succeeded, 1)]);
+        assert_eq!(next_status(JobStatus::Splitting, false, &t), Some(JobStatus::Failed));
+    }
+
+    #[test]
+    fn processing_ends_in_merge_success_or_failure() {
+        let done = tally(&[(Stage::Process, UnitState::Succeeded, 3)]);
+        assert_eq!(next_status(JobStatus::Processing, true, &done), Some(JobStatus::Merging));
+        assert_eq!(next_status(JobStatus::Processing, false, &done), Some(JobStatus::Succeeded));
+        let failed = tally(&[(Stage::Process, UnitState::Succeeded, 2), (Stage::Process, UnitState::Failed, 1)]);
+        assert_eq!(next_status(JobStatus::Processing, true, &failed), Some(JobStatus::Failed));
+        let running = tally(&[(Stage::Process, UnitState::Succeeded, 2), (Stage::Process, UnitState::Queued, 1)]);
+        assert_eq!(next_status(JobStatus::Processing, true, &running), None);
+    }
+
+    #[test]
+    fn merging_ends_with_its_unit() {
+        assert_eq!(next_status(JobStatus::Merging, true, &Tally::default()), None);
+        let ok = tally(&[(Stage::Merge, UnitState::Succeeded, 1)]);
+        assert_eq!(next_status(JobStatus::Merging, true, &ok), Some(JobStatus::Succeeded));
+        let bad = tally(&[(Stage::Merge, UnitState::Failed, 1)]);
+        assert_eq!(next_status(JobStatus::Merging, true, &bad), Some(JobStatus::Failed));
+    }
+
+    #[test]
+    fn complete_jobs_stay_complete() {
+        let t = tally(&[(Stage::Process, UnitState::Succeeded, 1)]);
+        assert_eq!(next_status(JobStatus::Succeeded, true, &t), None);
+        assert_eq!(next_status(JobStatus::Failed, true, &t), None);
+    }
+
+    #[test]
+    fn retries_until_the_last_allowed_attempt() {
+        assert_eq!(after_failure(0, 3, true), AfterFailure::Retry);
+        assert_eq!(after_failure(1, 3, true), AfterFailure::Retry);
+        assert_eq!(after_failure(2, 3, true), AfterFailure::Fail);
+        assert_eq!(after_failure(0, 3, false), AfterFailure::Fail);
+        assert_eq!(after_failure(0, 1, true), AfterFailure::Fail);
+    }
+
+    #[test]
+    fn percent_follows_cloudcrowd() {
+        assert_eq!(percent_complete(JobStatus::Merging, 3, 3), 99);
+        assert_eq!(percent_complete(JobStatus::Succeeded, 0, 3), 100);
+        assert_eq!(percent_complete(JobStatus::Processing, 0, 0), 100);
+        assert_eq!(percent_complete(JobStatus::Processing, 1, 3), 33);
+    }
+}

@@ -1,0 +1,69 @@
+//! The asset store: where actions' saved files go, behind one small interface with an S3 and
+//! a filesystem backend. Object keys are built here and nowhere else.
+
+mod filesystem;
+mod s3;
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+
+pub use filesystem::FilesystemStore;
+pub use s3::S3Store;
+
+use crate::config::{Config, StorageKind};
+
+#[async_trait]
+pub trait AssetStore: Send + Sync {
+    /// Stores the file at `path` under `key` and returns a URL that reads it back.
+    async fn save(&self, key: &str, path: &Path) -> anyhow::Result<String>;
+
+    /// Deletes every file whose key starts with `prefix`; returns how many went.
+    async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64>;
+
+    /// Copies `s3://bucket/key` to `dest`. Only a store that speaks S3 can.
+    async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
+        let _ = dest;
+        anyhow::bail!("cannot read s3://{bucket}/{key}: the asset store is not S3")
+    }
+
+    /// A directory whose files this store hands out as `file://` URLs, which downloads may
+    /// therefore read.
+    fn readable_root(&self) -> Option<&Path> {
+        None
+    }
+}
+
+/// `<action>/job_<id>/unit_<id>/<file>`: CloudCrowd's layout, which users' scripts know.
+pub fn unit_key(action: &str, job_id: i64, unit_id: i64, file_name: &str) -> String {
+    format!("{}{}", unit_prefix(action, job_id, unit_id), file_name)
+}
+
+fn unit_prefix(action: &str, job_id: i64, unit_id: i64) -> String {
+    format!("{}unit_{unit_id}/", job_prefix(action, job_id))
+}
+
+/// Everything a job stored lives under this prefix.
+pub fn job_prefix(action: &str, job_id: i64) -> String {
+    format!("{action}/job_{job_id}/")
+}
+
+/// The store the configuration names.
+pub async fn from_config(config: &Config) -> anyhow::Result<Arc<dyn AssetStore>> {
+    Ok(match config.storage {
+        StorageKind::Filesystem => Arc::new(FilesystemStore::new(&config.local_storage_path)?),
+        StorageKind::S3 => Arc::new(S3Store::from_config(config).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_cloudcrowds_layout() {
+        assert_eq!(unit_key("word_count", 1, 2, "a.txt"), "word_count/job_1/unit_2/a.txt");
+        assert!(unit_key("word_count", 1, 2, "a.txt").starts_with(&job_prefix("word_count", 1)));
+        assert!(!job_prefix("word_count", 10).starts_with(&job_prefix("word_count", 1)));
+    }
+}

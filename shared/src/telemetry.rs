@@ -1,0 +1,9 @@
+//! The one place tracing is set up. `RUST_LOG` filters; `info` by default.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,warp=warn,refinery_core=warn"));
+    // A second init (tests start many services) is not an error worth reporting.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}

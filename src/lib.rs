@@ -1,0 +1,54 @@
+//! Wiring: builds each service from a `Config` (pool, store, registry) and runs it until the
+//! shutdown token is cancelled. `main` and the end-to-end tests both start services here.
+
+use std::sync::Arc;
+
+use crowd_shared::{db, shutdown::CancellationToken, storage, Config};
+use crowd_worker::{Registry, WorkerEnv};
+use tokio::net::TcpListener;
+
+pub use crowd_shared as shared;
+pub use crowd_worker as worker;
+
+/// Binds the API's port (`0` picks a free one).
+pub async fn bind_api(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    crowd_api::bind(host, port).await
+}
+
+/// Runs the API on `listener`, after applying migrations.
+pub async fn run_api(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    db::migrate(&config.database_url).await?;
+    let pool = db::pool(&config.database_url, config.db_pool_size)?;
+    let store = storage::from_config(&config).await?;
+    let state = crowd_api::ApiState::new(&config, pool, store, Registry::builtin().catalog());
+    crowd_api::serve(state, listener, shutdown).await;
+    Ok(())
+}
+
+/// Runs a dispatcher, after applying migrations.
+pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    db::migrate(&config.database_url).await?;
+    let pool = db::pool(&config.database_url, config.db_pool_size)?;
+    let store = storage::from_config(&config).await?;
+    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, pool, store);
+    crowd_dispatcher::run(dispatcher, shutdown).await
+}
+
+/// Runs a worker with the built-in actions.
+pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = storage::from_config(&config).await?;
+    let env = Arc::new(WorkerEnv::new(&config, Registry::builtin(), store)?);
+    crowd_worker::run(env, config.amqp_url.clone(), shutdown).await
+}
+
+/// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ).
+pub async fn run_all(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Migrate once up front rather than race two services at it.
+    db::migrate(&config.database_url).await?;
+    let (api, dispatcher, worker) = tokio::join!(
+        run_api(config.clone(), listener, shutdown.clone()),
+        run_dispatcher(config.clone(), shutdown.clone()),
+        run_worker(config, shutdown.clone()),
+    );
+    api.and(dispatcher).and(worker)
+}

@@ -1,0 +1,102 @@
+//! `crowd`: one binary for every part of CloudCrowd.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use crowd::shared::{
+    db,
+    shutdown::{cancel_on_signal, CancellationToken},
+    telemetry, Config,
+};
+
+#[derive(Parser)]
+#[command(name = "crowd", version, about = "CloudCrowd: parallel processing over Postgres, RabbitMQ and S3")]
+struct Cli {
+    /// A TOML configuration file (default: ./crowd.toml when present). Environment variables
+    /// (`CROWD_*`, `DATABASE_URL`, `AMQP_URL`, `S3_*`, `AWS_*`) override it.
+    #[arg(long, short, global = true, env = "CROWD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API. Example: `crowd api --port 9173`
+    Api(Listen),
+    /// Dispatch work units and move jobs on. Example: `crowd dispatcher`
+    Dispatcher,
+    /// Run work units. Example: `crowd worker --max-workers 8 --actions word_count`
+    Worker {
+        /// Units run at once (and the prefetch).
+        #[arg(long)]
+        max_workers: Option<u16>,
+        /// Comma-separated actions to consume (default: all).
+        #[arg(long)]
+        actions: Option<String>,
+        /// A label shown beside this node in /status.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// The api, a dispatcher and a worker in one process. Example: `crowd serve`
+    Serve(Listen),
+    /// Apply the database migrations in schema/. Example: `crowd migrate`
+    Migrate,
+    /// Print the effective configuration, secrets redacted. Example: `crowd config`
+    Config,
+}
+
+#[derive(clap::Args)]
+struct Listen {
+    /// Port of the HTTP API.
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    host: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    let mut config = Config::load(cli.config.as_deref())?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    match cli.command {
+        Command::Api(listen) => {
+            let listener = bind(&listen, &mut config).await?;
+            crowd::run_api(config, listener, shutdown).await
+        }
+        Command::Dispatcher => crowd::run_dispatcher(config, shutdown).await,
+        Command::Worker { max_workers, actions, tag } => {
+            if let Some(n) = max_workers {
+                config.max_workers = n;
+            }
+            if let Some(actions) = actions {
+                config.actions = actions.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+            }
+            if tag.is_some() {
+                config.node_tag = tag;
+            }
+            crowd::run_worker(config, shutdown).await
+        }
+        Command::Serve(listen) => {
+            let listener = bind(&listen, &mut config).await?;
+            crowd::run_all(config, listener, shutdown).await
+        }
+        Command::Migrate => db::migrate(&config.database_url).await.context("migrating"),
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config.redacted_json())?);
+            Ok(())
+        }
+    }
+}
+
+async fn bind(listen: &Listen, config: &mut Config) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(port) = listen.port {
+        config.port = port;
+    }
+    crowd::bind_api(&listen.host, config.port).await
+}

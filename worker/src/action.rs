@@ -1,0 +1,129 @@
+//! The `Action` trait users implement, what a stage is given, and how it fails.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use async_trait::async_trait;
+use crowd_shared::{
+    catalog::Stages,
+    storage::{unit_key, AssetStore},
+};
+use serde_json::Value;
+
+/// An action: `process` is required; `split` and `merge` are optional stages, declared by
+/// `stages()`.
+#[async_trait]
+pub trait Action: Send + Sync + 'static {
+    /// The stable name jobs use (`"word_count"`).
+    fn name(&self) -> &'static str;
+
+    fn stages(&self) -> Stages {
+        Stages::default()
+    }
+
+    /// Turns one input into many: each element of the returned array (flattened) becomes a
+    /// `process` unit.
+    async fn split(&self, ctx: &StageContext) -> Result<Value, ActionError> {
+        let _ = ctx;
+        Err(ActionError::Permanent(format!("{} has no split stage", self.name())))
+    }
+
+    async fn process(&self, ctx: &StageContext) -> Result<Value, ActionError>;
+
+    /// Gets the array of every `process` output, in unit order; its result is the job's.
+    async fn merge(&self, ctx: &StageContext) -> Result<Value, ActionError> {
+        let _ = ctx;
+        Err(ActionError::Permanent(format!("{} has no merge stage", self.name())))
+    }
+}
+
+/// Why a stage failed, which decides whether it is tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// Might work next time (a timeout, a 503, a flaky tool): retried up to the limit.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never work (a bad input, a forbidden path): fails the unit at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ActionError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ActionError::Retryable(_) => true,
+            ActionError::Permanent(_) => false,
+        }
+    }
+}
+
+impl From<anyhow::Error> for ActionError {
+    fn from(e: anyhow::Error) -> Self {
+        ActionError::Retryable(format!("{e:#}"))
+    }
+}
+
+impl From<std::io::Error> for ActionError {
+    fn from(e: std::io::Error) -> Self {
+        ActionError::Retryable(e.to_string())
+    }
+}
+
+/// Everything one stage of one unit gets.
+pub struct StageContext {
+    /// The unit's input: one of the job's inputs, a split output, or (merge) every output.
+    pub input: Value,
+    /// Where a URL input was downloaded to, inside `work_dir`.
+    pub input_path: Option<PathBuf>,
+    /// The job's options plus `job_id`, `work_unit_id` and `attempts`.
+    pub options: Value,
+    /// Failed attempts before this one.
+    pub attempt: i32,
+    /// Total attempts the unit gets.
+    pub max_attempts: i32,
+    /// A scratch directory of this unit's own, removed when the stage ends.
+    pub work_dir: PathBuf,
+    pub(crate) saver: Saver,
+}
+
+impl StageContext {
+    /// Stores `path` under `<action>/job_<id>/unit_<id>/<file name>` and returns its URL.
+    pub async fn save(&self, path: &Path) -> Result<String, ActionError> {
+        self.saver.save(path).await
+    }
+
+    /// The input as text: the downloaded file's contents, or the input string itself.
+    pub async fn input_text(&self) -> Result<String, ActionError> {
+        match (&self.input_path, &self.input) {
+            (Some(path), _) => {
+                let bytes = tokio::fs::read(path).await?;
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            (None, Value::String(text)) => Ok(text.clone()),
+            (None, other) => Err(ActionError::Permanent(format!(
+                "expected a URL or a text input, got {other}"
+            ))),
+        }
+    }
+}
+
+pub(crate) struct Saver {
+    pub store: Arc<dyn AssetStore>,
+    pub action: String,
+    pub job_id: i64,
+    pub unit_id: i64,
+}
+
+impl Saver {
+    async fn save(&self, path: &Path) -> Result<String, ActionError> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(crate::download::safe_filename)
+            .ok_or_else(|| ActionError::Permanent(format!("cannot save {}: no file name", path.display())))?;
+        let key = unit_key(&self.action, self.job_id, self.unit_id, &name);
+        Ok(self.store.save(&key, path).await?)
+    }
+}

@@ -1,0 +1,29 @@
+//! The built-in actions, one per file.
+
+pub mod always_fails;
+pub mod chunked_word_count;
+pub mod failure_testing;
+pub mod word_count;
+
+use serde_json::Value;
+
+use crate::ActionError;
+
+/// The sum of a merge input's numbers.
+pub(crate) fn sum_counts(input: &Value) -> Result<Value, ActionError> {
+    let items = input
+        .as_array()
+        .ok_or_else(|| ActionError::Permanent(format!("merge expected an array of counts, got {input}")))?;
+    let mut total: i64 = 0;
+    for item in items {
+        let n = item
+            .as_i64()
+            .ok_or_else(|| ActionError::Permanent(format!("merge expected counts, got {item}")))?;
+        total += n;
+    }
+    Ok(Value::from(total))
+}
+
+pub(crate) fn count_words(text: &str) -> i64 {
+    text.split_whitespace().count() as i64
+}

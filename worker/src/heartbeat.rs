@@ -1,0 +1,37 @@
+//! A worker's heartbeat: what `/status` shows of it. Sent every interval and once on leaving.
+
+use std::sync::Arc;
+
+use crowd_shared::{amqp, messages::Heartbeat, shutdown::CancellationToken};
+use lapin::Channel;
+
+use crate::WorkerEnv;
+
+pub async fn run(env: Arc<WorkerEnv>, channel: Channel, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(env.heartbeat_every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = amqp::publish_heartbeat(&channel, &env.queues, &beat(&env, false)).await {
+            tracing::debug!(error = format!("{e:#}"), "heartbeat not sent");
+        }
+    }
+}
+
+/// Tells the dispatchers this node is gone, so it leaves `/status` at once.
+pub async fn leave(env: &WorkerEnv, channel: &Channel) {
+    amqp::publish_heartbeat(channel, &env.queues, &beat(env, true)).await.ok();
+}
+
+fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
+    Heartbeat {
+        node: env.node.clone(),
+        tag: env.tag.clone(),
+        max_workers: env.max_workers,
+        running: env.running_now(),
+        actions: env.actions.clone(),
+        leaving,
+    }
+}

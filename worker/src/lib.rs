@@ -1,0 +1,14 @@
+//! The worker: consumes the queues of the actions it has, runs each unit's stage in a scratch
+//! directory, stores files in the asset store and publishes a completion before it acks.
+
+pub mod action;
+pub mod actions;
+pub mod consumer;
+pub mod download;
+pub mod heartbeat;
+pub mod registry;
+pub mod stage;
+
+pub use action::{Action, ActionError, StageContext};
+pub use consumer::{run, WorkerEnv};
+pub use registry::Registry;

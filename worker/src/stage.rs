@@ -1,0 +1,100 @@
+//! Running one stage of one unit: a scratch directory, the input downloaded, the action
+//! called (a panic is caught), and the result turned into a completion.
+
+use std::{sync::Arc, time::Instant};
+
+use crowd_shared::{
+    messages::{Completion, Outcome, WorkMessage},
+    status::Stage,
+};
+use serde_json::{json, Value};
+
+use crate::{action::Saver, consumer::WorkerEnv, download::Downloader, ActionError, StageContext};
+
+pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
+    let started = Instant::now();
+    let outcome = match execute(env, msg).await {
+        Ok(output) => Outcome::Succeeded { output },
+        Err(e) => {
+            tracing::info!(job.id = msg.job_id, work_unit.id = msg.unit_id, action = %msg.action,
+                attempt = msg.attempt, error = %e, "stage failed");
+            Outcome::Failed { retryable: e.is_retryable(), error: e.to_string() }
+        }
+    };
+    Completion {
+        unit_id: msg.unit_id,
+        job_id: msg.job_id,
+        attempt: msg.attempt,
+        outcome,
+        time: started.elapsed().as_secs_f64(),
+        node: env.node.clone(),
+    }
+}
+
+async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, ActionError> {
+    let action = env
+        .registry
+        .get(&msg.action)
+        .ok_or_else(|| ActionError::Permanent(format!("this worker has no action named {}", msg.action)))?;
+    let action_dir = env.temp_root.join(&msg.action);
+    tokio::fs::create_dir_all(&action_dir).await?;
+    // Removed when dropped, whatever the stage did.
+    let work_dir = tempfile::Builder::new()
+        .prefix(&format!("unit_{}_", msg.unit_id))
+        .tempdir_in(&action_dir)?;
+    let input_path = match (msg.stage, Downloader::input_url(&msg.input)) {
+        (Stage::Split | Stage::Process, Some(url)) => Some(env.downloader.fetch(&url, work_dir.path()).await?),
+        _ => None,
+    };
+    let ctx = StageContext {
+        input: msg.input.clone(),
+        input_path,
+        options: unit_options(msg),
+        attempt: msg.attempt,
+        max_attempts: msg.max_attempts,
+        work_dir: work_dir.path().to_path_buf(),
+        saver: Saver {
+            store: env.store.clone(),
+            action: msg.action.clone(),
+            job_id: msg.job_id,
+            unit_id: msg.unit_id,
+        },
+    };
+    let stage = msg.stage;
+    // Its own task, so a panicking action fails its unit instead of the worker.
+    let result = tokio::spawn(async move {
+        match stage {
+            Stage::Split => action.split(&ctx).await,
+            Stage::Process => action.process(&ctx).await,
+            Stage::Merge => action.merge(&ctx).await,
+        }
+    })
+    .await;
+    drop(work_dir);
+    match result {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(ActionError::Retryable(format!("the action panicked: {}", panic_message(e)))),
+        Err(e) => Err(ActionError::Retryable(format!("the action was cancelled: {e}"))),
+    }
+}
+
+/// The job's options plus CloudCrowd's per-unit additions.
+fn unit_options(msg: &WorkMessage) -> Value {
+    let mut options = match &msg.options {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    options.insert("job_id".into(), json!(msg.job_id));
+    options.insert("work_unit_id".into(), json!(msg.unit_id));
+    options.insert("attempts".into(), json!(msg.attempt));
+    Value::Object(options)
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
