@@ -15,7 +15,7 @@ pub mod status;
 pub mod storage;
 pub mod telemetry;
 
-pub use config::Config;
+pub use config::{Config, Secret};
 
 /// Names of the Postgres notification channels.
 pub mod channels {

@@ -9,7 +9,7 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 
 pub use filesystem::FilesystemStore;
-pub use s3::S3Store;
+pub use s3::{client as s3_client, S3Store};
 
 use crate::config::{Config, StorageKind};
 

@@ -1,0 +1,84 @@
+//! HTTP servers the tests own: one serving input texts (and a 404 and a redirect loop), and a
+//! callback receiver that records what it is sent and answers as told.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::mpsc;
+use warp::{http::StatusCode, Filter};
+
+/// Serves `texts` at `/texts/<name>`; `/missing` is a 404 and `/loop` redirects to itself.
+pub struct TextServer {
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TextServer {
+    pub async fn start(texts: HashMap<String, String>) -> TextServer {
+        let texts = Arc::new(texts);
+        let text = warp::path!("texts" / String).map(move |name: String| match texts.get(&name) {
+            Some(body) => warp::reply::with_status(body.clone(), StatusCode::OK),
+            None => warp::reply::with_status(String::new(), StatusCode::NOT_FOUND),
+        });
+        let looping = warp::path!("loop").map(|| warp::redirect::temporary(warp::http::Uri::from_static("/loop")));
+        let (base, listener) = bind().await;
+        let task = tokio::spawn(warp::serve(text.or(looping)).incoming(listener).run());
+        TextServer { base, task }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/texts/{name}", self.base)
+    }
+}
+
+impl Drop for TextServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Records each callback's `job` form field; answers with the next status in `replies`
+/// (the last one repeats).
+pub struct CallbackReceiver {
+    pub url: String,
+    pub received: mpsc::UnboundedReceiver<serde_json::Value>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CallbackReceiver {
+    pub async fn start(replies: Vec<u16>) -> CallbackReceiver {
+        let (tx, received) = mpsc::unbounded_channel();
+        let replies = Arc::new(Mutex::new(replies));
+        let route = warp::path!("callback")
+            .and(warp::post())
+            .and(warp::body::form::<HashMap<String, String>>())
+            .map(move |form: HashMap<String, String>| {
+                let job = form
+                    .get("job")
+                    .and_then(|j| serde_json::from_str(j).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                let _ = tx.send(job);
+                let mut replies = replies.lock().expect("replies lock");
+                let status = if replies.len() > 1 { replies.remove(0) } else { replies[0] };
+                warp::reply::with_status("ok", StatusCode::from_u16(status).expect("valid status"))
+            });
+        let (base, listener) = bind().await;
+        let task = tokio::spawn(warp::serve(route).incoming(listener).run());
+        CallbackReceiver { url: format!("{base}/callback"), received, task }
+    }
+}
+
+impl Drop for CallbackReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn bind() -> (String, tokio::net::TcpListener) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a fixture server");
+    let addr: SocketAddr = listener.local_addr().expect("local addr");
+    (format!("http://{addr}"), listener)
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the api, dispatchers and workers in-process against real Postgres,
+//! RabbitMQ and an S3-protocol server.
+
+mod helpers;
+mod http_fixtures;
+mod s3_server;
+
+mod bad_requests;
+mod callbacks;
+mod deletion;
+mod idempotency;
+mod retries;
+mod split_merge;
+mod word_count;
