@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crowd_shared::{db, shutdown::CancellationToken, storage, Config};
 use crowd_worker::{Registry, WorkerEnv};
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
 
 pub use crowd_shared as shared;
@@ -41,14 +42,23 @@ pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::
     crowd_worker::run(env, config.amqp_url.clone(), shutdown).await
 }
 
-/// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ).
+/// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ). The
+/// first part to fail stops the others, so the process never runs half a system.
 pub async fn run_all(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     // Migrate once up front rather than race two services at it.
     db::migrate(&config.database_url).await?;
+    let stop_all_on_error = |shutdown: CancellationToken| {
+        move |result: anyhow::Result<()>| {
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    };
     let (api, dispatcher, worker) = tokio::join!(
-        run_api(config.clone(), listener, shutdown.clone()),
-        run_dispatcher(config.clone(), shutdown.clone()),
-        run_worker(config, shutdown.clone()),
+        async { run_api(config.clone(), listener, shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
+        async { run_dispatcher(config.clone(), shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
+        async { run_worker(config.clone(), shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
     );
     api.and(dispatcher).and(worker)
 }

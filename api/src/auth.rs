@@ -29,7 +29,12 @@ pub fn require(
 fn matches(header: Option<&str>, login: &str, password: &str) -> bool {
     let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else { return false };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
-    decoded == format!("{login}:{password}").as_bytes()
+    constant_time_eq(&decoded, format!("{login}:{password}").as_bytes())
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the password.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -60,6 +60,10 @@ pub fn parse(kind: BodyKind, body: &[u8], max_inputs: usize) -> Result<NewJob, A
 }
 
 fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
+    if contains_nul(&value) {
+        // Postgres cannot store U+0000 in text or jsonb.
+        return Err(invalid("strings in a job may not contain the NUL character (\\u0000)"));
+    }
     let Value::Object(mut job) = value else {
         return Err(invalid("the job must be a JSON object"));
     };
@@ -99,6 +103,15 @@ fn optional_string(job: &mut Map<String, Value>, key: &str) -> Result<Option<Str
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(invalid(format!("`{key}` must be a string, not {}", type_name(&other)))),
+    }
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 
@@ -149,6 +162,7 @@ mod tests {
         assert!(parse_json(r#"{"action":"a","inputs":[1],"callback_url":"ftp://x"}"#).unwrap_err().contains("callback_url"));
         let many = format!(r#"{{"action":"a","inputs":[{}]}}"#, vec!["1"; 11].join(","));
         assert!(parse_json(&many).unwrap_err().contains("at most 10"));
+        assert!(parse_json(r#"{"action":"a","inputs":["x\u0000y"]}"#).unwrap_err().contains("NUL"));
         let err = parse(BodyKind::Form, b"other=1", 10).unwrap_err().to_string();
         assert!(err.contains("no `job` field"), "{err}");
     }

@@ -100,10 +100,16 @@ async fn claim(d: &Dispatcher) -> anyhow::Result<Vec<(i64, String, i32)>> {
 }
 
 async fn deliver(d: &Dispatcher, http: &reqwest::Client, id: i64, url: String, attempts: i32) -> anyhow::Result<()> {
-    let client = d.pool.get().await?;
-    let Some(view) = jobs::view(&client, id).await? else { return Ok(()) };
+    // No pooled connection is held across the POST: a slow receiver must not starve the relay
+    // and the completions of connections.
+    let view = {
+        let client = d.pool.get().await?;
+        jobs::view(&client, id).await?
+    };
+    let Some(view) = view else { return Ok(()) };
     let body = serde_json::to_string(&view)?;
     let result = http.post(&url).form(&[("job", body)]).send().await;
+    let client = d.pool.get().await?;
     match result {
         Ok(reply) if reply.status() == reqwest::StatusCode::CREATED => {
             tracing::info!(job.id = id, "callback answered 201: deleting the job");

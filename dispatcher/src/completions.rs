@@ -4,7 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use crowd_shared::{amqp, messages::Completion, shutdown::CancellationToken};
+use crowd_shared::{
+    amqp,
+    messages::{Completion, Outcome},
+    shutdown::CancellationToken,
+};
 use futures_util::StreamExt;
 use lapin::{
     message::Delivery,
@@ -76,7 +80,19 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             return;
         }
     };
-    match apply_completion(&d.pool, &completion, d.max_attempts).await {
+    let mut result = apply_completion(&d.pool, &completion, d.max_attempts).await;
+    if let Err(e) = &result {
+        if is_data_error(e) {
+            // Postgres will refuse this result every time: record the unit as failed instead
+            // of handing the completion back forever.
+            let refused = Completion {
+                outcome: Outcome::Failed { error: format!("the unit's result could not be stored: {e:#}"), retryable: false },
+                ..completion.clone()
+            };
+            result = apply_completion(&d.pool, &refused, d.max_attempts).await;
+        }
+    }
+    match result {
         Ok(applied) => {
             if let Applied::Stale(why) = applied {
                 tracing::debug!(work_unit.id = completion.unit_id, why, "stale completion ignored");
@@ -89,4 +105,13 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await.ok();
         }
     }
+}
+
+/// A data exception (SQLSTATE class 22: bad encoding, out of range, ...) does not go away by
+/// trying again.
+fn is_data_error(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())
+        .filter_map(tokio_postgres::Error::code)
+        .any(|code| code.code().starts_with("22"))
 }

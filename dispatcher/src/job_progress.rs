@@ -6,7 +6,7 @@ use crowd_shared::{
     channels,
     jobs::{insert_units, notify},
     messages::{Completion, Outcome},
-    state_machine::{after_failure, next_status, output_stage, AfterFailure, Tally},
+    state_machine::{after_failure, next_status, output_stage, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
 };
 use deadpool_postgres::{Pool, Transaction};
@@ -102,6 +102,12 @@ async fn advance_job(
     mut status: JobStatus,
     has_merge: bool,
 ) -> anyhow::Result<()> {
+    // Only the end of the job's current stage can move it; while that stage has units left
+    // (the common case) one indexed probe answers, instead of a tally of every unit.
+    let Some(current) = stage_of(status) else { return Ok(()) };
+    if stage_has_incomplete(tx, job_id, current).await? {
+        return Ok(());
+    }
     let tally = tally(tx, job_id).await?;
     while let Some(next) = next_status(status, has_merge, &tally) {
         match next {
@@ -124,6 +130,16 @@ async fn advance_job(
         status = next;
     }
     Ok(())
+}
+
+async fn stage_has_incomplete(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<bool> {
+    let row = tx
+        .query_opt(
+            "SELECT 1 FROM work_units WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
+            &[&job_id, &stage.code()],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
@@ -168,6 +184,14 @@ async fn complete_job(tx: &Transaction<'_>, job_id: i64, status: JobStatus, outp
                 callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE now() END
          WHERE id = $1",
         &[&job_id, &status.code(), outputs],
+    )
+    .await?;
+    // Units still waiting (process units of a job whose other split failed) will not count:
+    // cancel them, so their late completions are stale.
+    tx.execute(
+        "UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text)
+         WHERE job_id = $1 AND state IN ('pending', 'queued')",
+        &[&job_id],
     )
     .await?;
     notify(tx, channels::CALLBACKS).await?;

@@ -57,6 +57,10 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken, backoff: &mut Bac
 
 async fn record(d: &Dispatcher, beat: &Heartbeat) -> anyhow::Result<()> {
     let client = d.pool.get().await?;
+    // Nodes that died without saying goodbye: /status already hides them; this forgets them.
+    client
+        .execute("DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'", &[])
+        .await?;
     if beat.leaving {
         client.execute("DELETE FROM nodes WHERE name = $1", &[&beat.node]).await?;
         return Ok(());

@@ -2,7 +2,7 @@
 //! only after the broker confirmed them. A crash between the two re-publishes (the worker side
 //! tolerates duplicates); nothing is ever lost.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use crowd_shared::{
@@ -17,6 +17,10 @@ use crate::{Backoff, Dispatcher};
 
 /// Units claimed per transaction.
 const BATCH: i64 = 500;
+
+/// Longest the relay waits for the broker with rows locked: a broker that blocks publishers
+/// (a memory or disk alarm) must not hold them, and the completions waiting on them, forever.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Broker {
     _conn: Connection,
@@ -87,8 +91,33 @@ async fn relay_batch(d: &Dispatcher, broker: &mut Broker) -> anyhow::Result<usiz
     if rows.is_empty() {
         return Ok(0);
     }
+    let publishing = publish_rows(d, broker, &rows);
+    let (confirmed, refused) = tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
+        .await
+        .map_err(|_| anyhow::anyhow!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))??;
+    tx.execute(
+        "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
+        &[&confirmed],
+    )
+    .await
+    .context("marking units queued")?;
+    tx.commit().await.context("committing the relay")?;
+    tracing::debug!(units = confirmed.len(), "relayed");
+    match refused {
+        Some(e) => Err(e.context("the broker did not confirm some units; they stay pending")),
+        None => Ok(rows.len()),
+    }
+}
+
+/// Publishes one message per row, then waits for every confirm. Returns the confirmed unit ids
+/// and the last refusal, if any.
+async fn publish_rows(
+    d: &Dispatcher,
+    broker: &mut Broker,
+    rows: &[tokio_postgres::Row],
+) -> anyhow::Result<(Vec<i64>, Option<anyhow::Error>)> {
     let mut pending = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let stage_code: i16 = row.get("stage");
         let msg = WorkMessage {
             unit_id: row.get("id"),
@@ -116,16 +145,5 @@ async fn relay_batch(d: &Dispatcher, broker: &mut Broker) -> anyhow::Result<usiz
             Err(e) => refused = Some(e),
         }
     }
-    tx.execute(
-        "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
-        &[&confirmed],
-    )
-    .await
-    .context("marking units queued")?;
-    tx.commit().await.context("committing the relay")?;
-    tracing::debug!(units = confirmed.len(), "relayed");
-    match refused {
-        Some(e) => Err(e.context("the broker did not confirm some units; they stay pending")),
-        None => Ok(rows.len()),
-    }
+    Ok((confirmed, refused))
 }

@@ -175,8 +175,20 @@ impl Config {
                     }),
             )
             .merge(Env::prefixed("CROWD_"))
-            .extract()
-            .context("reading configuration")
+            .extract::<Config>()
+            .context("reading configuration")?
+            .validated()
+    }
+
+    /// Refuses settings that would silently do something else than asked.
+    pub fn validated(self) -> anyhow::Result<Config> {
+        anyhow::ensure!(
+            self.login.is_some() == self.password.is_some(),
+            "basic auth needs both `login` and `password` (CROWD_LOGIN, CROWD_PASSWORD), not one"
+        );
+        anyhow::ensure!(self.work_unit_retries >= 1, "`work_unit_retries` must be at least 1");
+        anyhow::ensure!(self.max_workers >= 1, "`max_workers` must be at least 1");
+        Ok(self)
     }
 
     /// Basic-auth credentials, when both halves are configured.
@@ -299,6 +311,12 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains(":pw@"), "{printed}");
+    }
+
+    #[test]
+    fn half_configured_auth_is_refused() {
+        let config = Config { login: Some("crowd".into()), ..Config::default() };
+        assert!(config.validated().is_err());
     }
 
     #[test]

@@ -65,13 +65,19 @@ pub fn next_status(current: JobStatus, has_merge: bool, tally: &Tally) -> Option
     }
 }
 
+/// The stage whose units a job in `status` is waiting for; none once complete.
+pub fn stage_of(status: JobStatus) -> Option<Stage> {
+    match status {
+        JobStatus::Splitting => Some(Stage::Split),
+        JobStatus::Processing => Some(Stage::Process),
+        JobStatus::Merging => Some(Stage::Merge),
+        JobStatus::Succeeded | JobStatus::Failed => None,
+    }
+}
+
 /// The stage whose units' outputs become the job's outputs when it ends from `status`.
 pub fn output_stage(status_before_end: JobStatus) -> Stage {
-    match status_before_end {
-        JobStatus::Splitting => Stage::Split,
-        JobStatus::Merging => Stage::Merge,
-        _ => Stage::Process,
-    }
+    stage_of(status_before_end).unwrap_or(Stage::Process)
 }
 
 /// CloudCrowd's progress figure: 99 while merging, 100 when complete or empty.

@@ -33,6 +33,7 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
         (r#"{"action": "word_count", "inputs": ["a"], "options": 5}"#.into(), 400, "`options` must be an object"),
         (r#"{"action": "word_count", "inputs": ["a"], "callback_url": "nope"}"#.into(), 400, "callback_url"),
         (r#"{"action": "word_count", "inputs": ["a"], "email": 7}"#.into(), 400, "`email` must be a string"),
+        (r#"{"action": "word_count", "inputs": ["a\u0000b"]}"#.into(), 400, "NUL"),
         (format!(r#"{{"action": "word_count", "inputs": [{}]}}"#, vec!["1"; 51].join(",")), 400, "at most 50"),
     ];
     for (job, status, message) in cases {

@@ -9,6 +9,7 @@ mod bad_requests;
 mod callbacks;
 mod deletion;
 mod idempotency;
+mod latency;
 mod retries;
 mod split_merge;
 mod word_count;

@@ -46,3 +46,31 @@ async fn a_split_process_merge_job_goes_through_every_stage() {
     assert_eq!(by_stage, vec![(1, 3), (4, 1), (5, 1)], "3 process units, 1 split, 1 merge");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_split_fails_the_job_and_cancels_what_is_left() {
+    let mut stack = TestStack::start().await;
+    let text: String = (0..40).map(|i| format!("line {i}\n")).collect();
+    let server = TextServer::start(HashMap::from([("book.txt".to_string(), text)])).await;
+    let created = stack
+        .post_job(json!({
+            "action": "chunked_word_count",
+            "inputs": [server.url("book.txt"), server.url("missing.txt")],
+            "options": {"lines_per_chunk": 1},
+        }))
+        .await;
+    let id = created["id"].as_i64().expect("id");
+    let done = stack.wait_for_job(id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let outputs = done["outputs"].as_array().expect("outputs").clone();
+    assert_eq!(outputs.len(), 2, "one element per split unit: {outputs:?}");
+    assert!(outputs[1].as_str().is_some_and(|e| e.contains("404")), "{outputs:?}");
+    let waiting: i64 = stack
+        .db
+        .query_one("SELECT count(*) FROM work_units WHERE job_id = $1 AND state IN ('pending', 'queued')", &[&id])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(waiting, 0, "an ended job leaves no unit waiting");
+    stack.stop().await;
+}

@@ -146,7 +146,9 @@ async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationTo
     let mut deliveries = futures_util::stream::select_all(consumers);
 
     let beats = CancellationToken::new();
-    let beating = tokio::spawn(heartbeat::run(env.clone(), publish.clone(), beats.clone()));
+    // Heartbeats get a channel without confirms: nobody waits for theirs.
+    let beat_channel = conn.create_channel().await.context("opening the heartbeat channel")?;
+    let beating = tokio::spawn(heartbeat::run(env.clone(), beat_channel.clone(), beats.clone()));
     let mut tasks = JoinSet::new();
     let ended = loop {
         tokio::select! {
@@ -179,7 +181,7 @@ async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationTo
     beats.cancel();
     beating.await.ok();
     if ended.is_ok() {
-        heartbeat::leave(env, &publish).await;
+        heartbeat::leave(env, &beat_channel).await;
     }
     // Closing hands every unacked unit back to the broker.
     conn.close(200, "worker stopping".into()).await.ok();

@@ -55,7 +55,14 @@ impl Downloader {
             "s3" => {
                 let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
                 let key = percent_decode(url.path().trim_start_matches('/'));
-                self.store.fetch_s3(bucket, &key, &dest).await?;
+                self.store.fetch_s3(bucket, &key, &dest).await.map_err(|e| {
+                    // A missing object or bucket, or no permission, will not change by retrying.
+                    if e.downcast_ref::<crowd_shared::storage::Unavailable>().is_some() {
+                        ActionError::Permanent(format!("{e:#}"))
+                    } else {
+                        ActionError::Retryable(format!("{e:#}"))
+                    }
+                })?;
             }
             "file" => self.fetch_file(url, &dest).await?,
             other => return Err(ActionError::Permanent(format!("cannot download {other}:// URLs"))),
@@ -97,6 +104,9 @@ impl Downloader {
         if !self.allowed_roots.iter().any(|root| real.starts_with(root)) {
             return Err(permanent(url, "reading files there is not allowed (see allowed_file_roots)"));
         }
+        if !real.is_file() {
+            return Err(permanent(url, "not a file"));
+        }
         tokio::fs::copy(&real, dest).await?;
         Ok(())
     }
@@ -107,10 +117,7 @@ fn permanent(url: &Url, why: &str) -> ActionError {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("k={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// CloudCrowd's `safe_filename`: the last path segment, unescaped, with anything outside
@@ -151,6 +158,7 @@ mod tests {
         assert_eq!(safe_filename("file.pdf"), "file.pdf");
         assert_eq!(safe_filename("my.file.pdf"), "my-file.pdf");
         assert_eq!(safe_filename(""), "input");
+        assert_eq!(safe_filename("a%26b.txt"), "a-b.txt");
     }
 
     #[test]

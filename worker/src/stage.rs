@@ -14,11 +14,11 @@ use crate::{action::Saver, consumer::WorkerEnv, download::Downloader, ActionErro
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
     let started = Instant::now();
     let outcome = match execute(env, msg).await {
-        Ok(output) => Outcome::Succeeded { output },
+        Ok(output) => Outcome::Succeeded { output: without_nul(output) },
         Err(e) => {
             tracing::info!(job.id = msg.job_id, work_unit.id = msg.unit_id, action = %msg.action,
                 attempt = msg.attempt, error = %e, "stage failed");
-            Outcome::Failed { retryable: e.is_retryable(), error: e.to_string() }
+            Outcome::Failed { retryable: e.is_retryable(), error: e.to_string().replace('\0', "\u{FFFD}") }
         }
     };
     Completion {
@@ -61,20 +61,34 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
         },
     };
     let stage = msg.stage;
-    // Its own task, so a panicking action fails its unit instead of the worker.
-    let result = tokio::spawn(async move {
+    // Its own task, so a panicking action fails its unit instead of the worker; aborted with
+    // the unit's handler, so an abandoned unit does not run on unseen.
+    let mut task = AbortOnDrop(tokio::spawn(async move {
         match stage {
             Stage::Split => action.split(&ctx).await,
             Stage::Process => action.process(&ctx).await,
             Stage::Merge => action.merge(&ctx).await,
         }
-    })
-    .await;
+    }));
+    let result = (&mut task.0).await;
     drop(work_dir);
     match result {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(ActionError::Retryable(format!("the action panicked: {}", panic_message(e)))),
         Err(e) => Err(ActionError::Retryable(format!("the action was cancelled: {e}"))),
+    }
+}
+
+/// Postgres cannot store U+0000 in jsonb; an action's output must not make its completion
+/// impossible to record.
+fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v))).collect(),
+        ),
+        other => other,
     }
 }
 
@@ -90,6 +104,14 @@ fn unit_options(msg: &WorkMessage) -> Value {
     Value::Object(options)
 }
 
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn panic_message(e: tokio::task::JoinError) -> String {
     let payload = e.into_panic();
     payload
@@ -97,4 +119,15 @@ fn panic_message(e: tokio::task::JoinError) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_replaced_everywhere() {
+        let cleaned = without_nul(json!({"a\u{0}": ["x\u{0}", 1]}));
+        assert_eq!(cleaned, json!({"a\u{FFFD}": ["x\u{FFFD}", 1]}));
+    }
 }

@@ -13,6 +13,11 @@ pub use s3::{client as s3_client, S3Store};
 
 use crate::config::{Config, StorageKind};
 
+/// The object asked for does not exist or may not be read: trying again will not help.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
 #[async_trait]
 pub trait AssetStore: Send + Sync {
     /// Stores the file at `path` under `key` and returns a URL that reads it back.

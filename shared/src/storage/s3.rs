@@ -12,7 +12,9 @@ use aws_sdk_s3::{
     Client,
 };
 
-use super::AssetStore;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
+use super::{AssetStore, Unavailable};
 use crate::config::{Config, UrlStyle};
 
 /// S3 deletes at most this many keys per request.
@@ -174,8 +176,15 @@ impl AssetStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| anyhow::Error::new(e.into_service_error()))
-            .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+            .map_err(|e| {
+                let e = e.into_service_error();
+                match e.code() {
+                    Some(code @ ("NoSuchKey" | "NoSuchBucket" | "AccessDenied")) => {
+                        anyhow::Error::new(Unavailable(format!("cannot read s3://{bucket}/{key}: {code}")))
+                    }
+                    _ => anyhow::Error::new(e).context(format!("reading s3://{bucket}/{key}")),
+                }
+            })?;
         let mut reader = object.body.into_async_read();
         let mut file = tokio::fs::File::create(dest)
             .await
