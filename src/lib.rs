@@ -17,7 +17,11 @@ pub async fn bind_api(host: &str, port: u16) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs the API on `listener`, after applying migrations.
-pub async fn run_api(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_api(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
     let pool = db::pool(&config.database_url, config.db_pool_size)?;
     let store = storage::from_config(&config).await?;
@@ -44,7 +48,11 @@ pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::
 
 /// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ). The
 /// first part to fail stops the others, so the process never runs half a system.
-pub async fn run_all(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_all(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     // Migrate once up front rather than race two services at it.
     db::migrate(&config.database_url).await?;
     let stop_all_on_error = |shutdown: CancellationToken| {
@@ -56,9 +64,12 @@ pub async fn run_all(config: Config, listener: TcpListener, shutdown: Cancellati
         }
     };
     let (api, dispatcher, worker) = tokio::join!(
-        async { run_api(config.clone(), listener, shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
-        async { run_dispatcher(config.clone(), shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
-        async { run_worker(config.clone(), shutdown.clone()).await }.map(stop_all_on_error(shutdown.clone())),
+        async { run_api(config.clone(), listener, shutdown.clone()).await }
+            .map(stop_all_on_error(shutdown.clone())),
+        async { run_dispatcher(config.clone(), shutdown.clone()).await }
+            .map(stop_all_on_error(shutdown.clone())),
+        async { run_worker(config.clone(), shutdown.clone()).await }
+            .map(stop_all_on_error(shutdown.clone())),
     );
     api.and(dispatcher).and(worker)
 }

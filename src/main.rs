@@ -11,7 +11,11 @@ use crowd::shared::{
 };
 
 #[derive(Parser)]
-#[command(name = "crowd", version, about = "CloudCrowd: parallel processing over Postgres, RabbitMQ and S3")]
+#[command(
+    name = "crowd",
+    version,
+    about = "CloudCrowd: parallel processing over Postgres, RabbitMQ and S3"
+)]
 struct Cli {
     /// A TOML configuration file (default: ./crowd.toml when present). Environment variables
     /// (`CROWD_*`, `DATABASE_URL`, `AMQP_URL`, `S3_*`, `AWS_*`) override it.
@@ -70,12 +74,20 @@ async fn main() -> anyhow::Result<()> {
             crowd::run_api(config, listener, shutdown).await
         }
         Command::Dispatcher => crowd::run_dispatcher(config, shutdown).await,
-        Command::Worker { max_workers, actions, tag } => {
+        Command::Worker {
+            max_workers,
+            actions,
+            tag,
+        } => {
             if let Some(n) = max_workers {
                 config.max_workers = n;
             }
             if let Some(actions) = actions {
-                config.actions = actions.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+                config.actions = actions
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
             }
             if tag.is_some() {
                 config.node_tag = tag;

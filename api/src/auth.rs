@@ -18,7 +18,9 @@ pub fn require(
             async move {
                 match credentials.as_ref() {
                     None => Ok(()),
-                    Some((login, password)) if matches(header.as_deref(), login, password) => Ok(()),
+                    Some((login, password)) if matches(header.as_deref(), login, password) => {
+                        Ok(())
+                    }
                     Some(_) => Err(warp::reject::custom(ApiError::Unauthorized)),
                 }
             }
@@ -27,8 +29,12 @@ pub fn require(
 }
 
 fn matches(header: Option<&str>, login: &str, password: &str) -> bool {
-    let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else { return false };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+    let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
     constant_time_eq(&decoded, format!("{login}:{password}").as_bytes())
 }
 

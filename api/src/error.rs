@@ -16,7 +16,9 @@ pub enum ApiError {
     InvalidJob(String),
     #[error("no job with id {0}")]
     JobNotFound(String),
-    #[error("the request's content type must be application/x-www-form-urlencoded or application/json")]
+    #[error(
+        "the request's content type must be application/x-www-form-urlencoded or application/json"
+    )]
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
@@ -34,7 +36,9 @@ impl ApiError {
         match self {
             ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -53,19 +57,46 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
         let (status, code) = e.status_and_code();
         (status, code, e.to_string())
     } else if rejection.is_not_found() {
-        (StatusCode::NOT_FOUND, "not_found", "no such route".to_string())
+        (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route".to_string(),
+        )
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large".to_string())
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is too large".to_string(),
+        )
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "length_required", "a Content-Length header is required".to_string())
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "a Content-Length header is required".to_string(),
+        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route".to_string())
-    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route".to_string(),
+        )
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
         let e = ApiError::UnsupportedMediaType;
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e.to_string(),
+        )
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
-        (StatusCode::BAD_REQUEST, "bad_request", "the request could not be understood".to_string())
+        (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request could not be understood".to_string(),
+        )
     };
     let body = warp::reply::json(&serde_json::json!({ "error": code, "message": message }));
     let mut response = warp::reply::with_status(body, status).into_response();

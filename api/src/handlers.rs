@@ -16,12 +16,17 @@ use crate::{
 };
 
 async fn db(state: &ApiState) -> Result<Object, ApiError> {
-    state.pool.get().await.map_err(|e| ApiError::Unavailable(e.into()))
+    state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))
 }
 
 /// Ids are numbers; anything else cannot name a job.
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().map_err(|_| ApiError::JobNotFound(raw.to_string()))
+    raw.parse::<i64>()
+        .map_err(|_| ApiError::JobNotFound(raw.to_string()))
 }
 
 pub async fn create_job(
@@ -40,10 +45,18 @@ pub async fn create_job(
         ))
     })?;
     let status = JobStatus::initial(stages.split);
-    let first_stage = if stages.split { Stage::Split } else { Stage::Process };
+    let first_stage = if stages.split {
+        Stage::Split
+    } else {
+        Stage::Process
+    };
 
     let mut client = db(&state).await?;
-    let tx = client.transaction().await.context("starting a transaction").map_err(ApiError::Internal)?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")
+        .map_err(ApiError::Internal)?;
     let row = tx
         .query_one(
             "INSERT INTO jobs (action, status, inputs, options, has_merge, callback_url, email)
@@ -62,8 +75,13 @@ pub async fn create_job(
         .context("inserting a job")
         .map_err(ApiError::Internal)?;
     let id: i64 = row.get(0);
-    jobs::insert_units(&tx, id, &job.action, first_stage, &job.inputs).await.map_err(ApiError::Internal)?;
-    tx.commit().await.context("committing a job").map_err(ApiError::Internal)?;
+    jobs::insert_units(&tx, id, &job.action, first_stage, &job.inputs)
+        .await
+        .map_err(ApiError::Internal)?;
+    tx.commit()
+        .await
+        .context("committing a job")
+        .map_err(ApiError::Internal)?;
     tracing::info!(job.id = id, action = %job.action, inputs = job.inputs.len(), "job created");
 
     let view = jobs::view(&client, id)
@@ -86,7 +104,10 @@ pub async fn get_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply,
 pub async fn delete_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
     let client = db(&state).await?;
-    if !jobs::delete(&client, state.store.as_ref(), id).await.map_err(ApiError::Internal)? {
+    if !jobs::delete(&client, state.store.as_ref(), id)
+        .await
+        .map_err(ApiError::Internal)?
+    {
         return Err(ApiError::JobNotFound(raw_id).into());
     }
     Ok(StatusCode::NO_CONTENT)

@@ -26,16 +26,23 @@ pub enum BodyKind {
 impl BodyKind {
     /// `None` content type: a body starting with `{` is JSON, anything else a form.
     pub fn from_content_type(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
-        let essence = content_type
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let essence = content_type.map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
         match essence.as_deref() {
             Some("application/json") => Ok(BodyKind::Json),
             Some("application/x-www-form-urlencoded") => Ok(BodyKind::Form),
-            None | Some("") => Ok(if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-                BodyKind::Json
-            } else {
-                BodyKind::Form
-            }),
+            None | Some("") => Ok(
+                if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+                    BodyKind::Json
+                } else {
+                    BodyKind::Form
+                },
+            ),
             Some(_) => Err(ApiError::UnsupportedMediaType),
         }
     }
@@ -50,51 +57,87 @@ pub fn parse(kind: BodyKind, body: &[u8], max_inputs: usize) -> Result<NewJob, A
             let job = fields
                 .into_iter()
                 .find(|(name, _)| name == "job")
-                .ok_or_else(|| invalid("the form has no `job` field (it should hold the job as JSON)"))?;
+                .ok_or_else(|| {
+                    invalid("the form has no `job` field (it should hold the job as JSON)")
+                })?;
             job.1.into_bytes()
         }
     };
-    let value: Value =
-        serde_json::from_slice(&json).map_err(|e| invalid(format!("the job is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&json)
+        .map_err(|e| invalid(format!("the job is not valid JSON: {e}")))?;
     validate(value, max_inputs)
 }
 
 fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
     if contains_nul(&value) {
         // Postgres cannot store U+0000 in text or jsonb.
-        return Err(invalid("strings in a job may not contain the NUL character (\\u0000)"));
+        return Err(invalid(
+            "strings in a job may not contain the NUL character (\\u0000)",
+        ));
     }
     let Value::Object(mut job) = value else {
         return Err(invalid("the job must be a JSON object"));
     };
     let action = match job.remove("action") {
         Some(Value::String(a)) if !a.trim().is_empty() => a,
-        Some(Value::String(_)) | None | Some(Value::Null) => return Err(invalid("`action` is required")),
-        Some(other) => return Err(invalid(format!("`action` must be a string, not {}", type_name(&other)))),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(invalid("`action` is required"))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "`action` must be a string, not {}",
+                type_name(&other)
+            )))
+        }
     };
     let inputs = match job.remove("inputs") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => return Err(invalid("`inputs` must not be empty")),
-        None | Some(Value::Null) => return Err(invalid("`inputs` is required: an array of inputs")),
-        Some(other) => return Err(invalid(format!("`inputs` must be an array, not {}", type_name(&other)))),
+        None | Some(Value::Null) => {
+            return Err(invalid("`inputs` is required: an array of inputs"))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "`inputs` must be an array, not {}",
+                type_name(&other)
+            )))
+        }
     };
     if inputs.len() > max_inputs {
-        return Err(invalid(format!("a job may have at most {max_inputs} inputs, this one has {}", inputs.len())));
+        return Err(invalid(format!(
+            "a job may have at most {max_inputs} inputs, this one has {}",
+            inputs.len()
+        )));
     }
     let options = match job.remove("options") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(Value::Object(o)) => Value::Object(o),
-        Some(other) => return Err(invalid(format!("`options` must be an object, not {}", type_name(&other)))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "`options` must be an object, not {}",
+                type_name(&other)
+            )))
+        }
     };
     let callback_url = optional_string(&mut job, "callback_url")?;
     if let Some(url) = &callback_url {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err(invalid(format!("`callback_url` must be an http(s) URL, not {url:?}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "`callback_url` must be an http(s) URL, not {url:?}"
+                )))
+            }
         }
     }
     let email = optional_string(&mut job, "email")?;
-    Ok(NewJob { action, inputs, options, callback_url, email })
+    Ok(NewJob {
+        action,
+        inputs,
+        options,
+        callback_url,
+        email,
+    })
 }
 
 fn optional_string(job: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
@@ -102,7 +145,10 @@ fn optional_string(job: &mut Map<String, Value>, key: &str) -> Result<Option<Str
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(invalid(format!("`{key}` must be a string, not {}", type_name(&other)))),
+        Some(other) => Err(invalid(format!(
+            "`{key}` must be a string, not {}",
+            type_name(&other)
+        ))),
     }
 }
 
@@ -144,34 +190,69 @@ mod tests {
         let job = parse(BodyKind::Form, form.as_bytes(), 10).expect("valid form");
         assert_eq!(job.action, "word_count");
         assert_eq!(job.inputs, vec![Value::from("a")]);
-        let job = parse_json(r#"{"action":"word_count","inputs":[1,[2,3]],"options":{"x":1},"email":"a@b"}"#)
-            .expect("valid json");
+        let job = parse_json(
+            r#"{"action":"word_count","inputs":[1,[2,3]],"options":{"x":1},"email":"a@b"}"#,
+        )
+        .expect("valid json");
         assert_eq!(job.inputs.len(), 2);
         assert_eq!(job.email.as_deref(), Some("a@b"));
     }
 
     #[test]
     fn says_what_is_wrong() {
-        assert!(parse_json("{").unwrap_err().contains("not valid JSON"));
-        assert!(parse_json("[]").unwrap_err().contains("JSON object"));
-        assert!(parse_json(r#"{"inputs":[1]}"#).unwrap_err().contains("`action` is required"));
-        assert!(parse_json(r#"{"action":1,"inputs":[1]}"#).unwrap_err().contains("must be a string"));
-        assert!(parse_json(r#"{"action":"a","inputs":[]}"#).unwrap_err().contains("must not be empty"));
-        assert!(parse_json(r#"{"action":"a","inputs":"x"}"#).unwrap_err().contains("must be an array"));
-        assert!(parse_json(r#"{"action":"a","inputs":[1],"options":[]}"#).unwrap_err().contains("`options`"));
-        assert!(parse_json(r#"{"action":"a","inputs":[1],"callback_url":"ftp://x"}"#).unwrap_err().contains("callback_url"));
-        let many = format!(r#"{{"action":"a","inputs":[{}]}}"#, vec!["1"; 11].join(","));
-        assert!(parse_json(&many).unwrap_err().contains("at most 10"));
-        assert!(parse_json(r#"{"action":"a","inputs":["x\u0000y"]}"#).unwrap_err().contains("NUL"));
-        let err = parse(BodyKind::Form, b"other=1", 10).unwrap_err().to_string();
+        assert!(parse_json("{")
+            .expect_err("should be refused")
+            .contains("not valid JSON"));
+        assert!(parse_json("[]")
+            .expect_err("should be refused")
+            .contains("JSON object"));
+        assert!(parse_json(r#"{"inputs":[1]}"#)
+            .expect_err("should be refused")
+            .contains("`action` is required"));
+        assert!(parse_json(r#"{"action":1,"inputs":[1]}"#)
+            .expect_err("should be refused")
+            .contains("must be a string"));
+        assert!(parse_json(r#"{"action":"a","inputs":[]}"#)
+            .expect_err("should be refused")
+            .contains("must not be empty"));
+        assert!(parse_json(r#"{"action":"a","inputs":"x"}"#)
+            .expect_err("should be refused")
+            .contains("must be an array"));
+        assert!(parse_json(r#"{"action":"a","inputs":[1],"options":[]}"#)
+            .expect_err("should be refused")
+            .contains("`options`"));
+        assert!(
+            parse_json(r#"{"action":"a","inputs":[1],"callback_url":"ftp://x"}"#)
+                .expect_err("should be refused")
+                .contains("callback_url")
+        );
+        let many = format!(r#"{{"action":"a","inputs":[{}]}}"#, ["1"; 11].join(","));
+        assert!(parse_json(&many)
+            .expect_err("should be refused")
+            .contains("at most 10"));
+        assert!(parse_json(r#"{"action":"a","inputs":["x\u0000y"]}"#)
+            .expect_err("should be refused")
+            .contains("NUL"));
+        let err = parse(BodyKind::Form, b"other=1", 10)
+            .expect_err("should be refused")
+            .to_string();
         assert!(err.contains("no `job` field"), "{err}");
     }
 
     #[test]
     fn content_type_decides_the_encoding() {
-        assert_eq!(BodyKind::from_content_type(Some("application/json; charset=utf-8"), b"").ok(), Some(BodyKind::Json));
-        assert_eq!(BodyKind::from_content_type(None, b" {\"a\":1}").ok(), Some(BodyKind::Json));
-        assert_eq!(BodyKind::from_content_type(None, b"job=1").ok(), Some(BodyKind::Form));
+        assert_eq!(
+            BodyKind::from_content_type(Some("application/json; charset=utf-8"), b"").ok(),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(None, b" {\"a\":1}").ok(),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(None, b"job=1").ok(),
+            Some(BodyKind::Form)
+        );
         assert!(BodyKind::from_content_type(Some("text/plain"), b"").is_err());
     }
 }

@@ -28,7 +28,12 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(config: &Config, pool: Pool, store: Arc<dyn AssetStore>, catalog: Catalog) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        pool: Pool,
+        store: Arc<dyn AssetStore>,
+        catalog: Catalog,
+    ) -> Arc<Self> {
         Arc::new(ApiState {
             pool,
             store,
@@ -36,7 +41,9 @@ impl ApiState {
             max_body_bytes: config.max_body_bytes,
             max_inputs: config.max_inputs,
             node_ttl: config.heartbeat_interval() * 3,
-            credentials: config.credentials().map(|(l, p)| (l.to_string(), p.to_string())),
+            credentials: config
+                .credentials()
+                .map(|(l, p)| (l.to_string(), p.to_string())),
         })
     }
 }
@@ -44,7 +51,9 @@ impl ApiState {
 /// Binds the API's port (`0` picks a free one, as tests do).
 pub async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     use anyhow::Context;
-    TcpListener::bind((host, port)).await.with_context(|| format!("binding {host}:{port}"))
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("binding {host}:{port}"))
 }
 
 /// Serves until `shutdown`, then finishes the requests under way.

@@ -8,7 +8,9 @@ use warp::{Filter, Reply};
 
 use crate::{auth, error, handlers, ApiState};
 
-pub fn routes(state: Arc<ApiState>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(
+    state: Arc<ApiState>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_state = {
         let state = state.clone();
         warp::any().map(move || state.clone())

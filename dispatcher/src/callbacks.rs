@@ -44,7 +44,9 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
                 continue;
             }
         };
-        let sleep = next_due.unwrap_or(d.config.poll_interval()).min(d.config.poll_interval());
+        let sleep = next_due
+            .unwrap_or(d.config.poll_interval())
+            .min(d.config.poll_interval());
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = &mut notified => {}
@@ -58,7 +60,9 @@ async fn deliver_due(d: &Dispatcher, http: &reqwest::Client) -> anyhow::Result<O
     loop {
         let claimed = claim(d).await?;
         let count = claimed.len();
-        let deliveries = claimed.into_iter().map(|(id, url, attempts)| deliver(d, http, id, url, attempts));
+        let deliveries = claimed
+            .into_iter()
+            .map(|(id, url, attempts)| deliver(d, http, id, url, attempts));
         for result in futures_util::future::join_all(deliveries).await {
             if let Err(e) = result {
                 tracing::warn!(error = format!("{e:#}"), "recording a callback failed");
@@ -75,7 +79,9 @@ async fn deliver_due(d: &Dispatcher, http: &reqwest::Client) -> anyhow::Result<O
             &[],
         )
         .await?;
-    Ok(row.get::<_, Option<f64>>(0).map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+    Ok(row
+        .get::<_, Option<f64>>(0)
+        .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
 }
 
 /// Takes a lease on due callbacks by pushing their due time past the request timeout, so
@@ -96,10 +102,19 @@ async fn claim(d: &Dispatcher) -> anyhow::Result<Vec<(i64, String, i32)>> {
         )
         .await
         .context("claiming due callbacks")?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
-async fn deliver(d: &Dispatcher, http: &reqwest::Client, id: i64, url: String, attempts: i32) -> anyhow::Result<()> {
+async fn deliver(
+    d: &Dispatcher,
+    http: &reqwest::Client,
+    id: i64,
+    url: String,
+    attempts: i32,
+) -> anyhow::Result<()> {
     // No pooled connection is held across the POST: a slow receiver must not starve the relay
     // and the completions of connections.
     let view = {
@@ -120,7 +135,16 @@ async fn deliver(d: &Dispatcher, http: &reqwest::Client, id: i64, url: String, a
                 .execute("UPDATE jobs SET callback_state = 'delivered', callback_error = NULL WHERE id = $1", &[&id])
                 .await?;
         }
-        Ok(reply) => retry_later(d, &client, id, attempts, &format!("answered {}", reply.status())).await?,
+        Ok(reply) => {
+            retry_later(
+                d,
+                &client,
+                id,
+                attempts,
+                &format!("answered {}", reply.status()),
+            )
+            .await?
+        }
         Err(e) => retry_later(d, &client, id, attempts, &e.to_string()).await?,
     }
     Ok(())

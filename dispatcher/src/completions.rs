@@ -12,7 +12,9 @@ use crowd_shared::{
 use futures_util::StreamExt;
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions},
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    },
     types::FieldTable,
 };
 use tokio::task::JoinSet;
@@ -34,7 +36,10 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         match session(&d, &shutdown, &mut backoff).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "completion consumer lost the broker"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "completion consumer lost the broker"
+            ),
         }
         if !backoff.wait(&shutdown).await {
             return;
@@ -42,14 +47,25 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
     }
 }
 
-async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken, backoff: &mut Backoff) -> anyhow::Result<()> {
+async fn session(
+    d: &Arc<Dispatcher>,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
     let conn = amqp::connect(&d.amqp_url, "crowd dispatcher completions").await?;
     let channel = conn.create_channel().await.context("opening a channel")?;
-    channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await?;
     let queue = d.queues.completions();
     amqp::declare_durable(&channel, &queue).await?;
     let mut consumer = channel
-        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .context("consuming completions")?;
     backoff.reset();
@@ -76,7 +92,10 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "discarding a completion that does not parse");
-            delivery.reject(BasicRejectOptions { requeue: false }).await.ok();
+            delivery
+                .reject(BasicRejectOptions { requeue: false })
+                .await
+                .ok();
             return;
         }
     };
@@ -86,7 +105,10 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             // Postgres will refuse this result every time: record the unit as failed instead
             // of handing the completion back forever.
             let refused = Completion {
-                outcome: Outcome::Failed { error: format!("the unit's result could not be stored: {e:#}"), retryable: false },
+                outcome: Outcome::Failed {
+                    error: format!("the unit's result could not be stored: {e:#}"),
+                    retryable: false,
+                },
                 ..completion.clone()
             };
             result = apply_completion(&d.pool, &refused, d.max_attempts).await;
@@ -95,14 +117,28 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
     match result {
         Ok(applied) => {
             if let Applied::Stale(why) = applied {
-                tracing::debug!(work_unit.id = completion.unit_id, why, "stale completion ignored");
+                tracing::debug!(
+                    work_unit.id = completion.unit_id,
+                    why,
+                    "stale completion ignored"
+                );
             }
             delivery.ack(BasicAckOptions::default()).await.ok();
         }
         Err(e) => {
-            tracing::warn!(work_unit.id = completion.unit_id, error = format!("{e:#}"), "completion not applied; retrying");
+            tracing::warn!(
+                work_unit.id = completion.unit_id,
+                error = format!("{e:#}"),
+                "completion not applied; retrying"
+            );
             tokio::time::sleep(RETRY_PAUSE).await;
-            delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await.ok();
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+                .ok();
         }
     }
 }

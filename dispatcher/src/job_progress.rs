@@ -20,13 +20,20 @@ pub enum Applied {
     Stale(&'static str),
 }
 
-pub async fn apply_completion(pool: &Pool, c: &Completion, max_attempts: i32) -> anyhow::Result<Applied> {
+pub async fn apply_completion(
+    pool: &Pool,
+    c: &Completion,
+    max_attempts: i32,
+) -> anyhow::Result<Applied> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     // The job row is locked first: every completion of a job passes here one at a time, so
     // exactly one of them sees its stage finished (and queues exactly one merge).
     let Some(job) = tx
-        .query_opt("SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE", &[&c.job_id])
+        .query_opt(
+            "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
+            &[&c.job_id],
+        )
         .await?
     else {
         return Ok(Applied::Stale("job deleted"));
@@ -49,7 +56,8 @@ pub async fn apply_completion(pool: &Pool, c: &Completion, max_attempts: i32) ->
         return Ok(Applied::Stale("an older attempt"));
     }
     let stage = Stage::from_code(unit.get("stage")).context("unit with an unknown stage")?;
-    let job_status = JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
+    let job_status =
+        JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
     let action: String = job.get("action");
 
     match &c.outcome {
@@ -65,29 +73,31 @@ pub async fn apply_completion(pool: &Pool, c: &Completion, max_attempts: i32) ->
                 insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
             }
         }
-        Outcome::Failed { error, retryable } => match after_failure(attempts, max_attempts, *retryable) {
-            AfterFailure::Retry => {
-                // Pending again with a fresh timestamp: the relay publishes it behind
-                // everything already waiting.
-                tx.execute(
+        Outcome::Failed { error, retryable } => {
+            match after_failure(attempts, max_attempts, *retryable) {
+                AfterFailure::Retry => {
+                    // Pending again with a fresh timestamp: the relay publishes it behind
+                    // everything already waiting.
+                    tx.execute(
                     "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = to_jsonb($2::text),
                             time = $3, updated_at = clock_timestamp()
                      WHERE id = $1",
                     &[&c.unit_id, error, &c.time],
                 )
                 .await?;
-                notify(&tx, channels::WORK).await?;
-            }
-            AfterFailure::Fail => {
-                tx.execute(
+                    notify(&tx, channels::WORK).await?;
+                }
+                AfterFailure::Fail => {
+                    tx.execute(
                     "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = to_jsonb($2::text),
                             time = $3
                      WHERE id = $1",
                     &[&c.unit_id, error, &c.time],
                 )
                 .await?;
+                }
             }
-        },
+        }
     }
     advance_job(&tx, c.job_id, &action, job_status, job.get("has_merge")).await?;
     tx.commit().await.context("committing a completion")?;
@@ -104,7 +114,9 @@ async fn advance_job(
 ) -> anyhow::Result<()> {
     // Only the end of the job's current stage can move it; while that stage has units left
     // (the common case) one indexed probe answers, instead of a tally of every unit.
-    let Some(current) = stage_of(status) else { return Ok(()) };
+    let Some(current) = stage_of(status) else {
+        return Ok(());
+    };
     if stage_has_incomplete(tx, job_id, current).await? {
         return Ok(());
     }
@@ -132,7 +144,11 @@ async fn advance_job(
     Ok(())
 }
 
-async fn stage_has_incomplete(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<bool> {
+async fn stage_has_incomplete(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    stage: Stage,
+) -> anyhow::Result<bool> {
     let row = tx
         .query_opt(
             "SELECT 1 FROM work_units WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
@@ -171,12 +187,20 @@ async fn stage_outputs(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyho
 }
 
 async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
-    tx.execute("UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1", &[&job_id, &status.code()])
-        .await?;
+    tx.execute(
+        "UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1",
+        &[&job_id, &status.code()],
+    )
+    .await?;
     Ok(())
 }
 
-async fn complete_job(tx: &Transaction<'_>, job_id: i64, status: JobStatus, outputs: &Value) -> anyhow::Result<()> {
+async fn complete_job(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    status: JobStatus,
+    outputs: &Value,
+) -> anyhow::Result<()> {
     tx.execute(
         "UPDATE jobs SET status = $2, outputs = $3, updated_at = now(),
                 time_taken = EXTRACT(EPOCH FROM now() - created_at),
@@ -214,7 +238,10 @@ mod tests {
 
     #[test]
     fn split_output_is_flattened() {
-        assert_eq!(flatten(json!([[1, 2], [3, [4]], 5])), vec![json!(1), json!(2), json!(3), json!(4), json!(5)]);
+        assert_eq!(
+            flatten(json!([[1, 2], [3, [4]], 5])),
+            vec![json!(1), json!(2), json!(3), json!(4), json!(5)]
+        );
         assert_eq!(flatten(json!("one")), vec![json!("one")]);
     }
 }

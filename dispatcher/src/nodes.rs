@@ -14,7 +14,10 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         match session(&d, &shutdown, &mut backoff).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "heartbeat consumer lost the broker"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "heartbeat consumer lost the broker"
+            ),
         }
         if !backoff.wait(&shutdown).await {
             return;
@@ -22,14 +25,26 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
     }
 }
 
-async fn session(d: &Dispatcher, shutdown: &CancellationToken, backoff: &mut Backoff) -> anyhow::Result<()> {
+async fn session(
+    d: &Dispatcher,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
     let conn = amqp::connect(&d.amqp_url, "crowd dispatcher heartbeats").await?;
     let channel = conn.create_channel().await.context("opening a channel")?;
     amqp::declare_heartbeats(&channel, &d.queues).await?;
     // Heartbeats are disposable: auto-ack.
-    let options = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
     let mut consumer = channel
-        .basic_consume(d.queues.heartbeats().as_str().into(), "".into(), options, FieldTable::default())
+        .basic_consume(
+            d.queues.heartbeats().as_str().into(),
+            "".into(),
+            options,
+            FieldTable::default(),
+        )
         .await
         .context("consuming heartbeats")?;
     backoff.reset();
@@ -59,10 +74,15 @@ async fn record(d: &Dispatcher, beat: &Heartbeat) -> anyhow::Result<()> {
     let client = d.pool.get().await?;
     // Nodes that died without saying goodbye: /status already hides them; this forgets them.
     client
-        .execute("DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'", &[])
+        .execute(
+            "DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'",
+            &[],
+        )
         .await?;
     if beat.leaving {
-        client.execute("DELETE FROM nodes WHERE name = $1", &[&beat.node]).await?;
+        client
+            .execute("DELETE FROM nodes WHERE name = $1", &[&beat.node])
+            .await?;
         return Ok(());
     }
     client

@@ -5,12 +5,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use crowd_shared::{
-    amqp,
-    messages::WorkMessage,
-    shutdown::CancellationToken,
-    status::Stage,
-};
+use crowd_shared::{amqp, messages::WorkMessage, shutdown::CancellationToken, status::Stage};
 use lapin::{Channel, Connection};
 
 use crate::{Backoff, Dispatcher};
@@ -62,7 +57,11 @@ async fn relay_all(d: &Dispatcher, broker: &mut Option<Broker>) -> anyhow::Resul
         if broker.is_none() {
             let conn = amqp::connect(&d.amqp_url, "crowd dispatcher relay").await?;
             let channel = amqp::confirmed_channel(&conn).await?;
-            *broker = Some(Broker { _conn: conn, channel, declared: HashSet::new() });
+            *broker = Some(Broker {
+                _conn: conn,
+                channel,
+                declared: HashSet::new(),
+            });
         }
         let b = broker.as_mut().context("broker session")?;
         if relay_batch(d, b).await? < BATCH as usize {
@@ -72,7 +71,11 @@ async fn relay_all(d: &Dispatcher, broker: &mut Option<Broker>) -> anyhow::Resul
 }
 
 async fn relay_batch(d: &Dispatcher, broker: &mut Broker) -> anyhow::Result<usize> {
-    let mut client = d.pool.get().await.context("getting a Postgres connection")?;
+    let mut client = d
+        .pool
+        .get()
+        .await
+        .context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     // SKIP LOCKED: rows another dispatcher is relaying are left to it, so no unit is published
     // twice by two relays; the locks are held until the units are marked queued.
@@ -140,7 +143,11 @@ async fn publish_rows(
     let mut confirmed = Vec::with_capacity(pending.len());
     let mut refused = None;
     for (unit_id, queue, confirm) in pending {
-        match confirm.await.map_err(anyhow::Error::from).and_then(|c| amqp::check_confirm(c, &queue)) {
+        match confirm
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|c| amqp::check_confirm(c, &queue))
+        {
             Ok(()) => confirmed.push(unit_id),
             Err(e) => refused = Some(e),
         }

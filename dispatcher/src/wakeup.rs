@@ -57,7 +57,11 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
         }
     });
     client
-        .batch_execute(&format!("LISTEN {}; LISTEN {};", channels::WORK, channels::CALLBACKS))
+        .batch_execute(&format!(
+            "LISTEN {}; LISTEN {};",
+            channels::WORK,
+            channels::CALLBACKS
+        ))
         .await?;
     // Anything notified while we were not listening is picked up now.
     d.wakeups.wake_all();

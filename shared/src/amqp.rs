@@ -20,7 +20,9 @@ pub struct QueueNames {
 
 impl QueueNames {
     pub fn new(prefix: &str) -> Self {
-        QueueNames { prefix: prefix.to_string() }
+        QueueNames {
+            prefix: prefix.to_string(),
+        }
     }
 
     /// The queue of one action's work units.
@@ -57,7 +59,11 @@ pub async fn confirmed_channel(conn: &Connection) -> anyhow::Result<Channel> {
 /// Declares a durable queue: work and completions must survive a broker restart.
 pub async fn declare_durable(channel: &Channel, queue: &str) -> anyhow::Result<()> {
     channel
-        .queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default())
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
         .await
         .with_context(|| format!("declaring queue {queue}"))?;
     Ok(())
@@ -71,7 +77,10 @@ pub async fn publish_confirmed<T: Serialize>(
     message: &T,
 ) -> anyhow::Result<()> {
     let confirm = publish(channel, queue, message).await?;
-    check_confirm(confirm.await.context("waiting for the broker's confirm")?, queue)
+    check_confirm(
+        confirm.await.context("waiting for the broker's confirm")?,
+        queue,
+    )
 }
 
 /// Publishes without waiting, so many publishes can share one round of confirms.
@@ -81,7 +90,10 @@ pub async fn publish<T: Serialize>(
     message: &T,
 ) -> anyhow::Result<lapin::PublisherConfirm> {
     let body = serde_json::to_vec(message).context("encoding message")?;
-    let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
     let props = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
         .with_content_type("application/json".into());
@@ -97,7 +109,10 @@ pub fn check_confirm(confirmation: lapin::Confirmation, queue: &str) -> anyhow::
         anyhow::bail!("the broker refused a message for {queue}");
     }
     if let Some(returned) = confirmation.take_message() {
-        anyhow::bail!("the broker returned a message for {queue}: {}", returned.reply_text);
+        anyhow::bail!(
+            "the broker returned a message for {queue}: {}",
+            returned.reply_text
+        );
     }
     Ok(())
 }
@@ -118,9 +133,16 @@ const HEARTBEAT_TTL_MS: i64 = 60_000;
 /// Declares the heartbeat queue; every declarer must pass the same arguments.
 pub async fn declare_heartbeats(channel: &Channel, names: &QueueNames) -> anyhow::Result<()> {
     let mut args = FieldTable::default();
-    args.insert("x-message-ttl".into(), lapin::types::AMQPValue::LongLongInt(HEARTBEAT_TTL_MS));
+    args.insert(
+        "x-message-ttl".into(),
+        lapin::types::AMQPValue::LongLongInt(HEARTBEAT_TTL_MS),
+    );
     channel
-        .queue_declare(names.heartbeats().as_str().into(), QueueDeclareOptions::durable(), args)
+        .queue_declare(
+            names.heartbeats().as_str().into(),
+            QueueDeclareOptions::durable(),
+            args,
+        )
         .await
         .context("declaring the heartbeat queue")?;
     Ok(())

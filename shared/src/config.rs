@@ -166,14 +166,10 @@ impl Config {
         };
         Figment::from(Serialized::defaults(Config::default()))
             .merge(toml)
-            .merge(
-                Env::raw()
-                    .only(PLAIN_ENV)
-                    .map(|key| match key.as_str() {
-                        "aws_region" => "s3_region".into(),
-                        _ => key.into(),
-                    }),
-            )
+            .merge(Env::raw().only(PLAIN_ENV).map(|key| match key.as_str() {
+                "aws_region" => "s3_region".into(),
+                _ => key.into(),
+            }))
             .merge(Env::prefixed("CROWD_"))
             .extract::<Config>()
             .context("reading configuration")?
@@ -186,7 +182,10 @@ impl Config {
             self.login.is_some() == self.password.is_some(),
             "basic auth needs both `login` and `password` (CROWD_LOGIN, CROWD_PASSWORD), not one"
         );
-        anyhow::ensure!(self.work_unit_retries >= 1, "`work_unit_retries` must be at least 1");
+        anyhow::ensure!(
+            self.work_unit_retries >= 1,
+            "`work_unit_retries` must be at least 1"
+        );
         anyhow::ensure!(self.max_workers >= 1, "`max_workers` must be at least 1");
         Ok(self)
     }
@@ -264,7 +263,9 @@ impl Serialize for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // The environment provider turns "12345" into a number; a password is still a string.
-        Ok(Secret(scalar_to_string(serde_json::Value::deserialize(deserializer)?)))
+        Ok(Secret(scalar_to_string(serde_json::Value::deserialize(
+            deserializer,
+        )?)))
     }
 }
 
@@ -315,7 +316,10 @@ mod tests {
 
     #[test]
     fn half_configured_auth_is_refused() {
-        let config = Config { login: Some("crowd".into()), ..Config::default() };
+        let config = Config {
+            login: Some("crowd".into()),
+            ..Config::default()
+        };
         assert!(config.validated().is_err());
     }
 

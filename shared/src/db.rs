@@ -13,14 +13,16 @@ mod embedded {
 
 /// Any number will do as long as every crowd process uses the same one: it serialises
 /// migrations when the api and the dispatcher start at the same moment.
-const MIGRATION_LOCK: i64 = 0x6372_6f77_64; // "crowd"
+const MIGRATION_LOCK: i64 = 0x63_726f_7764; // "crowd" in ASCII
 
 pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
     let pg = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
     let manager = Manager::from_config(
         pg,
         NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
     );
     Pool::builder(manager)
         .max_size(size.max(2))
@@ -35,12 +37,20 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     if connect(&config).await.is_ok() {
         return Ok(());
     }
-    let name = config.get_dbname().context("DATABASE_URL names no database")?.to_string();
+    let name = config
+        .get_dbname()
+        .context("DATABASE_URL names no database")?
+        .to_string();
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let client = connect(&admin).await.context("connecting to the `postgres` database")?;
+    let client = connect(&admin)
+        .await
+        .context("connecting to the `postgres` database")?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-    match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+    match client
+        .batch_execute(&format!("CREATE DATABASE {quoted}"))
+        .await
+    {
         Ok(()) => {
             tracing::info!(database = %name, "created database");
             Ok(())
@@ -64,7 +74,10 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
         .run_async(&mut client)
         .await
         .context("applying migrations");
-    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.ok();
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .ok();
     for m in report?.applied_migrations() {
         tracing::info!(migration = %m, "applied migration");
     }
@@ -72,7 +85,10 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = config.connect(NoTls).await.context("connecting to Postgres")?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("connecting to Postgres")?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "migration connection closed");

@@ -48,7 +48,11 @@ impl JobView {
             status: f.status.as_str(),
             percent_complete: percent_complete(f.status, f.units_done, f.units_total),
             work_units: f.units_incomplete,
-            time_taken: if complete { f.time_taken.unwrap_or(f.age) } else { f.age },
+            time_taken: if complete {
+                f.time_taken.unwrap_or(f.age)
+            } else {
+                f.age
+            },
             outputs: if complete { f.outputs } else { None },
             email: f.email,
         }

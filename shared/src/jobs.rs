@@ -31,7 +31,8 @@ pub async fn view(client: &impl GenericClient, id: i64) -> anyhow::Result<Option
         .context("reading a job")?;
     let Some(row) = row else { return Ok(None) };
     let code: i16 = row.get("status");
-    let status = JobStatus::from_code(code).with_context(|| format!("job {id} has unknown status {code}"))?;
+    let status = JobStatus::from_code(code)
+        .with_context(|| format!("job {id} has unknown status {code}"))?;
     Ok(Some(JobView::from_facts(JobFacts {
         id,
         status,
@@ -46,7 +47,11 @@ pub async fn view(client: &impl GenericClient, id: i64) -> anyhow::Result<Option
 }
 
 /// Deletes the job's rows (units go with it), then its files. `false` for an unknown id.
-pub async fn delete(client: &impl GenericClient, store: &dyn AssetStore, id: i64) -> anyhow::Result<bool> {
+pub async fn delete(
+    client: &impl GenericClient,
+    store: &dyn AssetStore,
+    id: i64,
+) -> anyhow::Result<bool> {
     let row = client
         .query_opt("DELETE FROM jobs WHERE id = $1 RETURNING action", &[&id])
         .await
@@ -57,7 +62,11 @@ pub async fn delete(client: &impl GenericClient, store: &dyn AssetStore, id: i64
     match store.delete_prefix(&prefix).await {
         Ok(n) => tracing::info!(job.id = id, files = n, "deleted job"),
         // The rows are gone either way; the files are only logged, not worth failing for.
-        Err(e) => tracing::error!(job.id = id, error = format!("{e:#}"), "deleted job, but not its files"),
+        Err(e) => tracing::error!(
+            job.id = id,
+            error = format!("{e:#}"),
+            "deleted job, but not its files"
+        ),
     }
     Ok(true)
 }
@@ -86,7 +95,8 @@ pub async fn insert_units(
 }
 
 pub async fn notify(client: &impl GenericClient, channel: &str) -> anyhow::Result<()> {
-    client.execute("SELECT pg_notify($1, '')", &[&channel]).await?;
+    client
+        .execute("SELECT pg_notify($1, '')", &[&channel])
+        .await?;
     Ok(())
 }
-

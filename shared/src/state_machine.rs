@@ -46,20 +46,28 @@ impl Tally {
 pub fn next_status(current: JobStatus, has_merge: bool, tally: &Tally) -> Option<JobStatus> {
     let stage_done = |stage| tally.incomplete(stage) == 0;
     match current {
-        JobStatus::Splitting if stage_done(Stage::Split) => Some(if tally.failed(Stage::Split) > 0 {
-            JobStatus::Failed
-        } else {
-            JobStatus::Processing
-        }),
-        JobStatus::Processing if stage_done(Stage::Process) => Some(if tally.failed(Stage::Process) > 0 {
-            JobStatus::Failed
-        } else if has_merge {
-            JobStatus::Merging
-        } else {
-            JobStatus::Succeeded
-        }),
+        JobStatus::Splitting if stage_done(Stage::Split) => {
+            Some(if tally.failed(Stage::Split) > 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::Processing
+            })
+        }
+        JobStatus::Processing if stage_done(Stage::Process) => {
+            Some(if tally.failed(Stage::Process) > 0 {
+                JobStatus::Failed
+            } else if has_merge {
+                JobStatus::Merging
+            } else {
+                JobStatus::Succeeded
+            })
+        }
         JobStatus::Merging if tally.total(Stage::Merge) > 0 && stage_done(Stage::Merge) => {
-            Some(if tally.failed(Stage::Merge) > 0 { JobStatus::Failed } else { JobStatus::Succeeded })
+            Some(if tally.failed(Stage::Merge) > 0 {
+                JobStatus::Failed
+            } else {
+                JobStatus::Succeeded
+            })
         }
         _ => None,
     }
@@ -122,36 +130,75 @@ mod tests {
 
     #[test]
     fn splitting_waits_for_every_split_then_processes() {
-        let t = tally(&[(Stage::Split, UnitState::Queued, 1), (Stage::Split, UnitState::Succeeded, 1)]);
+        let t = tally(&[
+            (Stage::Split, UnitState::Queued, 1),
+            (Stage::Split, UnitState::Succeeded, 1),
+        ]);
         assert_eq!(next_status(JobStatus::Splitting, true, &t), None);
-        let t = tally(&[(Stage::Split, UnitState::Succeeded, 2), (Stage::Process, UnitState::Pending, 3)]);
-        assert_eq!(next_status(JobStatus::Splitting, true, &t), Some(JobStatus::Processing));
+        let t = tally(&[
+            (Stage::Split, UnitState::Succeeded, 2),
+            (Stage::Process, UnitState::Pending, 3),
+        ]);
+        assert_eq!(
+            next_status(JobStatus::Splitting, true, &t),
+            Some(JobStatus::Processing)
+        );
     }
 
     #[test]
     fn a_failed_split_fails_the_job() {
-        let t = tally(&[(Stage::Split, UnitState::Failed, 1), (Stage::Split, UnitState::Succeeded, 1)]);
-        assert_eq!(next_status(JobStatus::Splitting, false, &t), Some(JobStatus::Failed));
+        let t = tally(&[
+            (Stage::Split, UnitState::Failed, 1),
+            (Stage::Split, UnitState::Succeeded, 1),
+        ]);
+        assert_eq!(
+            next_status(JobStatus::Splitting, false, &t),
+            Some(JobStatus::Failed)
+        );
     }
 
     #[test]
     fn processing_ends_in_merge_success_or_failure() {
         let done = tally(&[(Stage::Process, UnitState::Succeeded, 3)]);
-        assert_eq!(next_status(JobStatus::Processing, true, &done), Some(JobStatus::Merging));
-        assert_eq!(next_status(JobStatus::Processing, false, &done), Some(JobStatus::Succeeded));
-        let failed = tally(&[(Stage::Process, UnitState::Succeeded, 2), (Stage::Process, UnitState::Failed, 1)]);
-        assert_eq!(next_status(JobStatus::Processing, true, &failed), Some(JobStatus::Failed));
-        let running = tally(&[(Stage::Process, UnitState::Succeeded, 2), (Stage::Process, UnitState::Queued, 1)]);
+        assert_eq!(
+            next_status(JobStatus::Processing, true, &done),
+            Some(JobStatus::Merging)
+        );
+        assert_eq!(
+            next_status(JobStatus::Processing, false, &done),
+            Some(JobStatus::Succeeded)
+        );
+        let failed = tally(&[
+            (Stage::Process, UnitState::Succeeded, 2),
+            (Stage::Process, UnitState::Failed, 1),
+        ]);
+        assert_eq!(
+            next_status(JobStatus::Processing, true, &failed),
+            Some(JobStatus::Failed)
+        );
+        let running = tally(&[
+            (Stage::Process, UnitState::Succeeded, 2),
+            (Stage::Process, UnitState::Queued, 1),
+        ]);
         assert_eq!(next_status(JobStatus::Processing, true, &running), None);
     }
 
     #[test]
     fn merging_ends_with_its_unit() {
-        assert_eq!(next_status(JobStatus::Merging, true, &Tally::default()), None);
+        assert_eq!(
+            next_status(JobStatus::Merging, true, &Tally::default()),
+            None
+        );
         let ok = tally(&[(Stage::Merge, UnitState::Succeeded, 1)]);
-        assert_eq!(next_status(JobStatus::Merging, true, &ok), Some(JobStatus::Succeeded));
+        assert_eq!(
+            next_status(JobStatus::Merging, true, &ok),
+            Some(JobStatus::Succeeded)
+        );
         let bad = tally(&[(Stage::Merge, UnitState::Failed, 1)]);
-        assert_eq!(next_status(JobStatus::Merging, true, &bad), Some(JobStatus::Failed));
+        assert_eq!(
+            next_status(JobStatus::Merging, true, &bad),
+            Some(JobStatus::Failed)
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ async fn expect_error(reply: reqwest::Response, status: u16, message_part: &str)
     let body: Value = reply.json().await.expect("a JSON error body");
     assert_eq!(got, status, "{body}");
     let message = body["message"].as_str().expect("a message");
-    assert!(message.contains(message_part), "{message:?} should mention {message_part:?}");
+    assert!(
+        message.contains(message_part),
+        "{message:?} should mention {message_part:?}"
+    );
     assert!(body["error"].is_string(), "{body}");
 }
 
@@ -21,26 +24,80 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
         ..Default::default()
     })
     .await;
-    let form = |job: &str| stack.http.post(stack.url("/jobs")).form(&[("job", job.to_string())]);
+    let form = |job: &str| {
+        stack
+            .http
+            .post(stack.url("/jobs"))
+            .form(&[("job", job.to_string())])
+    };
     let cases: Vec<(String, u16, &str)> = vec![
         ("{not json".into(), 400, "not valid JSON"),
         (r#"{"inputs": ["a"]}"#.into(), 400, "`action` is required"),
-        (r#"{"action": "no_such_action", "inputs": ["a"]}"#.into(), 400, "no action named"),
-        (r#"{"action": "word_count"}"#.into(), 400, "`inputs` is required"),
-        (r#"{"action": "word_count", "inputs": []}"#.into(), 400, "must not be empty"),
-        (r#"{"action": "word_count", "inputs": "a"}"#.into(), 400, "must be an array"),
-        (r#"{"action": ["word_count"], "inputs": ["a"]}"#.into(), 400, "must be a string"),
-        (r#"{"action": "word_count", "inputs": ["a"], "options": 5}"#.into(), 400, "`options` must be an object"),
-        (r#"{"action": "word_count", "inputs": ["a"], "callback_url": "nope"}"#.into(), 400, "callback_url"),
-        (r#"{"action": "word_count", "inputs": ["a"], "email": 7}"#.into(), 400, "`email` must be a string"),
-        (r#"{"action": "word_count", "inputs": ["a\u0000b"]}"#.into(), 400, "NUL"),
-        (format!(r#"{{"action": "word_count", "inputs": [{}]}}"#, vec!["1"; 51].join(",")), 400, "at most 50"),
+        (
+            r#"{"action": "no_such_action", "inputs": ["a"]}"#.into(),
+            400,
+            "no action named",
+        ),
+        (
+            r#"{"action": "word_count"}"#.into(),
+            400,
+            "`inputs` is required",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": []}"#.into(),
+            400,
+            "must not be empty",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": "a"}"#.into(),
+            400,
+            "must be an array",
+        ),
+        (
+            r#"{"action": ["word_count"], "inputs": ["a"]}"#.into(),
+            400,
+            "must be a string",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": ["a"], "options": 5}"#.into(),
+            400,
+            "`options` must be an object",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": ["a"], "callback_url": "nope"}"#.into(),
+            400,
+            "callback_url",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": ["a"], "email": 7}"#.into(),
+            400,
+            "`email` must be a string",
+        ),
+        (
+            r#"{"action": "word_count", "inputs": ["a\u0000b"]}"#.into(),
+            400,
+            "NUL",
+        ),
+        (
+            format!(
+                r#"{{"action": "word_count", "inputs": [{}]}}"#,
+                ["1"; 51].join(",")
+            ),
+            400,
+            "at most 50",
+        ),
     ];
     for (job, status, message) in cases {
         expect_error(form(&job).send().await.expect("POST"), status, message).await;
     }
 
-    let no_field = stack.http.post(stack.url("/jobs")).form(&[("other", "1")]).send().await.expect("POST");
+    let no_field = stack
+        .http
+        .post(stack.url("/jobs"))
+        .form(&[("other", "1")])
+        .send()
+        .await
+        .expect("POST");
     expect_error(no_field, 400, "no `job` field").await;
     let bad_json_body = stack
         .http
@@ -51,22 +108,92 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
         .await
         .expect("POST");
     expect_error(bad_json_body, 400, "not valid JSON").await;
-    let wrong_type = stack.http.post(stack.url("/jobs")).header("content-type", "text/plain").body("hi").send().await;
+    let wrong_type = stack
+        .http
+        .post(stack.url("/jobs"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await;
     expect_error(wrong_type.expect("POST"), 415, "content type").await;
     let huge = "x".repeat(5000);
-    let too_large = form(&format!(r#"{{"action": "word_count", "inputs": ["{huge}"]}}"#)).send().await;
+    let too_large = form(&format!(
+        r#"{{"action": "word_count", "inputs": ["{huge}"]}}"#
+    ))
+    .send()
+    .await;
     expect_error(too_large.expect("POST"), 413, "too large").await;
 
-    expect_error(stack.http.get(stack.url("/jobs/999999")).send().await.expect("GET"), 404, "999999").await;
-    expect_error(stack.http.get(stack.url("/jobs/abc")).send().await.expect("GET"), 404, "abc").await;
-    expect_error(stack.http.delete(stack.url("/jobs/999999")).send().await.expect("DELETE"), 404, "999999").await;
-    expect_error(stack.http.get(stack.url("/nowhere")).send().await.expect("GET"), 404, "no such route").await;
-    expect_error(stack.http.put(stack.url("/jobs/1")).send().await.expect("PUT"), 405, "not allowed").await;
+    expect_error(
+        stack
+            .http
+            .get(stack.url("/jobs/999999"))
+            .send()
+            .await
+            .expect("GET"),
+        404,
+        "999999",
+    )
+    .await;
+    expect_error(
+        stack
+            .http
+            .get(stack.url("/jobs/abc"))
+            .send()
+            .await
+            .expect("GET"),
+        404,
+        "abc",
+    )
+    .await;
+    expect_error(
+        stack
+            .http
+            .delete(stack.url("/jobs/999999"))
+            .send()
+            .await
+            .expect("DELETE"),
+        404,
+        "999999",
+    )
+    .await;
+    expect_error(
+        stack
+            .http
+            .get(stack.url("/nowhere"))
+            .send()
+            .await
+            .expect("GET"),
+        404,
+        "no such route",
+    )
+    .await;
+    expect_error(
+        stack
+            .http
+            .put(stack.url("/jobs/1"))
+            .send()
+            .await
+            .expect("PUT"),
+        405,
+        "not allowed",
+    )
+    .await;
 
     // Nothing was created and nothing fell over.
-    let jobs: i64 = stack.db.query_one("SELECT count(*) FROM jobs", &[]).await.expect("count").get(0);
+    let jobs: i64 = stack
+        .db
+        .query_one("SELECT count(*) FROM jobs", &[])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(jobs, 0);
-    let alive = stack.http.get(stack.url("/heartbeat")).send().await.expect("GET /heartbeat");
+    let alive = stack
+        .http
+        .get(stack.url("/heartbeat"))
+        .send()
+        .await
+        .expect("GET /heartbeat");
     assert_eq!(alive.text().await.expect("body"), "buh-bump");
     stack.stop().await;
 }
@@ -84,12 +211,30 @@ async fn basic_auth_guards_every_route_when_configured() {
     .await;
     for path in ["/heartbeat", "/status", "/jobs/1"] {
         let reply = stack.http.get(stack.url(path)).send().await.expect("GET");
-        assert_eq!(reply.headers().get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Basic realm=\"CloudCrowd\""[..]));
+        assert_eq!(
+            reply
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.as_bytes()),
+            Some(&b"Basic realm=\"CloudCrowd\""[..])
+        );
         expect_error(reply, 401, "authentication required").await;
-        let wrong = stack.http.get(stack.url(path)).basic_auth("crowd", Some("nope")).send().await.expect("GET");
+        let wrong = stack
+            .http
+            .get(stack.url(path))
+            .basic_auth("crowd", Some("nope"))
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(wrong.status(), 401);
     }
-    let ok = stack.http.get(stack.url("/status")).basic_auth("crowd", Some("s3cret")).send().await.expect("GET");
+    let ok = stack
+        .http
+        .get(stack.url("/status"))
+        .basic_auth("crowd", Some("s3cret"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(ok.status(), 200);
     let created = stack
         .http

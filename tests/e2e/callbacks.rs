@@ -8,7 +8,9 @@ async fn the_callback_gets_the_job_and_a_201_deletes_it() {
     // The first delivery fails; the retry is answered 201.
     let mut receiver = CallbackReceiver::start(vec![500, 201]).await;
     let created = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b c"], "callback_url": receiver.url}))
+        .post_job(
+            json!({"action": "word_count", "inputs": ["a b c"], "callback_url": receiver.url}),
+        )
         .await;
     let id = created["id"].as_i64().expect("id");
 
@@ -37,11 +39,18 @@ async fn a_callback_answered_200_keeps_the_job() {
     let job = receiver.received.recv().await.expect("callback");
     assert_eq!(job["status"], "failed", "failed jobs call back too");
     let state = stack
-        .wait_until("the callback to be recorded as delivered", async |stack: &TestStack| {
-            let row = stack.db.query_one("SELECT callback_state FROM jobs WHERE id = $1", &[&id]).await.ok()?;
-            let state: String = row.get(0);
-            (state != "pending").then_some(state)
-        })
+        .wait_until(
+            "the callback to be recorded as delivered",
+            async |stack: &TestStack| {
+                let row = stack
+                    .db
+                    .query_one("SELECT callback_state FROM jobs WHERE id = $1", &[&id])
+                    .await
+                    .ok()?;
+                let state: String = row.get(0);
+                (state != "pending").then_some(state)
+            },
+        )
         .await;
     assert_eq!(state, "delivered");
     assert_eq!(stack.get_job(id).await.0, 200);

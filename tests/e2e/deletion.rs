@@ -13,9 +13,18 @@ async fn deleting_a_job_removes_its_rows_and_its_files() {
     let done = stack.wait_for_job(id).await;
     assert_eq!(done["outputs"], json!([60]), "{done}");
     let prefix = format!("chunked_word_count/job_{id}/");
-    assert_eq!(stack.bucket_keys(&prefix).await.len(), 6, "the split saved 6 chunks");
+    assert_eq!(
+        stack.bucket_keys(&prefix).await.len(),
+        6,
+        "the split saved 6 chunks"
+    );
 
-    let reply = stack.http.delete(stack.url(&format!("/jobs/{id}"))).send().await.expect("DELETE");
+    let reply = stack
+        .http
+        .delete(stack.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(reply.status(), 204);
     assert_eq!(stack.get_job(id).await.0, 404);
     let rows: i64 = stack
@@ -28,9 +37,17 @@ async fn deleting_a_job_removes_its_rows_and_its_files() {
         .expect("count")
         .get(0);
     assert_eq!(rows, 0);
-    assert!(stack.bucket_keys(&prefix).await.is_empty(), "the job's files are gone");
+    assert!(
+        stack.bucket_keys(&prefix).await.is_empty(),
+        "the job's files are gone"
+    );
 
-    let again = stack.http.delete(stack.url(&format!("/jobs/{id}"))).send().await.expect("DELETE again");
+    let again = stack
+        .http
+        .delete(stack.url(&format!("/jobs/{id}")))
+        .send()
+        .await
+        .expect("DELETE again");
     assert_eq!(again.status(), 404);
     stack.stop().await;
 }

@@ -29,7 +29,11 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
-        StackOptions { workers: 2, dispatchers: 1, configure: |_| {} }
+        StackOptions {
+            workers: 2,
+            dispatchers: 1,
+            configure: |_| {},
+        }
     }
 }
 
@@ -50,7 +54,8 @@ pub struct TestStack {
 }
 
 fn admin_url() -> String {
-    std::env::var("CROWD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CROWD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn amqp_url() -> String {
@@ -70,7 +75,8 @@ impl TestStack {
         let id = format!("t{}_{n}", std::process::id());
         let admin_url = admin_url();
         let db_name = format!("crowd_test_{id}");
-        let mut pg = tokio_postgres::Config::from_str(&admin_url).expect("CROWD_TEST_DATABASE_URL parses");
+        let mut pg =
+            tokio_postgres::Config::from_str(&admin_url).expect("CROWD_TEST_DATABASE_URL parses");
         pg.dbname(&db_name);
         let database_url = pg_url(&admin_url, &db_name);
 
@@ -97,7 +103,9 @@ impl TestStack {
 
         db::migrate(&database_url).await.expect("migrations apply");
         let (db, events) = connect_with_events(&database_url).await;
-        db.batch_execute(TEST_EVENTS_SQL).await.expect("install the test's job event trigger");
+        db.batch_execute(TEST_EVENTS_SQL)
+            .await
+            .expect("install the test's job event trigger");
 
         let shutdown = CancellationToken::new();
         let mut services = JoinSet::new();
@@ -133,7 +141,13 @@ impl TestStack {
     async fn wait_for_api(&self) {
         for _ in 0..200 {
             // Any answer will do: with basic auth on, it is a 401.
-            if self.http.get(format!("{}/heartbeat", self.api)).send().await.is_ok() {
+            if self
+                .http
+                .get(format!("{}/heartbeat", self.api))
+                .send()
+                .await
+                .is_ok()
+            {
                 return;
             }
             tokio::task::yield_now().await;
@@ -162,13 +176,22 @@ impl TestStack {
     }
 
     pub async fn get_job(&self, id: i64) -> (u16, Value) {
-        let reply = self.http.get(self.url(&format!("/jobs/{id}"))).send().await.expect("GET /jobs/:id");
+        let reply = self
+            .http
+            .get(self.url(&format!("/jobs/{id}")))
+            .send()
+            .await
+            .expect("GET /jobs/:id");
         let status = reply.status().as_u16();
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
     /// Waits, on the job's change notifications, until `done` says yes.
-    pub async fn wait_until<T>(&mut self, what: &str, mut done: impl AsyncFnMut(&Self) -> Option<T>) -> T {
+    pub async fn wait_until<T>(
+        &mut self,
+        what: &str,
+        mut done: impl AsyncFnMut(&Self) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(value) = done(self).await {
@@ -195,7 +218,11 @@ impl TestStack {
     /// Waits until the job's row is gone.
     pub async fn wait_for_deletion(&mut self, id: i64) {
         self.wait_until(&format!("job {id} to be deleted"), async |stack: &Self| {
-            let rows = stack.db.query("SELECT 1 FROM jobs WHERE id = $1", &[&id]).await.expect("query jobs");
+            let rows = stack
+                .db
+                .query("SELECT 1 FROM jobs WHERE id = $1", &[&id])
+                .await
+                .expect("query jobs");
             rows.is_empty().then_some(())
         })
         .await
@@ -204,7 +231,10 @@ impl TestStack {
     /// The statuses the job went through, in order (from the test's trigger).
     pub async fn status_history(&self, id: i64) -> Vec<i16> {
         self.db
-            .query("SELECT status FROM test_status_log WHERE job_id = $1 ORDER BY seq", &[&id])
+            .query(
+                "SELECT status FROM test_status_log WHERE job_id = $1 ORDER BY seq",
+                &[&id],
+            )
             .await
             .expect("status log")
             .iter()
@@ -214,8 +244,19 @@ impl TestStack {
 
     pub async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
         let bucket = self.config.s3_bucket.clone().expect("bucket");
-        let listing = self.s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.expect("list objects");
-        listing.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
+        let listing = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        listing
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
     }
 
     pub async fn put_object(&self, key: &str, body: &str) -> String {
@@ -240,7 +281,12 @@ impl TestStack {
         delete_queues(&self.config).await;
         if let Ok((client, conn)) = tokio_postgres::connect(&self.admin_url, NoTls).await {
             tokio::spawn(conn);
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).await;
+            let _ = client
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.db_name
+                ))
+                .await;
         }
         let _ = std::fs::remove_dir_all(&self.config.temp_storage_path);
     }
@@ -273,8 +319,12 @@ CREATE TRIGGER test_node_event AFTER INSERT OR UPDATE OR DELETE ON nodes
 LISTEN test_events;
 ";
 
-async fn connect_with_events(url: &str) -> (tokio_postgres::Client, mpsc::UnboundedReceiver<String>) {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to the test database");
+async fn connect_with_events(
+    url: &str,
+) -> (tokio_postgres::Client, mpsc::UnboundedReceiver<String>) {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to the test database");
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -295,12 +345,23 @@ fn pg_url(admin_url: &str, db_name: &str) -> String {
 
 async fn delete_queues(config: &Config) {
     let names = crowd::shared::amqp::QueueNames::new(&config.queue_prefix);
-    let Ok(conn) = crowd::shared::amqp::connect(&config.amqp_url, "crowd test cleanup").await else { return };
-    let Ok(channel) = conn.create_channel().await else { return };
+    let Ok(conn) = crowd::shared::amqp::connect(&config.amqp_url, "crowd test cleanup").await
+    else {
+        return;
+    };
+    let Ok(channel) = conn.create_channel().await else {
+        return;
+    };
     let mut queues = vec![names.completions(), names.heartbeats()];
-    queues.extend(crowd::worker::Registry::builtin().names().map(|a| names.work(a)));
+    queues.extend(
+        crowd::worker::Registry::builtin()
+            .names()
+            .map(|a| names.work(a)),
+    );
     for queue in queues {
-        let _ = channel.queue_delete(queue.as_str().into(), Default::default()).await;
+        let _ = channel
+            .queue_delete(queue.as_str().into(), Default::default())
+            .await;
     }
     let _ = conn.close(200, "done".into()).await;
 }

@@ -23,7 +23,8 @@ impl TextServer {
             Some(body) => warp::reply::with_status(body.clone(), StatusCode::OK),
             None => warp::reply::with_status(String::new(), StatusCode::NOT_FOUND),
         });
-        let looping = warp::path!("loop").map(|| warp::redirect::temporary(warp::http::Uri::from_static("/loop")));
+        let looping = warp::path!("loop")
+            .map(|| warp::redirect::temporary(warp::http::Uri::from_static("/loop")));
         let (base, listener) = bind().await;
         let task = tokio::spawn(warp::serve(text.or(looping)).incoming(listener).run());
         TextServer { base, task }
@@ -62,12 +63,20 @@ impl CallbackReceiver {
                     .unwrap_or(serde_json::Value::Null);
                 let _ = tx.send(job);
                 let mut replies = replies.lock().expect("replies lock");
-                let status = if replies.len() > 1 { replies.remove(0) } else { replies[0] };
+                let status = if replies.len() > 1 {
+                    replies.remove(0)
+                } else {
+                    replies[0]
+                };
                 warp::reply::with_status("ok", StatusCode::from_u16(status).expect("valid status"))
             });
         let (base, listener) = bind().await;
         let task = tokio::spawn(warp::serve(route).incoming(listener).run());
-        CallbackReceiver { url: format!("{base}/callback"), received, task }
+        CallbackReceiver {
+            url: format!("{base}/callback"),
+            received,
+            task,
+        }
     }
 }
 
@@ -78,7 +87,9 @@ impl Drop for CallbackReceiver {
 }
 
 async fn bind() -> (String, tokio::net::TcpListener) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a fixture server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a fixture server");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
     (format!("http://{addr}"), listener)
 }

@@ -15,8 +15,12 @@ use crate::helpers::{StackOptions, TestStack};
 async fn time_job(stack: &mut TestStack, inputs: usize) -> (Duration, f64) {
     let inputs: Vec<String> = (0..inputs).map(|i| format!("word number {i}")).collect();
     let started = Instant::now();
-    let created = stack.post_job(json!({"action": "word_count", "inputs": inputs})).await;
-    let job = stack.wait_for_job(created["id"].as_i64().expect("id")).await;
+    let created = stack
+        .post_job(json!({"action": "word_count", "inputs": inputs}))
+        .await;
+    let job = stack
+        .wait_for_job(created["id"].as_i64().expect("id"))
+        .await;
     let elapsed = started.elapsed();
     assert_eq!(job["status"], "succeeded");
     (elapsed, job["time_taken"].as_f64().expect("time_taken"))

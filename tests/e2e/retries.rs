@@ -7,7 +7,10 @@ use crate::{helpers::TestStack, http_fixtures::TextServer};
 async fn attempts_of(stack: &TestStack, id: i64) -> Vec<i32> {
     stack
         .db
-        .query("SELECT attempts FROM work_units WHERE job_id = $1 ORDER BY id", &[&id])
+        .query(
+            "SELECT attempts FROM work_units WHERE job_id = $1 ORDER BY id",
+            &[&id],
+        )
         .await
         .expect("units")
         .iter()
@@ -18,12 +21,18 @@ async fn attempts_of(stack: &TestStack, id: i64) -> Vec<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_unit_failing_until_its_last_allowed_attempt_succeeds() {
     let mut stack = TestStack::start().await;
-    let created = stack.post_job(json!({"action": "failure_testing", "inputs": ["one", "two", "three"]})).await;
+    let created = stack
+        .post_job(json!({"action": "failure_testing", "inputs": ["one", "two", "three"]}))
+        .await;
     let id = created["id"].as_i64().expect("id");
     let done = stack.wait_for_job(id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["outputs"], json!(["made it!", "made it!", "made it!"]));
-    assert_eq!(attempts_of(&stack, id).await, vec![3, 3, 3], "work_unit_retries = 3 attempts each");
+    assert_eq!(
+        attempts_of(&stack, id).await,
+        vec![3, 3, 3],
+        "work_unit_retries = 3 attempts each"
+    );
     stack.stop().await;
 }
 
@@ -34,11 +43,16 @@ async fn a_unit_that_always_fails_fails_the_job_after_every_attempt() {
         ..Default::default()
     })
     .await;
-    let created = stack.post_job(json!({"action": "always_fails", "inputs": ["a", "b"]})).await;
+    let created = stack
+        .post_job(json!({"action": "always_fails", "inputs": ["a", "b"]}))
+        .await;
     let id = created["id"].as_i64().expect("id");
     let done = stack.wait_for_job(id).await;
     assert_eq!(done["status"], "failed", "{done}");
-    assert_eq!(done["outputs"], json!(["always fails (attempt 4)", "always fails (attempt 4)"]));
+    assert_eq!(
+        done["outputs"],
+        json!(["always fails (attempt 4)", "always fails (attempt 4)"])
+    );
     assert_eq!(attempts_of(&stack, id).await, vec![4, 4]);
     stack.stop().await;
 }
@@ -61,12 +75,19 @@ async fn inputs_that_cannot_be_downloaded_fail_with_a_clear_message() {
     let id = created["id"].as_i64().expect("id");
     let done = stack.wait_for_job(id).await;
     assert_eq!(done["status"], "failed", "{done}");
-    let outputs: Vec<String> =
-        done["outputs"].as_array().expect("outputs").iter().map(|o| o.as_str().unwrap_or("").to_string()).collect();
+    let outputs: Vec<String> = done["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .map(|o| o.as_str().unwrap_or("").to_string())
+        .collect();
     assert!(outputs[0].contains("404"), "{outputs:?}");
     assert!(outputs[1].contains("redirect"), "{outputs:?}");
     assert!(outputs[2].contains("not allowed"), "{outputs:?}");
-    assert!(outputs[3].contains("s3://no-such-bucket/key.txt"), "{outputs:?}");
+    assert!(
+        outputs[3].contains("s3://no-such-bucket/key.txt"),
+        "{outputs:?}"
+    );
     // A 404, a redirect loop, a forbidden path and a missing object will not change: they are
     // not retried.
     assert_eq!(attempts_of(&stack, id).await, vec![1, 1, 1, 1]);

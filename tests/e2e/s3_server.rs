@@ -23,19 +23,29 @@ impl S3Server {
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the S3 server");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the S3 server");
         let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
-        S3Server { endpoint, task, _root: root }
+        S3Server {
+            endpoint,
+            task,
+            _root: root,
+        }
     }
 }
 

@@ -30,12 +30,22 @@ async fn a_split_process_merge_job_goes_through_every_stage() {
     let done = stack.wait_for_job(id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["outputs"], json!([75]), "one element after a merge");
-    assert_eq!(stack.status_history(id).await, vec![SPLITTING, PROCESSING, MERGING, SUCCEEDED]);
+    assert_eq!(
+        stack.status_history(id).await,
+        vec![SPLITTING, PROCESSING, MERGING, SUCCEEDED]
+    );
 
     // The split saved its chunks to S3 under CloudCrowd's layout; process read them back.
-    let chunks = stack.bucket_keys(&format!("chunked_word_count/job_{id}/")).await;
+    let chunks = stack
+        .bucket_keys(&format!("chunked_word_count/job_{id}/"))
+        .await;
     assert_eq!(chunks.len(), 3, "{chunks:?}");
-    assert!(chunks.iter().all(|k| k.contains("/unit_") && k.ends_with(".txt")), "{chunks:?}");
+    assert!(
+        chunks
+            .iter()
+            .all(|k| k.contains("/unit_") && k.ends_with(".txt")),
+        "{chunks:?}"
+    );
 
     let units = stack
         .db
@@ -43,7 +53,11 @@ async fn a_split_process_merge_job_goes_through_every_stage() {
         .await
         .expect("units");
     let by_stage: Vec<(i16, i64)> = units.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(by_stage, vec![(1, 3), (4, 1), (5, 1)], "3 process units, 1 split, 1 merge");
+    assert_eq!(
+        by_stage,
+        vec![(1, 3), (4, 1), (5, 1)],
+        "3 process units, 1 split, 1 merge"
+    );
     stack.stop().await;
 }
 
@@ -64,10 +78,16 @@ async fn a_failed_split_fails_the_job_and_cancels_what_is_left() {
     assert_eq!(done["status"], "failed", "{done}");
     let outputs = done["outputs"].as_array().expect("outputs").clone();
     assert_eq!(outputs.len(), 2, "one element per split unit: {outputs:?}");
-    assert!(outputs[1].as_str().is_some_and(|e| e.contains("404")), "{outputs:?}");
+    assert!(
+        outputs[1].as_str().is_some_and(|e| e.contains("404")),
+        "{outputs:?}"
+    );
     let waiting: i64 = stack
         .db
-        .query_one("SELECT count(*) FROM work_units WHERE job_id = $1 AND state IN ('pending', 'queued')", &[&id])
+        .query_one(
+            "SELECT count(*) FROM work_units WHERE job_id = $1 AND state IN ('pending', 'queued')",
+            &[&id],
+        )
         .await
         .expect("count")
         .get(0);

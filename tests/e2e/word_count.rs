@@ -8,12 +8,22 @@ use crate::{helpers::TestStack, http_fixtures::TextServer};
 async fn word_count_over_http_and_s3_inputs_sums_every_word() {
     let mut stack = TestStack::start().await;
     let texts = HashMap::from([
-        ("sonnet.txt".to_string(), "Shall I compare thee to a summer's day?\nThou art more lovely".to_string()),
+        (
+            "sonnet.txt".to_string(),
+            "Shall I compare thee to a summer's day?\nThou art more lovely".to_string(),
+        ),
         ("short.txt".to_string(), "to be or not to be".to_string()),
     ]);
     let server = TextServer::start(texts).await;
-    let in_s3 = stack.put_object("inputs/plays.txt", "all the world's a stage").await;
-    let also_in_s3 = stack.put_object("inputs/more.txt", "and all the men and women merely players").await;
+    let in_s3 = stack
+        .put_object("inputs/plays.txt", "all the world's a stage")
+        .await;
+    let also_in_s3 = stack
+        .put_object(
+            "inputs/more.txt",
+            "and all the men and women merely players",
+        )
+        .await;
 
     let created = stack
         .post_job(json!({
@@ -48,7 +58,9 @@ async fn a_job_posted_as_plain_json_runs_too() {
     assert_eq!(reply.status(), 200);
     let created: serde_json::Value = reply.json().await.expect("job JSON");
     assert_eq!(created["email"], "someone@example.com");
-    let done = stack.wait_for_job(created["id"].as_i64().expect("id")).await;
+    let done = stack
+        .wait_for_job(created["id"].as_i64().expect("id"))
+        .await;
     assert_eq!(done["outputs"], json!([3]));
     assert_eq!(done["email"], "someone@example.com");
     stack.stop().await;
@@ -58,15 +70,30 @@ async fn a_job_posted_as_plain_json_runs_too() {
 async fn status_lists_live_workers_as_nodes() {
     let mut stack = TestStack::start().await;
     let nodes = stack
-        .wait_until("both workers to appear in /status", async |stack: &TestStack| {
-            let status: serde_json::Value =
-                stack.http.get(stack.url("/status")).send().await.ok()?.json().await.ok()?;
-            let nodes = status["nodes"].as_array()?.clone();
-            (nodes.len() == 2).then_some(nodes)
-        })
+        .wait_until(
+            "both workers to appear in /status",
+            async |stack: &TestStack| {
+                let status: serde_json::Value = stack
+                    .http
+                    .get(stack.url("/status"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let nodes = status["nodes"].as_array()?.clone();
+                (nodes.len() == 2).then_some(nodes)
+            },
+        )
         .await;
     for node in &nodes {
-        assert!(node["host"].as_str().is_some_and(|h| h.starts_with("worker-")), "{node}");
+        assert!(
+            node["host"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("worker-")),
+            "{node}"
+        );
         assert_eq!(node["status"], "available");
         assert!(node["workers"].is_array());
     }

@@ -27,7 +27,10 @@ pub trait Action: Send + Sync + 'static {
     /// `process` unit.
     async fn split(&self, ctx: &StageContext) -> Result<Value, ActionError> {
         let _ = ctx;
-        Err(ActionError::Permanent(format!("{} has no split stage", self.name())))
+        Err(ActionError::Permanent(format!(
+            "{} has no split stage",
+            self.name()
+        )))
     }
 
     async fn process(&self, ctx: &StageContext) -> Result<Value, ActionError>;
@@ -35,7 +38,10 @@ pub trait Action: Send + Sync + 'static {
     /// Gets the array of every `process` output, in unit order; its result is the job's.
     async fn merge(&self, ctx: &StageContext) -> Result<Value, ActionError> {
         let _ = ctx;
-        Err(ActionError::Permanent(format!("{} has no merge stage", self.name())))
+        Err(ActionError::Permanent(format!(
+            "{} has no merge stage",
+            self.name()
+        )))
     }
 }
 
@@ -122,7 +128,9 @@ impl Saver {
             .file_name()
             .and_then(|n| n.to_str())
             .map(crate::download::safe_filename)
-            .ok_or_else(|| ActionError::Permanent(format!("cannot save {}: no file name", path.display())))?;
+            .ok_or_else(|| {
+                ActionError::Permanent(format!("cannot save {}: no file name", path.display()))
+            })?;
         let key = unit_key(&self.action, self.job_id, self.unit_id, &name);
         Ok(self.store.save(&key, path).await?)
     }

@@ -20,7 +20,10 @@ use crowd_shared::{
 use futures_util::StreamExt;
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions},
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+        BasicQosOptions, BasicRejectOptions,
+    },
     types::FieldTable,
     Channel,
 };
@@ -51,7 +54,11 @@ pub struct WorkerEnv {
 }
 
 impl WorkerEnv {
-    pub fn new(config: &Config, registry: Registry, store: Arc<dyn AssetStore>) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        registry: Registry,
+        store: Arc<dyn AssetStore>,
+    ) -> anyhow::Result<Self> {
         let actions: Vec<String> = registry
             .names()
             .filter(|name| config.actions.is_empty() || config.actions.iter().any(|a| a == name))
@@ -59,7 +66,10 @@ impl WorkerEnv {
             .map(String::from)
             .collect();
         for wanted in &config.actions {
-            anyhow::ensure!(registry.get(wanted).is_some(), "unknown action {wanted} in `actions`");
+            anyhow::ensure!(
+                registry.get(wanted).is_some(),
+                "unknown action {wanted} in `actions`"
+            );
         }
         anyhow::ensure!(!actions.is_empty(), "this worker would consume no action");
         Ok(WorkerEnv {
@@ -79,7 +89,10 @@ impl WorkerEnv {
     }
 
     pub(crate) fn running_now(&self) -> Vec<i64> {
-        self.running.lock().map(|r| r.iter().copied().collect()).unwrap_or_default()
+        self.running
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn set_running(&self, unit_id: i64, running: bool) {
@@ -104,13 +117,20 @@ fn default_node_name() -> String {
 }
 
 /// Runs until `shutdown`, reconnecting to the broker whenever the connection is lost.
-pub async fn run(env: Arc<WorkerEnv>, amqp_url: String, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    env: Arc<WorkerEnv>,
+    amqp_url: String,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(200);
     tracing::info!(node = %env.node, actions = ?env.actions, max_workers = env.max_workers, "worker starting");
     loop {
         match session(&env, &amqp_url, &shutdown).await {
             Ok(()) => return Ok(()),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "worker lost the broker; reconnecting"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "worker lost the broker; reconnecting"
+            ),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -120,9 +140,16 @@ pub async fn run(env: Arc<WorkerEnv>, amqp_url: String, shutdown: CancellationTo
     }
 }
 
-async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn session(
+    env: &Arc<WorkerEnv>,
+    amqp_url: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let conn = amqp::connect(amqp_url, &format!("crowd worker {}", env.node)).await?;
-    let consume = conn.create_channel().await.context("opening the consuming channel")?;
+    let consume = conn
+        .create_channel()
+        .await
+        .context("opening the consuming channel")?;
     // global = true: RabbitMQ shares this limit among every consumer on the channel.
     consume
         .basic_qos(env.max_workers, BasicQosOptions { global: true })
@@ -137,7 +164,12 @@ async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationTo
         let queue = env.queues.work(action);
         amqp::declare_durable(&consume, &queue).await?;
         let consumer = consume
-            .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .with_context(|| format!("consuming {queue}"))?;
         consumers.push(consumer);
@@ -147,8 +179,15 @@ async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationTo
 
     let beats = CancellationToken::new();
     // Heartbeats get a channel without confirms: nobody waits for theirs.
-    let beat_channel = conn.create_channel().await.context("opening the heartbeat channel")?;
-    let beating = tokio::spawn(heartbeat::run(env.clone(), beat_channel.clone(), beats.clone()));
+    let beat_channel = conn
+        .create_channel()
+        .await
+        .context("opening the heartbeat channel")?;
+    let beating = tokio::spawn(heartbeat::run(
+        env.clone(),
+        beat_channel.clone(),
+        beats.clone(),
+    ));
     let mut tasks = JoinSet::new();
     let ended = loop {
         tokio::select! {
@@ -169,12 +208,18 @@ async fn session(env: &Arc<WorkerEnv>, amqp_url: &str, shutdown: &CancellationTo
     };
     // Stop taking work; let what runs finish (within the grace period) so its results count.
     for tag in tags {
-        consume.basic_cancel(tag, BasicCancelOptions::default()).await.ok();
+        consume
+            .basic_cancel(tag, BasicCancelOptions::default())
+            .await
+            .ok();
     }
     if ended.is_ok() {
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(env.grace, drain).await.is_err() {
-            tracing::warn!(left = tasks.len(), "grace period over; unfinished units go back to the queue");
+            tracing::warn!(
+                left = tasks.len(),
+                "grace period over; unfinished units go back to the queue"
+            );
         }
     }
     tasks.shutdown().await;
@@ -193,7 +238,10 @@ async fn handle(env: Arc<WorkerEnv>, publish: Channel, delivery: Delivery) {
         Ok(msg) => msg,
         Err(e) => {
             tracing::error!(error = %e, "discarding a work message that does not parse");
-            delivery.reject(BasicRejectOptions { requeue: false }).await.ok();
+            delivery
+                .reject(BasicRejectOptions { requeue: false })
+                .await
+                .ok();
             return;
         }
     };
@@ -208,8 +256,18 @@ async fn handle(env: Arc<WorkerEnv>, publish: Channel, delivery: Delivery) {
             }
         }
         Err(e) => {
-            tracing::warn!(work_unit.id = msg.unit_id, error = format!("{e:#}"), "completion not confirmed; unit goes back to the queue");
-            delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await.ok();
+            tracing::warn!(
+                work_unit.id = msg.unit_id,
+                error = format!("{e:#}"),
+                "completion not confirmed; unit goes back to the queue"
+            );
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+                .ok();
         }
     }
 }

@@ -37,7 +37,11 @@ impl Downloader {
         if let Some(root) = store.readable_root() {
             allowed_roots.push(root.to_path_buf());
         }
-        Ok(Downloader { http, store, allowed_roots })
+        Ok(Downloader {
+            http,
+            store,
+            allowed_roots,
+        })
     }
 
     /// The URL an input names, if it is one we download.
@@ -49,23 +53,36 @@ impl Downloader {
 
     /// Downloads `url` into `dir` and returns the file's path.
     pub async fn fetch(&self, url: &Url, dir: &Path) -> Result<PathBuf, ActionError> {
-        let dest = dir.join(safe_filename(url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("")));
+        let dest = dir.join(safe_filename(
+            url.path_segments()
+                .and_then(|mut s| s.next_back())
+                .unwrap_or(""),
+        ));
         match url.scheme() {
             "http" | "https" => self.fetch_http(url, &dest).await?,
             "s3" => {
                 let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
                 let key = percent_decode(url.path().trim_start_matches('/'));
-                self.store.fetch_s3(bucket, &key, &dest).await.map_err(|e| {
-                    // A missing object or bucket, or no permission, will not change by retrying.
-                    if e.downcast_ref::<crowd_shared::storage::Unavailable>().is_some() {
-                        ActionError::Permanent(format!("{e:#}"))
-                    } else {
-                        ActionError::Retryable(format!("{e:#}"))
-                    }
-                })?;
+                self.store
+                    .fetch_s3(bucket, &key, &dest)
+                    .await
+                    .map_err(|e| {
+                        // A missing object or bucket, or no permission, will not change by retrying.
+                        if e.downcast_ref::<crowd_shared::storage::Unavailable>()
+                            .is_some()
+                        {
+                            ActionError::Permanent(format!("{e:#}"))
+                        } else {
+                            ActionError::Retryable(format!("{e:#}"))
+                        }
+                    })?;
             }
             "file" => self.fetch_file(url, &dest).await?,
-            other => return Err(ActionError::Permanent(format!("cannot download {other}:// URLs"))),
+            other => {
+                return Err(ActionError::Permanent(format!(
+                    "cannot download {other}:// URLs"
+                )))
+            }
         }
         Ok(dest)
     }
@@ -83,12 +100,17 @@ impl Downloader {
             let message = format!("downloading {url}: the server answered {status}");
             // A 4xx will answer the same next time; 408, 429 and 5xx may not.
             let will_repeat = status.is_client_error() && status != 408 && status != 429;
-            return Err(if will_repeat { ActionError::Permanent(message) } else { ActionError::Retryable(message) });
+            return Err(if will_repeat {
+                ActionError::Permanent(message)
+            } else {
+                ActionError::Retryable(message)
+            });
         }
         let mut file = tokio::fs::File::create(dest).await?;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ActionError::Retryable(format!("downloading {url}: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ActionError::Retryable(format!("downloading {url}: {e}")))?;
             file.write_all(&chunk).await?;
         }
         file.flush().await?;
@@ -96,13 +118,18 @@ impl Downloader {
     }
 
     async fn fetch_file(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
-        let path = url.to_file_path().map_err(|()| permanent(url, "not a local path"))?;
+        let path = url
+            .to_file_path()
+            .map_err(|()| permanent(url, "not a local path"))?;
         // Canonical, so `..` and symlinks cannot lead out of an allowed directory.
         let real = path
             .canonicalize()
             .map_err(|e| permanent(url, &format!("cannot read it: {e}")))?;
         if !self.allowed_roots.iter().any(|root| real.starts_with(root)) {
-            return Err(permanent(url, "reading files there is not allowed (see allowed_file_roots)"));
+            return Err(permanent(
+                url,
+                "reading files there is not allowed (see allowed_file_roots)",
+            ));
         }
         if !real.is_file() {
             return Err(permanent(url, "not a file"));
@@ -117,7 +144,9 @@ fn permanent(url: &Url, why: &str) -> ActionError {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// CloudCrowd's `safe_filename`: the last path segment, unescaped, with anything outside
@@ -131,7 +160,11 @@ pub fn safe_filename(segment: &str) -> String {
     let clean = |s: &str| {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
-            let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' };
+            let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            };
             if !(c == '-' && out.ends_with('-')) {
                 out.push(c);
             }
@@ -154,7 +187,10 @@ mod tests {
 
     #[test]
     fn safe_filename_matches_cloudcrowd() {
-        assert_eq!(safe_filename("Some%20(Crazy'Kinda%7E)'Filename.txt"), "Some-Crazy-Kinda-Filename.txt");
+        assert_eq!(
+            safe_filename("Some%20(Crazy'Kinda%7E)'Filename.txt"),
+            "Some-Crazy-Kinda-Filename.txt"
+        );
         assert_eq!(safe_filename("file.pdf"), "file.pdf");
         assert_eq!(safe_filename("my.file.pdf"), "my-file.pdf");
         assert_eq!(safe_filename(""), "input");

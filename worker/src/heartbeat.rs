@@ -22,7 +22,9 @@ pub async fn run(env: Arc<WorkerEnv>, channel: Channel, stop: CancellationToken)
 
 /// Tells the dispatchers this node is gone, so it leaves `/status` at once.
 pub async fn leave(env: &WorkerEnv, channel: &Channel) {
-    amqp::publish_heartbeat(channel, &env.queues, &beat(env, true)).await.ok();
+    amqp::publish_heartbeat(channel, &env.queues, &beat(env, true))
+        .await
+        .ok();
 }
 
 fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {

@@ -37,6 +37,9 @@ impl Registry {
 
     /// What the api needs to accept and start jobs.
     pub fn catalog(&self) -> Catalog {
-        self.actions.iter().map(|(name, a)| (name.to_string(), a.stages())).collect()
+        self.actions
+            .iter()
+            .map(|(name, a)| (name.to_string(), a.stages()))
+            .collect()
     }
 }

@@ -14,11 +14,16 @@ use crate::{action::Saver, consumer::WorkerEnv, download::Downloader, ActionErro
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
     let started = Instant::now();
     let outcome = match execute(env, msg).await {
-        Ok(output) => Outcome::Succeeded { output: without_nul(output) },
+        Ok(output) => Outcome::Succeeded {
+            output: without_nul(output),
+        },
         Err(e) => {
             tracing::info!(job.id = msg.job_id, work_unit.id = msg.unit_id, action = %msg.action,
                 attempt = msg.attempt, error = %e, "stage failed");
-            Outcome::Failed { retryable: e.is_retryable(), error: e.to_string().replace('\0', "\u{FFFD}") }
+            Outcome::Failed {
+                retryable: e.is_retryable(),
+                error: e.to_string().replace('\0', "\u{FFFD}"),
+            }
         }
     };
     Completion {
@@ -32,10 +37,9 @@ pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
 }
 
 async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, ActionError> {
-    let action = env
-        .registry
-        .get(&msg.action)
-        .ok_or_else(|| ActionError::Permanent(format!("this worker has no action named {}", msg.action)))?;
+    let action = env.registry.get(&msg.action).ok_or_else(|| {
+        ActionError::Permanent(format!("this worker has no action named {}", msg.action))
+    })?;
     let action_dir = env.temp_root.join(&msg.action);
     tokio::fs::create_dir_all(&action_dir).await?;
     // Removed when dropped, whatever the stage did.
@@ -43,7 +47,9 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
         .prefix(&format!("unit_{}_", msg.unit_id))
         .tempdir_in(&action_dir)?;
     let input_path = match (msg.stage, Downloader::input_url(&msg.input)) {
-        (Stage::Split | Stage::Process, Some(url)) => Some(env.downloader.fetch(&url, work_dir.path()).await?),
+        (Stage::Split | Stage::Process, Some(url)) => {
+            Some(env.downloader.fetch(&url, work_dir.path()).await?)
+        }
         _ => None,
     };
     let ctx = StageContext {
@@ -74,8 +80,13 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
     drop(work_dir);
     match result {
         Ok(result) => result,
-        Err(e) if e.is_panic() => Err(ActionError::Retryable(format!("the action panicked: {}", panic_message(e)))),
-        Err(e) => Err(ActionError::Retryable(format!("the action was cancelled: {e}"))),
+        Err(e) if e.is_panic() => Err(ActionError::Retryable(format!(
+            "the action panicked: {}",
+            panic_message(e)
+        ))),
+        Err(e) => Err(ActionError::Retryable(format!(
+            "the action was cancelled: {e}"
+        ))),
     }
 }
 
@@ -86,7 +97,9 @@ fn without_nul(value: Value) -> Value {
         Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
         Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
         Value::Object(map) => Value::Object(
-            map.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v))).collect(),
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v)))
+                .collect(),
         ),
         other => other,
     }

@@ -15,7 +15,9 @@ impl FilesystemStore {
     pub fn new(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
             .with_context(|| format!("creating the asset directory {}", root.display()))?;
-        let root = root.canonicalize().context("resolving the asset directory")?;
+        let root = root
+            .canonicalize()
+            .context("resolving the asset directory")?;
         Ok(FilesystemStore { root })
     }
 }
@@ -53,7 +55,9 @@ impl AssetStore for FilesystemStore {
 }
 
 fn count_files(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.file_type() {
@@ -74,8 +78,14 @@ mod tests {
         let store = FilesystemStore::new(root.path()).expect("store");
         let src = root.path().join("src.txt");
         std::fs::write(&src, "hello").expect("write");
-        let url = store.save("a/job_1/unit_2/src.txt", &src).await.expect("save");
-        assert!(url.starts_with("file://") && url.ends_with("a/job_1/unit_2/src.txt"), "{url}");
+        let url = store
+            .save("a/job_1/unit_2/src.txt", &src)
+            .await
+            .expect("save");
+        assert!(
+            url.starts_with("file://") && url.ends_with("a/job_1/unit_2/src.txt"),
+            "{url}"
+        );
         assert_eq!(store.delete_prefix("a/job_1/").await.expect("delete"), 1);
         assert!(!root.path().join("a/job_1").exists());
     }

@@ -67,7 +67,10 @@ mod tests {
 
     #[test]
     fn keys_follow_cloudcrowds_layout() {
-        assert_eq!(unit_key("word_count", 1, 2, "a.txt"), "word_count/job_1/unit_2/a.txt");
+        assert_eq!(
+            unit_key("word_count", 1, 2, "a.txt"),
+            "word_count/job_1/unit_2/a.txt"
+        );
         assert!(unit_key("word_count", 1, 2, "a.txt").starts_with(&job_prefix("word_count", 1)));
         assert!(!job_prefix("word_count", 10).starts_with(&job_prefix("word_count", 1)));
     }

@@ -30,7 +30,10 @@ pub struct S3Store {
 
 impl S3Store {
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let bucket = config.s3_bucket.clone().context("S3 storage needs s3_bucket (S3_BUCKET)")?;
+        let bucket = config
+            .s3_bucket
+            .clone()
+            .context("S3 storage needs s3_bucket (S3_BUCKET)")?;
         let client = client(config)?;
         let public_base = match (&config.s3_public_url, &config.s3_endpoint) {
             (Some(base), _) => base.trim_end_matches('/').to_string(),
@@ -50,14 +53,34 @@ impl S3Store {
 
     /// CloudCrowd created its bucket when missing; so do we.
     async fn ensure_bucket(&self) -> anyhow::Result<()> {
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
-        match self.client.create_bucket().bucket(&self.bucket).send().await {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 // Created by another process in the meantime is fine.
-                if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+                if self
+                    .client
+                    .head_bucket()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                    .is_ok()
+                {
                     Ok(())
                 } else {
                     Err(anyhow::Error::new(e.into_service_error()))
@@ -145,7 +168,11 @@ impl AssetStore for S3Store {
                 .await
                 .map_err(|e| anyhow::Error::new(e.into_service_error()))
                 .with_context(|| format!("listing s3://{}/{prefix}", self.bucket))?;
-            let keys: Vec<String> = page.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+            let keys: Vec<String> = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(String::from))
+                .collect();
             for batch in keys.chunks(DELETE_BATCH) {
                 let objects = batch
                     .iter()
@@ -154,7 +181,12 @@ impl AssetStore for S3Store {
                 self.client
                     .delete_objects()
                     .bucket(&self.bucket)
-                    .delete(Delete::builder().set_objects(Some(objects)).quiet(true).build()?)
+                    .delete(
+                        Delete::builder()
+                            .set_objects(Some(objects))
+                            .quiet(true)
+                            .build()?,
+                    )
                     .send()
                     .await
                     .map_err(|e| anyhow::Error::new(e.into_service_error()))
@@ -180,7 +212,9 @@ impl AssetStore for S3Store {
                 let e = e.into_service_error();
                 match e.code() {
                     Some(code @ ("NoSuchKey" | "NoSuchBucket" | "AccessDenied")) => {
-                        anyhow::Error::new(Unavailable(format!("cannot read s3://{bucket}/{key}: {code}")))
+                        anyhow::Error::new(Unavailable(format!(
+                            "cannot read s3://{bucket}/{key}: {code}"
+                        )))
                     }
                     _ => anyhow::Error::new(e).context(format!("reading s3://{bucket}/{key}")),
                 }

@@ -14,6 +14,9 @@ impl Action for AlwaysFails {
     }
 
     async fn process(&self, ctx: &StageContext) -> Result<Value, ActionError> {
-        Err(ActionError::Retryable(format!("always fails (attempt {})", ctx.attempt + 1)))
+        Err(ActionError::Retryable(format!(
+            "always fails (attempt {})",
+            ctx.attempt + 1
+        )))
     }
 }

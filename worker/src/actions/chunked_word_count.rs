@@ -20,7 +20,10 @@ impl Action for ChunkedWordCount {
     }
 
     fn stages(&self) -> Stages {
-        Stages { split: true, merge: true }
+        Stages {
+            split: true,
+            merge: true,
+        }
     }
 
     async fn split(&self, ctx: &StageContext) -> Result<Value, ActionError> {

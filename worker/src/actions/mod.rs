@@ -11,9 +11,9 @@ use crate::ActionError;
 
 /// The sum of a merge input's numbers.
 pub(crate) fn sum_counts(input: &Value) -> Result<Value, ActionError> {
-    let items = input
-        .as_array()
-        .ok_or_else(|| ActionError::Permanent(format!("merge expected an array of counts, got {input}")))?;
+    let items = input.as_array().ok_or_else(|| {
+        ActionError::Permanent(format!("merge expected an array of counts, got {input}"))
+    })?;
     let mut total: i64 = 0;
     for item in items {
         let n = item

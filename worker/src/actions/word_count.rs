@@ -17,7 +17,10 @@ impl Action for WordCount {
     }
 
     fn stages(&self) -> Stages {
-        Stages { split: false, merge: true }
+        Stages {
+            split: false,
+            merge: true,
+        }
     }
 
     async fn process(&self, ctx: &StageContext) -> Result<Value, ActionError> {
