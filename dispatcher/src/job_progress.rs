@@ -9,7 +9,7 @@ use crowd_shared::{
     state_machine::{after_failure, next_status, output_stage, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
 };
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
 
 /// What became of a completion.
@@ -20,32 +20,58 @@ pub enum Applied {
     Stale(&'static str),
 }
 
+/// Records the completion, then moves the job on if its stage may be done.
+///
+/// Two steps, so completions of one job are recorded in parallel: the first touches only the
+/// unit's row; the second locks the job row, and only when no unit of the job's stage is left.
+/// Every completion runs the second step after its own commit, so the last one to commit
+/// always sees the stage done; under the job lock that step happens once (one merge, one
+/// completion of the job). It runs for stale completions too: a redelivery after a crash
+/// between the steps finishes what the first delivery began.
 pub async fn apply_completion(
     pool: &Pool,
     c: &Completion,
     max_attempts: i32,
 ) -> anyhow::Result<Applied> {
+    let applied = record_completion(pool, c, max_attempts).await?;
+    advance_job(pool, c.job_id).await?;
+    Ok(applied)
+}
+
+async fn record_completion(
+    pool: &Pool,
+    c: &Completion,
+    max_attempts: i32,
+) -> anyhow::Result<Applied> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
+    // The common case, a process or merge unit that succeeded, in one statement; its WHERE is
+    // the whole staleness check. Anything else (a split, a failure, a stale answer) takes the
+    // transaction below.
+    if let Outcome::Succeeded { output } = &c.outcome {
+        let recorded = client
+            .execute(
+                "UPDATE work_units SET state = 'succeeded', output = $3, time = $4, attempts = attempts + 1
+                 WHERE id = $1 AND job_id = $2 AND attempts = $5 AND state IN ('pending', 'queued')
+                   AND stage <> $6",
+                &[&c.unit_id, &c.job_id, output, &c.time, &c.attempt, &Stage::Split.code()],
+            )
+            .await?;
+        if recorded == 1 {
+            return Ok(Applied::Recorded);
+        }
+    }
     let tx = client.transaction().await?;
-    // The job row is locked first: every completion of a job passes here one at a time, so
-    // exactly one of them sees its stage finished (and queues exactly one merge).
-    let Some(job) = tx
-        .query_opt(
-            "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
-            &[&c.job_id],
-        )
-        .await?
-    else {
-        return Ok(Applied::Stale("job deleted"));
-    };
+    // The unit's row lock orders this against a duplicate of the same completion and against
+    // the job's end cancelling the unit.
     let Some(unit) = tx
         .query_opt(
-            "SELECT stage, state, attempts FROM work_units WHERE id = $1 AND job_id = $2 FOR UPDATE",
+            "SELECT stage, state, attempts, action FROM work_units
+             WHERE id = $1 AND job_id = $2 FOR UPDATE",
             &[&c.unit_id, &c.job_id],
         )
         .await?
     else {
-        return Ok(Applied::Stale("unit gone"));
+        return Ok(Applied::Stale("unit or job gone"));
     };
     let state = UnitState::parse(unit.get("state")).context("unit with an unknown state")?;
     let attempts: i32 = unit.get("attempts");
@@ -56,9 +82,7 @@ pub async fn apply_completion(
         return Ok(Applied::Stale("an older attempt"));
     }
     let stage = Stage::from_code(unit.get("stage")).context("unit with an unknown stage")?;
-    let job_status =
-        JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
-    let action: String = job.get("action");
+    let action: String = unit.get("action");
 
     match &c.outcome {
         Outcome::Succeeded { output } => {
@@ -79,79 +103,106 @@ pub async fn apply_completion(
                     // Pending again with a fresh timestamp: the relay publishes it behind
                     // everything already waiting.
                     tx.execute(
-                    "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = to_jsonb($2::text),
-                            time = $3, updated_at = clock_timestamp()
+                        "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
+                            output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp()
                      WHERE id = $1",
-                    &[&c.unit_id, error, &c.time],
-                )
-                .await?;
+                        &[&c.unit_id, error, &c.time],
+                    )
+                    .await?;
                     notify(&tx, channels::WORK).await?;
                 }
                 AfterFailure::Fail => {
                     tx.execute(
-                    "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = to_jsonb($2::text),
-                            time = $3
+                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
+                            output = to_jsonb($2::text), time = $3
                      WHERE id = $1",
-                    &[&c.unit_id, error, &c.time],
-                )
-                .await?;
+                        &[&c.unit_id, error, &c.time],
+                    )
+                    .await?;
                 }
             }
         }
     }
-    advance_job(&tx, c.job_id, &action, job_status, job.get("has_merge")).await?;
     tx.commit().await.context("committing a completion")?;
     Ok(Applied::Recorded)
 }
 
 /// Moves the job through as many states as its units allow.
-async fn advance_job(
-    tx: &Transaction<'_>,
-    job_id: i64,
-    action: &str,
-    mut status: JobStatus,
-    has_merge: bool,
-) -> anyhow::Result<()> {
-    // Only the end of the job's current stage can move it; while that stage has units left
-    // (the common case) one indexed probe answers, instead of a tally of every unit.
-    let Some(current) = stage_of(status) else {
+async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    // Unlocked look first: while the job's current stage has units left (the common case), one
+    // indexed probe answers and no lock is taken. (A unit's stage code is the status code of
+    // the job stage it belongs to.)
+    let waiting = client
+        .query_opt(
+            "SELECT EXISTS (SELECT 1 FROM work_units u
+                            WHERE u.job_id = j.id AND u.stage = j.status AND u.state IN ('pending', 'queued'))
+             FROM jobs j WHERE j.id = $1 AND j.status IN ($2, $3, $4)",
+            &[&job_id, &JobStatus::Splitting.code(), &JobStatus::Processing.code(), &JobStatus::Merging.code()],
+        )
+        .await?;
+    match waiting {
+        None => return Ok(()),                               // gone, or complete
+        Some(row) if row.get::<_, bool>(0) => return Ok(()), // its stage is still running
+        Some(_) => {}
+    }
+
+    let tx = client.transaction().await?;
+    // The job row lock: of the completions that all saw the stage done, one at a time moves
+    // the job, and the others find it moved already.
+    let Some(job) = tx
+        .query_opt(
+            "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
+            &[&job_id],
+        )
+        .await?
+    else {
         return Ok(());
     };
-    if stage_has_incomplete(tx, job_id, current).await? {
+    let mut status =
+        JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
+    let has_merge: bool = job.get("has_merge");
+    let action: String = job.get("action");
+    let Some(stage) = stage_of(status) else {
+        return Ok(());
+    };
+    if stage_has_incomplete(&tx, job_id, stage).await? {
         return Ok(());
     }
-    let tally = tally(tx, job_id).await?;
+    let tally = tally(&tx, job_id).await?;
     while let Some(next) = next_status(status, has_merge, &tally) {
         match next {
             JobStatus::Processing | JobStatus::Splitting => {
-                set_status(tx, job_id, next).await?;
+                set_status(&tx, job_id, next).await?;
             }
             JobStatus::Merging => {
-                let outputs = stage_outputs(tx, job_id, Stage::Process).await?;
-                insert_units(tx, job_id, action, Stage::Merge, &[outputs]).await?;
-                set_status(tx, job_id, next).await?;
-                // The merge unit is new and pending: the tally has to see it.
-                return Ok(());
+                let outputs = stage_outputs(&tx, job_id, Stage::Process).await?;
+                insert_units(&tx, job_id, &action, Stage::Merge, &[outputs]).await?;
+                set_status(&tx, job_id, next).await?;
+                // The merge unit is new and pending: nothing more until it completes.
+                break;
             }
             JobStatus::Succeeded | JobStatus::Failed => {
-                let outputs = stage_outputs(tx, job_id, output_stage(status)).await?;
-                complete_job(tx, job_id, next, &outputs).await?;
-                return Ok(());
+                let outputs = stage_outputs(&tx, job_id, output_stage(status)).await?;
+                complete_job(&tx, job_id, next, &outputs).await?;
+                break;
             }
         }
         status = next;
     }
+    tx.commit().await.context("committing a job's progress")?;
     Ok(())
 }
 
 async fn stage_has_incomplete(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     job_id: i64,
     stage: Stage,
 ) -> anyhow::Result<bool> {
-    let row = tx
+    let row = client
         .query_opt(
-            "SELECT 1 FROM work_units WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
+            "SELECT 1 FROM work_units
+             WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
             &[&job_id, &stage.code()],
         )
         .await?;

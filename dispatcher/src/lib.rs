@@ -8,6 +8,7 @@ pub mod completions;
 pub mod job_progress;
 pub mod nodes;
 pub mod relay;
+pub mod sweeper;
 pub mod wakeup;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub async fn run(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) -> an
     loops.spawn(completions::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(callbacks::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(nodes::run(dispatcher.clone(), shutdown.clone()));
+    loops.spawn(sweeper::run(dispatcher.clone(), shutdown.clone()));
     while let Some(ended) = loops.join_next().await {
         if let Err(e) = ended {
             // A loop that panicked: stop everything rather than run half a dispatcher.

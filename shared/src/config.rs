@@ -97,6 +97,9 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Fallback poll of the outbox when no notification arrives, in milliseconds.
     pub poll_interval_ms: u64,
+    /// A unit queued this long (seconds) that is neither in its queue nor running on a live
+    /// worker was lost by the broker (a purge, a lost disk): it is published again.
+    pub lost_unit_secs: u64,
 }
 
 impl Default for Config {
@@ -137,6 +140,7 @@ impl Default for Config {
             download_timeout_secs: 300,
             shutdown_grace_secs: 25,
             poll_interval_ms: 2_000,
+            lost_unit_secs: 300,
         }
     }
 }

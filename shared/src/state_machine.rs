@@ -218,6 +218,18 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_shares_its_code_with_the_job_status_waiting_on_it() {
+        // SQL compares work_units.stage with jobs.status directly.
+        for status in [
+            JobStatus::Splitting,
+            JobStatus::Processing,
+            JobStatus::Merging,
+        ] {
+            assert_eq!(stage_of(status).map(Stage::code), Some(status.code()));
+        }
+    }
+
+    #[test]
     fn percent_follows_cloudcrowd() {
         assert_eq!(percent_complete(JobStatus::Merging, 3, 3), 99);
         assert_eq!(percent_complete(JobStatus::Succeeded, 0, 3), 100);

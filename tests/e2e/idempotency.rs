@@ -1,70 +1,16 @@
 use crowd::shared::{
     amqp::{self, QueueNames},
     db,
-    messages::{Completion, Outcome, WorkMessage},
+    messages::{Completion, Outcome},
     status::Stage,
 };
 use crowd_dispatcher::job_progress::{apply_completion, Applied};
-use futures_util::StreamExt;
-use lapin::{options::BasicConsumeOptions, types::FieldTable};
 use serde_json::json;
 
-use crate::helpers::{StackOptions, TestStack, WAIT};
-
-/// Takes the next work message off an action's queue, as a worker would.
-struct FakeWorker {
-    _conn: lapin::Connection,
-    consumer: lapin::Consumer,
-}
-
-impl FakeWorker {
-    async fn start(stack: &TestStack, action: &str) -> FakeWorker {
-        let conn = amqp::connect(&stack.config.amqp_url, "crowd test fake worker")
-            .await
-            .expect("connect");
-        let channel = conn.create_channel().await.expect("channel");
-        let queue = QueueNames::new(&stack.config.queue_prefix).work(action);
-        amqp::declare_durable(&channel, &queue)
-            .await
-            .expect("declare");
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume");
-        FakeWorker {
-            _conn: conn,
-            consumer,
-        }
-    }
-
-    async fn next(&mut self) -> WorkMessage {
-        let delivery = tokio::time::timeout(WAIT, self.consumer.next())
-            .await
-            .expect("a work message in time")
-            .expect("the consumer is open")
-            .expect("a delivery");
-        serde_json::from_slice(&delivery.data).expect("a work message")
-    }
-}
-
-fn succeeded(msg: &WorkMessage, output: serde_json::Value) -> Completion {
-    Completion {
-        unit_id: msg.unit_id,
-        job_id: msg.job_id,
-        attempt: msg.attempt,
-        outcome: Outcome::Succeeded { output },
-        time: 0.01,
-        node: "test".into(),
-    }
-}
+use crate::{
+    fake_worker::{succeeded, FakeWorker},
+    helpers::{StackOptions, TestStack},
+};
 
 async fn unit_rows(
     stack: &TestStack,

@@ -1,6 +1,7 @@
 //! End-to-end tests: the api, dispatchers and workers in-process against real Postgres,
 //! RabbitMQ and an S3-protocol server.
 
+mod fake_worker;
 mod helpers;
 mod http_fixtures;
 mod s3_server;
@@ -10,6 +11,7 @@ mod callbacks;
 mod deletion;
 mod idempotency;
 mod latency;
+mod lost_units;
 mod retries;
 mod split_merge;
 mod word_count;
