@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::{
     job_progress::{apply_completion, Applied},
-    Backoff, Dispatcher,
+    keep_running, Dispatcher,
 };
 
 /// Completions applied at once by one dispatcher (they wait on their job's row lock, not on
@@ -32,26 +32,13 @@ const PREFETCH: u16 = 32;
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        match session(&d, &shutdown, &mut backoff).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "completion consumer lost the broker"
-            ),
-        }
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
+    keep_running("the completion consumer", &shutdown, || {
+        session(&d, &shutdown)
+    })
+    .await;
 }
 
-async fn session(
-    d: &Arc<Dispatcher>,
-    shutdown: &CancellationToken,
-    backoff: &mut Backoff,
-) -> anyhow::Result<()> {
+async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let conn = amqp::connect(&d.amqp_url, "crowd dispatcher completions").await?;
     let channel = conn.create_channel().await.context("opening a channel")?;
     channel
@@ -68,7 +55,6 @@ async fn session(
         )
         .await
         .context("consuming completions")?;
-    backoff.reset();
     let mut tasks = JoinSet::new();
     let ended = loop {
         tokio::select! {

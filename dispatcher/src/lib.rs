@@ -64,6 +64,30 @@ pub async fn run(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) -> an
     Ok(())
 }
 
+/// Runs `session` until it ends cleanly or `shutdown`, starting it again (after a growing
+/// pause) whenever it fails: a lost broker or database connection is retried, never fatal.
+pub(crate) async fn keep_running<F, Fut>(what: &str, shutdown: &CancellationToken, mut session: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = Backoff::new();
+    while !shutdown.is_cancelled() {
+        let started = tokio::time::Instant::now();
+        match session().await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "{what} failed; starting again"),
+        }
+        // A session that lasted was connected: the next failure starts the pauses afresh.
+        if started.elapsed() > Backoff::MAX {
+            backoff.reset();
+        }
+        if !backoff.wait(shutdown).await {
+            return;
+        }
+    }
+}
+
 /// Exponential backoff for reconnect loops.
 pub(crate) struct Backoff(std::time::Duration);
 

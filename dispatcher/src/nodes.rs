@@ -7,29 +7,16 @@ use crowd_shared::{amqp, messages::Heartbeat, shutdown::CancellationToken};
 use futures_util::StreamExt;
 use lapin::{options::BasicConsumeOptions, types::FieldTable};
 
-use crate::{Backoff, Dispatcher};
+use crate::{keep_running, Dispatcher};
 
 pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        match session(&d, &shutdown, &mut backoff).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "heartbeat consumer lost the broker"
-            ),
-        }
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
+    keep_running("the heartbeat consumer", &shutdown, || {
+        session(&d, &shutdown)
+    })
+    .await;
 }
 
-async fn session(
-    d: &Dispatcher,
-    shutdown: &CancellationToken,
-    backoff: &mut Backoff,
-) -> anyhow::Result<()> {
+async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let conn = amqp::connect(&d.amqp_url, "crowd dispatcher heartbeats").await?;
     let channel = conn.create_channel().await.context("opening a channel")?;
     amqp::declare_heartbeats(&channel, &d.queues).await?;
@@ -47,7 +34,6 @@ async fn session(
         )
         .await
         .context("consuming heartbeats")?;
-    backoff.reset();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {

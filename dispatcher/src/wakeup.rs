@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::{Backoff, Dispatcher};
+use crate::{keep_running, Dispatcher};
 
 #[derive(Default)]
 pub struct Wakeups {
@@ -24,16 +24,10 @@ impl Wakeups {
 }
 
 pub async fn listen(d: Arc<Dispatcher>, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        match session(&d, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "LISTEN connection lost"),
-        }
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
+    keep_running("the LISTEN connection", &shutdown, || {
+        session(&d, &shutdown)
+    })
+    .await;
 }
 
 async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<()> {

@@ -41,9 +41,12 @@ impl QueueNames {
 
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props)
-        .await
-        .with_context(|| format!("connecting to RabbitMQ at {}", redact(url)))
+    Connection::connect(url, props).await.with_context(|| {
+        format!(
+            "connecting to RabbitMQ at {}",
+            crate::config::redact_url_password(url)
+        )
+    })
 }
 
 /// A channel whose publishes are confirmed by the broker.
@@ -115,16 +118,6 @@ pub fn check_confirm(confirmation: lapin::Confirmation, queue: &str) -> anyhow::
         );
     }
     Ok(())
-}
-
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("********"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// Heartbeats are only worth something while fresh: they expire in the queue.

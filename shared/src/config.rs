@@ -228,7 +228,8 @@ impl fmt::Debug for Config {
     }
 }
 
-fn redact_url_password(raw: &str) -> String {
+/// The URL with its password, if any, replaced by asterisks.
+pub fn redact_url_password(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("********"));

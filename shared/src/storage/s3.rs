@@ -51,16 +51,18 @@ impl S3Store {
         Ok(store)
     }
 
-    /// CloudCrowd created its bucket when missing; so do we.
-    async fn ensure_bucket(&self) -> anyhow::Result<()> {
-        if self
-            .client
+    async fn bucket_exists(&self) -> bool {
+        self.client
             .head_bucket()
             .bucket(&self.bucket)
             .send()
             .await
             .is_ok()
-        {
+    }
+
+    /// CloudCrowd created its bucket when missing; so do we.
+    async fn ensure_bucket(&self) -> anyhow::Result<()> {
+        if self.bucket_exists().await {
             return Ok(());
         }
         match self
@@ -73,14 +75,7 @@ impl S3Store {
             Ok(_) => Ok(()),
             Err(e) => {
                 // Created by another process in the meantime is fine.
-                if self
-                    .client
-                    .head_bucket()
-                    .bucket(&self.bucket)
-                    .send()
-                    .await
-                    .is_ok()
-                {
+                if self.bucket_exists().await {
                     Ok(())
                 } else {
                     Err(anyhow::Error::new(e.into_service_error()))
