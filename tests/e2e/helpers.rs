@@ -141,9 +141,24 @@ impl TestStack {
     /// The listener is bound before the api task starts, so a request waits in its backlog
     /// until the api serves (or fails with it, if the api could not start).
     async fn wait_for_api(&self) {
-        let reply = self.http.get(format!("{}/heartbeat", self.api)).send().await;
+        let reply = self
+            .http
+            .get(format!("{}/heartbeat", self.api))
+            .send()
+            .await;
         // Any answer will do: with basic auth on, it is a 401.
         reply.expect("the api answers");
+    }
+
+    /// Starts one more worker, stopped by the token returned (its own, not the stack's).
+    pub fn start_worker(&mut self, name: &str, configure: fn(&mut Config)) -> CancellationToken {
+        let mut config = self.config.clone();
+        config.node_name = Some(format!("{name}.{}", self.config.queue_prefix));
+        configure(&mut config);
+        let token = self.shutdown.child_token();
+        self.services
+            .spawn(crowd::run_worker(config, token.clone()));
+        token
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -282,7 +297,8 @@ impl TestStack {
     }
 }
 
-/// Logs every status a job takes and notifies the test of every change to a job or a node.
+/// Logs every status a job takes and notifies the test of every change to a job, a unit or a
+/// node.
 const TEST_EVENTS_SQL: &str = "
 CREATE TABLE test_status_log (seq BIGSERIAL PRIMARY KEY, job_id BIGINT NOT NULL, status SMALLINT NOT NULL);
 CREATE FUNCTION test_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -305,6 +321,8 @@ BEGIN
   RETURN NULL;
 END $$;
 CREATE TRIGGER test_node_event AFTER INSERT OR UPDATE OR DELETE ON nodes
+  FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
+CREATE TRIGGER test_unit_event AFTER INSERT OR UPDATE OR DELETE ON work_units
   FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
 LISTEN test_events;
 ";

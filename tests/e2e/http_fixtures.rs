@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use warp::{http::StatusCode, Filter};
 
 /// Serves `texts` at `/texts/<name>`; `/missing` is a 404 and `/loop` redirects to itself.
@@ -92,4 +92,62 @@ async fn bind() -> (String, tokio::net::TcpListener) {
         .expect("bind a fixture server");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
     (format!("http://{addr}"), listener)
+}
+
+/// Serves `/gated/<name>` (its body: `name`), but holds every request until the test lets it
+/// go, and tells the test of each arrival: a way to hold units mid-run.
+pub struct GatedServer {
+    pub base: String,
+    pub arrivals: mpsc::UnboundedReceiver<String>,
+    gate: Arc<Semaphore>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GatedServer {
+    pub async fn start() -> GatedServer {
+        let (tx, arrivals) = mpsc::unbounded_channel();
+        let gate = Arc::new(Semaphore::new(0));
+        let held = gate.clone();
+        let route = warp::path!("gated" / String).then(move |name: String| {
+            let (tx, gate) = (tx.clone(), held.clone());
+            async move {
+                let _ = tx.send(name.clone());
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                }
+                name
+            }
+        });
+        let (base, listener) = bind().await;
+        let task = tokio::spawn(warp::serve(route).incoming(listener).run());
+        GatedServer {
+            base,
+            arrivals,
+            gate,
+            task,
+        }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/gated/{name}", self.base)
+    }
+
+    /// Waits for the next request to arrive.
+    pub async fn arrival(&mut self) -> String {
+        tokio::time::timeout(crate::helpers::WAIT, self.arrivals.recv())
+            .await
+            .expect("a request in time")
+            .expect("the gated server is up")
+    }
+
+    /// Lets `n` held (or future) requests through.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+}
+
+impl Drop for GatedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

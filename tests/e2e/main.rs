@@ -15,3 +15,4 @@ mod lost_units;
 mod retries;
 mod split_merge;
 mod word_count;
+mod workers;

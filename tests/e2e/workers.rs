@@ -1,0 +1,141 @@
+use crowd::shared::amqp::{self, QueueNames};
+use lapin::{options::QueueDeclareOptions, types::FieldTable};
+use serde_json::json;
+
+use crate::{
+    helpers::{StackOptions, TestStack},
+    http_fixtures::GatedServer,
+};
+
+async fn ready_in_queue(stack: &TestStack, action: &str) -> u32 {
+    let conn = amqp::connect(&stack.config.amqp_url, "crowd test probe")
+        .await
+        .expect("connect");
+    let channel = conn.create_channel().await.expect("channel");
+    let queue = QueueNames::new(&stack.config.queue_prefix).work(action);
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::durable()
+    };
+    let declared = channel
+        .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+        .await
+        .expect("the queue exists");
+    conn.close(200, "done".into()).await.ok();
+    declared.message_count()
+}
+
+async fn queued_units(stack: &TestStack, job_id: i64) -> i64 {
+    stack
+        .db
+        .query_one(
+            "SELECT count(*) FROM work_units WHERE job_id = $1 AND state = 'queued'",
+            &[&job_id],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// Prefetch = max_workers: a worker never holds a unit it is not running, so the rest stay in
+/// the queue for any idle worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_hold_no_more_units_than_they_run() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 2,
+        configure: |c| c.max_workers = 2,
+        ..Default::default()
+    })
+    .await;
+    let mut gated = GatedServer::start().await;
+    let inputs: Vec<String> = (0..6).map(|i| gated.url(&format!("unit{i}"))).collect();
+    let created = stack
+        .post_job(json!({"action": "word_count", "inputs": inputs}))
+        .await;
+    let id = created["id"].as_i64().expect("id");
+
+    for _ in 0..4 {
+        gated.arrival().await;
+    }
+    stack
+        .wait_until("all six units to be queued", async |s: &TestStack| {
+            (queued_units(s, id).await == 6).then_some(())
+        })
+        .await;
+    assert_eq!(
+        ready_in_queue(&stack, "word_count").await,
+        2,
+        "two workers x 2 running, 2 waiting in the queue"
+    );
+    let nodes = stack
+        .wait_until("both workers to report busy", async |s: &TestStack| {
+            let status: serde_json::Value = s
+                .http
+                .get(s.url("/status"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let nodes = status["nodes"].as_array()?.clone();
+            (nodes.len() == 2 && nodes.iter().all(|n| n["status"] == "busy")).then_some(nodes)
+        })
+        .await;
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["workers"].as_array().map(Vec::len) == Some(2)),
+        "{nodes:?}"
+    );
+
+    gated.release(6);
+    let job = stack.wait_for_job(id).await;
+    assert_eq!(job["outputs"], json!([6]), "each gated body is one word");
+    stack.stop().await;
+}
+
+/// A worker that goes away mid-unit hands its units back; another worker finishes the job and
+/// the abandoned attempt counts for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn units_of_a_worker_that_dies_midway_are_run_by_another() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut gated = GatedServer::start().await;
+    let doomed = stack.start_worker("doomed", |c| {
+        c.max_workers = 2;
+        c.shutdown_grace_secs = 0;
+    });
+    let created = stack
+        .post_job(json!({"action": "word_count", "inputs": [gated.url("a"), gated.url("b")]}))
+        .await;
+    let id = created["id"].as_i64().expect("id");
+    gated.arrival().await;
+    gated.arrival().await;
+
+    // No grace: its two units are abandoned mid-download and go back to the queue.
+    doomed.cancel();
+    stack.start_worker("survivor", |c| c.max_workers = 2);
+    gated.arrival().await;
+    gated.arrival().await;
+    gated.release(100);
+    let job = stack.wait_for_job(id).await;
+    assert_eq!(job["status"], "succeeded");
+    assert_eq!(job["outputs"], json!([2]));
+    let attempts: Vec<i32> = stack
+        .db
+        .query(
+            "SELECT attempts FROM work_units WHERE job_id = $1 AND stage = 1 ORDER BY id",
+            &[&id],
+        )
+        .await
+        .expect("units")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(attempts, vec![1, 1], "the abandoned run is not an attempt");
+    stack.stop().await;
+}
