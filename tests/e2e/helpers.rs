@@ -191,6 +191,20 @@ impl TestStack {
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
+    /// The nodes `GET /status` lists now.
+    pub async fn status_nodes(&self) -> Option<Vec<Value>> {
+        let status: Value = self
+            .http
+            .get(self.url("/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        status["nodes"].as_array().cloned()
+    }
+
     /// Waits, on the job's change notifications, until `done` says yes.
     pub async fn wait_until<T>(
         &mut self,

@@ -73,16 +73,7 @@ async fn status_lists_live_workers_as_nodes() {
         .wait_until(
             "both workers to appear in /status",
             async |stack: &TestStack| {
-                let status: serde_json::Value = stack
-                    .http
-                    .get(stack.url("/status"))
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                let nodes = status["nodes"].as_array()?.clone();
+                let nodes = stack.status_nodes().await?;
                 (nodes.len() == 2).then_some(nodes)
             },
         )

@@ -69,16 +69,7 @@ async fn workers_hold_no_more_units_than_they_run() {
     );
     let nodes = stack
         .wait_until("both workers to report busy", async |s: &TestStack| {
-            let status: serde_json::Value = s
-                .http
-                .get(s.url("/status"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let nodes = status["nodes"].as_array()?.clone();
+            let nodes = s.status_nodes().await?;
             (nodes.len() == 2 && nodes.iter().all(|n| n["status"] == "busy")).then_some(nodes)
         })
         .await;
