@@ -95,6 +95,9 @@ pub struct Config {
     pub download_timeout_secs: u64,
     /// How long a stopping worker lets running units finish, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Longest one stage may run, in seconds (download included); a stage that takes longer
+    /// fails its attempt, which is retried like any other failure. 0: no limit.
+    pub unit_timeout_secs: u64,
     /// Fallback poll of the outbox when no notification arrives, in milliseconds.
     pub poll_interval_ms: u64,
     /// A unit queued this long (seconds) that is neither in its queue nor running on a live
@@ -139,6 +142,7 @@ impl Default for Config {
             callback_retry_secs: 60 * 60,
             download_timeout_secs: 300,
             shutdown_grace_secs: 25,
+            unit_timeout_secs: 0,
             poll_interval_ms: 2_000,
             lost_unit_secs: 300,
         }

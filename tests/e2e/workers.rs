@@ -130,3 +130,33 @@ async fn units_of_a_worker_that_dies_midway_are_run_by_another() {
     assert_eq!(attempts, vec![1, 1], "the abandoned run is not an attempt");
     stack.stop().await;
 }
+
+/// A stage that outlives `unit_timeout_secs` fails its attempt and is retried like any
+/// failure, so a hung download or action cannot hold a unit (and its prefetch slot) forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stage_that_runs_too_long_times_out_and_is_retried() {
+    let mut stack = TestStack::start_with(StackOptions {
+        configure: |c| {
+            c.unit_timeout_secs = 1;
+            c.work_unit_retries = 2;
+        },
+        ..Default::default()
+    })
+    .await;
+    let gated = GatedServer::start().await; // never released
+    let created = stack
+        .post_job(json!({"action": "word_count", "inputs": [gated.url("stuck")]}))
+        .await;
+    let id = created["id"].as_i64().expect("id");
+    let job = stack.wait_for_job(id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["outputs"], json!(["the stage timed out after 1 s"]));
+    let attempts: i32 = stack
+        .db
+        .query_one("SELECT attempts FROM work_units WHERE job_id = $1", &[&id])
+        .await
+        .expect("unit")
+        .get(0);
+    assert_eq!(attempts, 2);
+    stack.stop().await;
+}

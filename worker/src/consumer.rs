@@ -49,6 +49,8 @@ pub struct WorkerEnv {
     pub queues: QueueNames,
     pub heartbeat_every: Duration,
     pub grace: Duration,
+    /// Longest one stage may run; `None`: no limit.
+    pub unit_timeout: Option<Duration>,
     /// Units running now, for heartbeats.
     pub running: Mutex<BTreeSet<i64>>,
 }
@@ -84,6 +86,8 @@ impl WorkerEnv {
             queues: QueueNames::new(&config.queue_prefix),
             heartbeat_every: config.heartbeat_interval(),
             grace: Duration::from_secs(config.shutdown_grace_secs),
+            unit_timeout: (config.unit_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.unit_timeout_secs)),
             running: Mutex::new(BTreeSet::new()),
         })
     }

@@ -13,7 +13,19 @@ use crate::{action::Saver, consumer::WorkerEnv, download::Downloader, ActionErro
 
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
     let started = Instant::now();
-    let outcome = match execute(env, msg).await {
+    let result = match env.unit_timeout {
+        // Dropping `execute` on timeout aborts the action's task and removes its directory.
+        Some(limit) => tokio::time::timeout(limit, execute(env, msg))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ActionError::Retryable(format!(
+                    "the stage timed out after {} s",
+                    limit.as_secs()
+                )))
+            }),
+        None => execute(env, msg).await,
+    };
+    let outcome = match result {
         Ok(output) => Outcome::Succeeded {
             output: without_nul(output),
         },
