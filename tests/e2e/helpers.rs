@@ -191,6 +191,21 @@ impl TestStack {
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
+    /// The attempts of the job's units in unit order (all stages, or stage code `stage`).
+    pub async fn attempts(&self, job_id: i64, stage: Option<i16>) -> Vec<i32> {
+        self.db
+            .query(
+                "SELECT attempts FROM work_units WHERE job_id = $1 AND ($2::int2 IS NULL OR stage = $2)
+                 ORDER BY id",
+                &[&job_id, &stage],
+            )
+            .await
+            .expect("units")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// The nodes `GET /status` lists now.
     pub async fn status_nodes(&self) -> Option<Vec<Value>> {
         let status: Value = self

@@ -4,20 +4,6 @@ use serde_json::json;
 
 use crate::{helpers::TestStack, http_fixtures::TextServer};
 
-async fn attempts_of(stack: &TestStack, id: i64) -> Vec<i32> {
-    stack
-        .db
-        .query(
-            "SELECT attempts FROM work_units WHERE job_id = $1 ORDER BY id",
-            &[&id],
-        )
-        .await
-        .expect("units")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_unit_failing_until_its_last_allowed_attempt_succeeds() {
     let mut stack = TestStack::start().await;
@@ -29,7 +15,7 @@ async fn a_unit_failing_until_its_last_allowed_attempt_succeeds() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["outputs"], json!(["made it!", "made it!", "made it!"]));
     assert_eq!(
-        attempts_of(&stack, id).await,
+        stack.attempts(id, None).await,
         vec![3, 3, 3],
         "work_unit_retries = 3 attempts each"
     );
@@ -53,7 +39,7 @@ async fn a_unit_that_always_fails_fails_the_job_after_every_attempt() {
         done["outputs"],
         json!(["always fails (attempt 4)", "always fails (attempt 4)"])
     );
-    assert_eq!(attempts_of(&stack, id).await, vec![4, 4]);
+    assert_eq!(stack.attempts(id, None).await, vec![4, 4]);
     stack.stop().await;
 }
 
@@ -90,6 +76,6 @@ async fn inputs_that_cannot_be_downloaded_fail_with_a_clear_message() {
     );
     // A 404, a redirect loop, a forbidden path and a missing object will not change: they are
     // not retried.
-    assert_eq!(attempts_of(&stack, id).await, vec![1, 1, 1, 1]);
+    assert_eq!(stack.attempts(id, None).await, vec![1, 1, 1, 1]);
     stack.stop().await;
 }

@@ -116,17 +116,7 @@ async fn units_of_a_worker_that_dies_midway_are_run_by_another() {
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["outputs"], json!([2]));
-    let attempts: Vec<i32> = stack
-        .db
-        .query(
-            "SELECT attempts FROM work_units WHERE job_id = $1 AND stage = 1 ORDER BY id",
-            &[&id],
-        )
-        .await
-        .expect("units")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let attempts = stack.attempts(id, Some(1)).await;
     assert_eq!(attempts, vec![1, 1], "the abandoned run is not an attempt");
     stack.stop().await;
 }
@@ -151,12 +141,6 @@ async fn a_stage_that_runs_too_long_times_out_and_is_retried() {
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["outputs"], json!(["the stage timed out after 1 s"]));
-    let attempts: i32 = stack
-        .db
-        .query_one("SELECT attempts FROM work_units WHERE job_id = $1", &[&id])
-        .await
-        .expect("unit")
-        .get(0);
-    assert_eq!(attempts, 2);
+    assert_eq!(stack.attempts(id, None).await, vec![2]);
     stack.stop().await;
 }
