@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crowd_shared::{db, shutdown::CancellationToken, storage, Config};
+use crowd_shared::{db, shutdown::CancellationToken, storage, store::PgStore, Config};
 use crowd_worker::{Registry, WorkerEnv};
 use futures_util::FutureExt;
 use tokio::net::TcpListener;
@@ -23,9 +23,12 @@ pub async fn run_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let pool = db::pool(&config.database_url, config.db_pool_size)?;
-    let store = storage::from_config(&config).await?;
-    let state = crowd_api::ApiState::new(&config, pool, store, Registry::builtin().catalog());
+    let store = Arc::new(PgStore::new(db::pool(
+        &config.database_url,
+        config.db_pool_size,
+    )?));
+    let assets = storage::from_config(&config).await?;
+    let state = crowd_api::ApiState::new(&config, store, assets, Registry::builtin().catalog());
     crowd_api::serve(state, listener, shutdown).await;
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use std::convert::Infallible;
 
+use crowd_shared::store::StoreError;
+
 use warp::{
     http::{header, StatusCode},
     reject::Reject,
@@ -30,6 +32,15 @@ pub enum ApiError {
 }
 
 impl Reject for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => ApiError::Unavailable(e),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
 
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {

@@ -4,17 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::ApiError;
+use crowd_shared::store::NewJob;
 
-/// A job that passed validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewJob {
-    pub action: String,
-    pub inputs: Vec<Value>,
-    pub options: Value,
-    pub callback_url: Option<String>,
-    pub email: Option<String>,
-}
+use crate::ApiError;
 
 /// How the body is encoded, from the `Content-Type` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,16 +9,18 @@ mod routes;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use crowd_shared::{catalog::Catalog, shutdown::CancellationToken, storage::AssetStore, Config};
-use deadpool_postgres::Pool;
+use crowd_shared::{
+    catalog::Catalog, shutdown::CancellationToken, storage::AssetStore, store::Store, Config,
+};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
 /// What every request handler can reach.
 pub struct ApiState {
-    pub pool: Pool,
-    pub store: Arc<dyn AssetStore>,
+    pub store: Arc<dyn Store>,
+    /// Where jobs' files are, so deleting a job deletes them too.
+    pub assets: Arc<dyn AssetStore>,
     pub catalog: Catalog,
     pub max_body_bytes: u64,
     pub max_inputs: usize,
@@ -30,13 +32,13 @@ pub struct ApiState {
 impl ApiState {
     pub fn new(
         config: &Config,
-        pool: Pool,
-        store: Arc<dyn AssetStore>,
+        store: Arc<dyn Store>,
+        assets: Arc<dyn AssetStore>,
         catalog: Catalog,
     ) -> Arc<Self> {
         Arc::new(ApiState {
-            pool,
             store,
+            assets,
             catalog,
             max_body_bytes: config.max_body_bytes,
             max_inputs: config.max_inputs,

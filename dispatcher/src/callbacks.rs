@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use crowd_shared::{jobs, shutdown::CancellationToken};
+use crowd_shared::{jobs, shutdown::CancellationToken, store::Store};
 
 use crate::{Backoff, Dispatcher};
 
@@ -117,10 +117,7 @@ async fn deliver(
 ) -> anyhow::Result<()> {
     // No pooled connection is held across the POST: a slow receiver must not starve the relay
     // and the completions of connections.
-    let view = {
-        let client = d.pool.get().await?;
-        jobs::view(&client, id).await?
-    };
+    let view = d.store.job_view(id).await?;
     let Some(view) = view else { return Ok(()) };
     let body = serde_json::to_string(&view)?;
     let result = http.post(&url).form(&[("job", body)]).send().await;
@@ -128,7 +125,7 @@ async fn deliver(
     match result {
         Ok(reply) if reply.status() == reqwest::StatusCode::CREATED => {
             tracing::info!(job.id = id, "callback answered 201: deleting the job");
-            jobs::delete(&client, d.store.as_ref(), id).await?;
+            jobs::delete_with_files(&d.store, d.assets.as_ref(), id).await?;
         }
         Ok(reply) if reply.status().is_success() => {
             client

@@ -13,13 +13,17 @@ pub mod wakeup;
 
 use std::sync::Arc;
 
-use crowd_shared::{amqp::QueueNames, shutdown::CancellationToken, storage::AssetStore, Config};
+use crowd_shared::{
+    amqp::QueueNames, shutdown::CancellationToken, storage::AssetStore, store::PgStore, Config,
+};
 use deadpool_postgres::Pool;
 
 /// What the dispatcher's loops share.
 pub struct Dispatcher {
     pub pool: Pool,
-    pub store: Arc<dyn AssetStore>,
+    pub store: PgStore,
+    /// Where jobs' files are, so a job deleted by its callback loses its files too.
+    pub assets: Arc<dyn AssetStore>,
     pub queues: QueueNames,
     pub amqp_url: String,
     pub database_url: String,
@@ -29,10 +33,11 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(config: &Config, pool: Pool, store: Arc<dyn AssetStore>) -> Arc<Self> {
+    pub fn new(config: &Config, pool: Pool, assets: Arc<dyn AssetStore>) -> Arc<Self> {
         Arc::new(Dispatcher {
+            store: PgStore::new(pool.clone()),
             pool,
-            store,
+            assets,
             queues: QueueNames::new(&config.queue_prefix),
             amqp_url: config.amqp_url.clone(),
             database_url: config.database_url.clone(),

@@ -13,6 +13,7 @@ pub mod shutdown;
 pub mod state_machine;
 pub mod status;
 pub mod storage;
+pub mod store;
 pub mod telemetry;
 
 pub use config::{Config, Secret};

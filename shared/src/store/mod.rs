@@ -1,0 +1,78 @@
+//! The store: where jobs, units and nodes live, behind one interface, so the api (and, step by
+//! step, the dispatcher) run the same code whatever database is underneath. Postgres is the
+//! implementation today (`postgres.rs`); the embedded default will add another.
+
+mod postgres;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use postgres::PgStore;
+
+use crate::{catalog::Stages, job_view::JobView};
+
+/// A job that passed validation, as the api hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub action: String,
+    pub inputs: Vec<Value>,
+    pub options: Value,
+    pub callback_url: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A worker node as `/status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub name: String,
+    pub tag: Option<String>,
+    /// Ids of the units it runs now.
+    pub running: Value,
+    pub max_workers: i32,
+}
+
+impl NodeView {
+    pub fn is_busy(&self) -> bool {
+        self.running.as_array().map_or(0, Vec::len) >= self.max_workers.max(1) as usize
+    }
+}
+
+/// What `/status` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    pub nodes: Vec<NodeView>,
+    /// Jobs not yet complete.
+    pub job_count: i64,
+    /// Units not yet complete.
+    pub work_unit_count: i64,
+}
+
+/// Why a store call failed; callers answer differently (503 or 500).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached now; trying later may work.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes the job and its first units (the outbox) at once; returns its id.
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64>;
+
+    /// The job's CloudCrowd JSON, or `None` for an unknown id.
+    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>>;
+
+    /// Deletes the job and its units; returns its action (whose prefix holds its files), or
+    /// `None` for an unknown id.
+    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>>;
+
+    /// Live nodes (heard from within `node_ttl`) and the counts of incomplete work.
+    async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview>;
+}

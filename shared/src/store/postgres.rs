@@ -1,0 +1,154 @@
+//! The Postgres store.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::{Object, Pool};
+use serde_json::Value;
+
+use super::{NewJob, NodeView, Overview, Store, StoreError, StoreResult};
+use crate::{
+    catalog::Stages,
+    job_view::{JobFacts, JobView},
+    jobs::insert_units,
+    status::{JobStatus, Stage},
+};
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    pub fn new(pool: Pool) -> Self {
+        PgStore { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .context("starting a transaction")?;
+        let row = tx
+            .query_one(
+                "INSERT INTO jobs (action, status, inputs, options, has_merge, callback_url, email)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[
+                    &job.action,
+                    &JobStatus::initial(stages.split).code(),
+                    &Value::Array(job.inputs.clone()),
+                    &job.options,
+                    &stages.merge,
+                    &job.callback_url,
+                    &job.email,
+                ],
+            )
+            .await
+            .context("inserting a job")?;
+        let id: i64 = row.get(0);
+        let first_stage = if stages.split {
+            Stage::Split
+        } else {
+            Stage::Process
+        };
+        insert_units(&tx, id, &job.action, first_stage, &job.inputs).await?;
+        tx.commit().await.context("committing a job")?;
+        Ok(id)
+    }
+
+    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT j.status, j.outputs, j.email, j.time_taken,
+                        EXTRACT(EPOCH FROM now() - j.created_at)::float8 AS age,
+                        count(u.id) FILTER (WHERE u.stage <> $2) AS total,
+                        count(u.id) FILTER (WHERE u.stage <> $2 AND u.state IN ('succeeded', 'failed')) AS done,
+                        count(u.id) FILTER (WHERE u.state IN ('pending', 'queued')) AS incomplete
+                 FROM jobs j LEFT JOIN work_units u ON u.job_id = j.id
+                 WHERE j.id = $1
+                 GROUP BY j.id",
+                &[&id, &Stage::Merge.code()],
+            )
+            .await
+            .context("reading a job")?;
+        let Some(row) = row else { return Ok(None) };
+        let code: i16 = row.get("status");
+        let status = JobStatus::from_code(code)
+            .with_context(|| format!("job {id} has unknown status {code}"))?;
+        Ok(Some(JobView::from_facts(JobFacts {
+            id,
+            status,
+            outputs: row.get("outputs"),
+            email: row.get("email"),
+            time_taken: row.get("time_taken"),
+            age: row.get("age"),
+            units_total: row.get("total"),
+            units_done: row.get("done"),
+            units_incomplete: row.get("incomplete"),
+        })))
+    }
+
+    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("DELETE FROM jobs WHERE id = $1 RETURNING action", &[&id])
+            .await
+            .context("deleting a job")?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview> {
+        let client = self.client().await?;
+        let nodes = client
+            .query(
+                "SELECT name, tag, running, max_workers FROM nodes
+                 WHERE last_seen > now() - make_interval(secs => $1)
+                 ORDER BY name DESC",
+                &[&node_ttl.as_secs_f64()],
+            )
+            .await
+            .context("listing nodes")?;
+        let counts = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM jobs WHERE status IN ($1, $2, $3)),
+                        (SELECT count(*) FROM work_units WHERE state IN ('pending', 'queued'))",
+                &[
+                    &JobStatus::Processing.code(),
+                    &JobStatus::Splitting.code(),
+                    &JobStatus::Merging.code(),
+                ],
+            )
+            .await
+            .context("counting incomplete work")?;
+        Ok(Overview {
+            nodes: nodes
+                .iter()
+                .map(|row| NodeView {
+                    name: row.get("name"),
+                    tag: row.get("tag"),
+                    running: row.get("running"),
+                    max_workers: row.get("max_workers"),
+                })
+                .collect(),
+            job_count: counts.get(0),
+            work_unit_count: counts.get(1),
+        })
+    }
+}
