@@ -37,6 +37,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(e) => ApiError::Unavailable(e),
+            StoreError::Refused(e) => {
+                tracing::info!(
+                    error = format!("{e:#}"),
+                    "the database refused a request's data"
+                );
+                ApiError::InvalidJob("the job holds data the database cannot store".into())
+            }
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }

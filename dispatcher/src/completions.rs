@@ -8,6 +8,7 @@ use crowd_shared::{
     amqp,
     messages::{Completion, Outcome},
     shutdown::CancellationToken,
+    store::StoreError,
 };
 use futures_util::StreamExt;
 use lapin::{
@@ -85,20 +86,18 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             return;
         }
     };
-    let mut result = apply_completion(&d.pool, &completion, d.max_attempts).await;
-    if let Err(e) = &result {
-        if is_data_error(e) {
-            // Postgres will refuse this result every time: record the unit as failed instead
-            // of handing the completion back forever.
-            let refused = Completion {
-                outcome: Outcome::Failed {
-                    error: format!("the unit's result could not be stored: {e:#}"),
-                    retryable: false,
-                },
-                ..completion.clone()
-            };
-            result = apply_completion(&d.pool, &refused, d.max_attempts).await;
-        }
+    let mut result = apply_completion(&d.store, &completion, d.max_attempts).await;
+    if let Err(StoreError::Refused(e)) = &result {
+        // The store will refuse this result every time: record the unit as failed instead of
+        // handing the completion back forever.
+        let refused = Completion {
+            outcome: Outcome::Failed {
+                error: format!("the unit's result could not be stored: {e:#}"),
+                retryable: false,
+            },
+            ..completion.clone()
+        };
+        result = apply_completion(&d.store, &refused, d.max_attempts).await;
     }
     match result {
         Ok(applied) => {
@@ -127,13 +126,4 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
                 .ok();
         }
     }
-}
-
-/// A data exception (SQLSTATE class 22: bad encoding, out of range, ...) does not go away by
-/// trying again.
-fn is_data_error(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())
-        .filter_map(tokio_postgres::Error::code)
-        .any(|code| code.code().starts_with("22"))
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod job_view;
 pub mod jobs;
 pub mod messages;
+pub mod progress;
 pub mod shutdown;
 pub mod state_machine;
 pub mod status;

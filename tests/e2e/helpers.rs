@@ -191,6 +191,11 @@ impl TestStack {
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
+    /// A store on the stack's database, for tests that drive the dispatcher's logic directly.
+    pub fn store(&self) -> crowd::shared::store::PgStore {
+        crowd::shared::store::PgStore::new(db::pool(&self.config.database_url, 4).expect("pool"))
+    }
+
     /// The attempts of the job's units in unit order (all stages, or stage code `stage`).
     pub async fn attempts(&self, job_id: i64, stage: Option<i16>) -> Vec<i32> {
         self.db

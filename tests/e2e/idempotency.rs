@@ -1,6 +1,5 @@
 use crowd::shared::{
     amqp::{self, QueueNames},
-    db,
     messages::{Completion, Outcome},
     status::Stage,
 };
@@ -37,7 +36,7 @@ async fn a_completion_delivered_twice_changes_nothing() {
     })
     .await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
-    let pool = db::pool(&stack.config.database_url, 2).expect("pool");
+    let store = stack.store();
     let created = stack
         .post_job(json!({"action": "word_count", "inputs": ["x y z"]}))
         .await;
@@ -50,14 +49,14 @@ async fn a_completion_delivered_twice_changes_nothing() {
     );
     let done = succeeded(&process, json!(3));
     assert_eq!(
-        apply_completion(&pool, &done, 3).await.expect("apply"),
+        apply_completion(&store, &done, 3).await.expect("apply"),
         Applied::Recorded
     );
     // (The merge unit it queued moves on by itself; the process unit is what must not change.)
     let after_first = unit_rows(&stack, id).await[0].clone();
     // The same completion again (a redelivery), and an answer to an attempt that is not current.
     assert!(matches!(
-        apply_completion(&pool, &done, 3).await.expect("apply"),
+        apply_completion(&store, &done, 3).await.expect("apply"),
         Applied::Stale(_)
     ));
     let stale = Completion {
@@ -69,7 +68,7 @@ async fn a_completion_delivered_twice_changes_nothing() {
         ..done.clone()
     };
     assert!(matches!(
-        apply_completion(&pool, &stale, 3).await.expect("apply"),
+        apply_completion(&store, &stale, 3).await.expect("apply"),
         Applied::Stale(_)
     ));
     assert_eq!(unit_rows(&stack, id).await[0], after_first);
@@ -93,7 +92,7 @@ async fn a_completion_delivered_twice_changes_nothing() {
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["outputs"], json!([3]));
     assert!(matches!(
-        apply_completion(&pool, &succeeded(&merge, json!(4)), 3)
+        apply_completion(&store, &succeeded(&merge, json!(4)), 3)
             .await
             .expect("apply"),
         Applied::Stale(_)
@@ -121,7 +120,7 @@ async fn the_last_two_units_finishing_together_queue_exactly_one_merge() {
     })
     .await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
-    let pool = db::pool(&stack.config.database_url, 4).expect("pool");
+    let store = stack.store();
     for round in 0..10 {
         let created = stack
             .post_job(json!({"action": "word_count", "inputs": ["a", "b c"]}))
@@ -130,8 +129,8 @@ async fn the_last_two_units_finishing_together_queue_exactly_one_merge() {
         let (first, second) = (worker.next().await, worker.next().await);
         let (done_first, done_second) = (succeeded(&first, json!(1)), succeeded(&second, json!(2)));
         let (a, b) = tokio::join!(
-            apply_completion(&pool, &done_first, 3),
-            apply_completion(&pool, &done_second, 3),
+            apply_completion(&store, &done_first, 3),
+            apply_completion(&store, &done_second, 3),
         );
         assert_eq!(
             (a.expect("apply"), b.expect("apply")),

@@ -28,14 +28,14 @@ async fn a_unit_whose_message_the_broker_lost_is_published_again() {
     );
 
     // It counts once, like any completion.
-    let pool = crowd::shared::db::pool(&stack.config.database_url, 2).expect("pool");
+    let store = stack.store();
     let done = crate::fake_worker::succeeded(&again, json!(3));
-    crowd_dispatcher::job_progress::apply_completion(&pool, &done, 3)
+    crowd_dispatcher::job_progress::apply_completion(&store, &done, 3)
         .await
         .expect("apply");
     let merge = thief.next().await;
     crowd_dispatcher::job_progress::apply_completion(
-        &pool,
+        &store,
         &crate::fake_worker::succeeded(&merge, json!(3)),
         3,
     )

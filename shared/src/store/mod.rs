@@ -11,7 +11,7 @@ use serde_json::Value;
 
 pub use postgres::PgStore;
 
-use crate::{catalog::Stages, job_view::JobView};
+use crate::{catalog::Stages, job_view::JobView, messages::Completion};
 
 /// A job that passed validation, as the api hands it to the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +49,24 @@ pub struct Overview {
     pub work_unit_count: i64,
 }
 
+/// What became of a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Recorded,
+    /// Nothing changed: the job or unit is gone, or the attempt is not the current one.
+    Stale(&'static str),
+}
+
 /// Why a store call failed; callers answer differently (503 or 500).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached now; trying later may work.
     #[error("the store is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The database refused the data itself (bad encoding, out of range): trying the same
+    /// again will fail the same way.
+    #[error("the store refused the data: {0:#}")]
+    Refused(#[source] anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -75,4 +87,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Live nodes (heard from within `node_ttl`) and the counts of incomplete work.
     async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview>;
+
+    /// Records a completion on its unit if it answers the unit's current attempt (a retry
+    /// puts the unit back in the outbox; a split's outputs become process units). Touches
+    /// only the unit, so completions of one job are recorded in parallel.
+    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied>;
+
+    /// Moves the job on if its current stage has no unit left, under a lock on the job, so
+    /// that of many callers at once exactly one moves it.
+    async fn advance_job(&self, job_id: i64) -> StoreResult<()>;
 }

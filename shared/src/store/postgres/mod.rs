@@ -1,5 +1,7 @@
 //! The Postgres store.
 
+mod progress;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,11 +9,12 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 
-use super::{NewJob, NodeView, Overview, Store, StoreError, StoreResult};
+use super::{Applied, NewJob, NodeView, Overview, Store, StoreError, StoreResult};
 use crate::{
     catalog::Stages,
     job_view::{JobFacts, JobView},
     jobs::insert_units,
+    messages::Completion,
     status::{JobStatus, Stage},
 };
 
@@ -150,5 +153,37 @@ impl Store for PgStore {
             job_count: counts.get(0),
             work_unit_count: counts.get(1),
         })
+    }
+
+    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
+        progress::record_completion(&self.pool, c, max_attempts)
+            .await
+            .map_err(classify)
+    }
+
+    async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
+        progress::advance_job(&self.pool, job_id)
+            .await
+            .map_err(classify)
+    }
+}
+
+/// Tells apart an unreachable database, refused data (SQLSTATE class 22, a data exception)
+/// and anything else.
+fn classify(e: anyhow::Error) -> StoreError {
+    let refused = e
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())
+        .filter_map(tokio_postgres::Error::code)
+        .any(|code| code.code().starts_with("22"));
+    let unreachable = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<deadpool_postgres::PoolError>()
+            .is_some()
+    });
+    match (refused, unreachable) {
+        (true, _) => StoreError::Refused(e),
+        (_, true) => StoreError::Unavailable(e),
+        _ => StoreError::Other(e),
     }
 }

@@ -1,0 +1,124 @@
+//! Moving a job through the state machine, over any store: the store holds the job's lock and
+//! does the writes (`JobMoves`); which moves to make is decided here, once for every backend.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::{
+    state_machine::{next_status, output_stage, Tally},
+    status::{JobStatus, Stage},
+};
+
+/// The writes that move one job, made while the store holds that job's lock.
+#[async_trait]
+pub trait JobMoves: Send {
+    /// How many of the job's units are in each stage and state.
+    async fn tally(&mut self) -> anyhow::Result<Tally>;
+    async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()>;
+    /// The outputs (or errors) of a stage's units, in unit order, as a JSON array.
+    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value>;
+    /// Adds the job's one merge unit (pending) with `input`.
+    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()>;
+    /// Ends the job: status, outputs, time taken, callback due, waiting units cancelled.
+    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()>;
+}
+
+/// Moves a job in `status` through as many states as its units allow.
+pub async fn advance(
+    moves: &mut dyn JobMoves,
+    mut status: JobStatus,
+    has_merge: bool,
+) -> anyhow::Result<()> {
+    let tally = moves.tally().await?;
+    while let Some(next) = next_status(status, has_merge, &tally) {
+        match next {
+            JobStatus::Processing | JobStatus::Splitting => moves.set_status(next).await?,
+            JobStatus::Merging => {
+                let outputs = moves.stage_outputs(Stage::Process).await?;
+                moves.add_merge_unit(outputs).await?;
+                moves.set_status(next).await?;
+                // The merge unit is new and pending: nothing more until it completes.
+                return Ok(());
+            }
+            JobStatus::Succeeded | JobStatus::Failed => {
+                let outputs = moves.stage_outputs(output_stage(status)).await?;
+                return moves.complete(next, outputs).await;
+            }
+        }
+        status = next;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::UnitState;
+
+    /// Records the moves instead of making them.
+    #[derive(Default)]
+    struct Recorder {
+        tally: Tally,
+        moves: Vec<String>,
+    }
+
+    #[async_trait]
+    impl JobMoves for Recorder {
+        async fn tally(&mut self) -> anyhow::Result<Tally> {
+            Ok(self.tally.clone())
+        }
+        async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
+            self.moves.push(format!("status {}", status.as_str()));
+            Ok(())
+        }
+        async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
+            Ok(Value::from(stage.as_str()))
+        }
+        async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
+            self.moves.push(format!("merge unit of {input}"));
+            Ok(())
+        }
+        async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
+            self.moves
+                .push(format!("complete {} with {outputs}", status.as_str()));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_split_with_no_process_units_goes_straight_to_merging() {
+        let mut r = Recorder::default();
+        r.tally.add(Stage::Split, UnitState::Succeeded, 1);
+        advance(&mut r, JobStatus::Splitting, true)
+            .await
+            .expect("advance");
+        assert_eq!(
+            r.moves,
+            [
+                "status processing",
+                "merge unit of \"process\"",
+                "status merging"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_process_unit_completes_the_job_with_the_process_outputs() {
+        let mut r = Recorder::default();
+        r.tally.add(Stage::Process, UnitState::Failed, 1);
+        advance(&mut r, JobStatus::Processing, true)
+            .await
+            .expect("advance");
+        assert_eq!(r.moves, ["complete failed with \"process\""]);
+    }
+
+    #[tokio::test]
+    async fn nothing_moves_while_units_run() {
+        let mut r = Recorder::default();
+        r.tally.add(Stage::Process, UnitState::Queued, 1);
+        advance(&mut r, JobStatus::Processing, true)
+            .await
+            .expect("advance");
+        assert!(r.moves.is_empty());
+    }
+}

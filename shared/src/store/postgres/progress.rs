@@ -1,0 +1,290 @@
+//! Recording completions and moving jobs on, in Postgres. The decisions are the state
+//! machine's (`progress::advance`); this file holds the locks and the SQL.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Pool, Transaction};
+use serde_json::Value;
+
+use crate::{
+    channels,
+    jobs::{insert_units, notify},
+    messages::{Completion, Outcome},
+    progress::{self, JobMoves},
+    state_machine::{after_failure, stage_of, AfterFailure, Tally},
+    status::{JobStatus, Stage, UnitState},
+    store::Applied,
+};
+
+pub(super) async fn record_completion(
+    pool: &Pool,
+    c: &Completion,
+    max_attempts: i32,
+) -> anyhow::Result<Applied> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    // The common case, a process or merge unit that succeeded, in one statement; its WHERE is
+    // the whole staleness check. Anything else (a split, a failure, a stale answer) takes the
+    // transaction below.
+    if let Outcome::Succeeded { output } = &c.outcome {
+        let recorded = client
+            .execute(
+                "UPDATE work_units SET state = 'succeeded', output = $3, time = $4, attempts = attempts + 1
+                 WHERE id = $1 AND job_id = $2 AND attempts = $5 AND state IN ('pending', 'queued')
+                   AND stage <> $6",
+                &[&c.unit_id, &c.job_id, output, &c.time, &c.attempt, &Stage::Split.code()],
+            )
+            .await?;
+        if recorded == 1 {
+            return Ok(Applied::Recorded);
+        }
+    }
+    let tx = client.transaction().await?;
+    // The unit's row lock orders this against a duplicate of the same completion and against
+    // the job's end cancelling the unit.
+    let Some(unit) = tx
+        .query_opt(
+            "SELECT stage, state, attempts, action FROM work_units
+             WHERE id = $1 AND job_id = $2 FOR UPDATE",
+            &[&c.unit_id, &c.job_id],
+        )
+        .await?
+    else {
+        return Ok(Applied::Stale("unit or job gone"));
+    };
+    let state = UnitState::parse(unit.get("state")).context("unit with an unknown state")?;
+    let attempts: i32 = unit.get("attempts");
+    if state.is_complete() {
+        return Ok(Applied::Stale("unit already complete"));
+    }
+    if attempts != c.attempt {
+        return Ok(Applied::Stale("an older attempt"));
+    }
+    let stage = Stage::from_code(unit.get("stage")).context("unit with an unknown stage")?;
+    let action: String = unit.get("action");
+
+    match &c.outcome {
+        Outcome::Succeeded { output } => {
+            tx.execute(
+                "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1
+                 WHERE id = $1",
+                &[&c.unit_id, output, &c.time],
+            )
+            .await?;
+            if stage == Stage::Split {
+                let inputs = flatten(output.clone());
+                insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
+            }
+        }
+        Outcome::Failed { error, retryable } => {
+            match after_failure(attempts, max_attempts, *retryable) {
+                AfterFailure::Retry => {
+                    // Pending again with a fresh timestamp: the relay publishes it behind
+                    // everything already waiting.
+                    tx.execute(
+                        "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
+                            output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp()
+                     WHERE id = $1",
+                        &[&c.unit_id, error, &c.time],
+                    )
+                    .await?;
+                    notify(&tx, channels::WORK).await?;
+                }
+                AfterFailure::Fail => {
+                    tx.execute(
+                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
+                            output = to_jsonb($2::text), time = $3
+                     WHERE id = $1",
+                        &[&c.unit_id, error, &c.time],
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+    tx.commit().await.context("committing a completion")?;
+    Ok(Applied::Recorded)
+}
+
+/// Moves the job through as many states as its units allow.
+pub(super) async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    // Unlocked look first: while the job's current stage has units left (the common case), one
+    // indexed probe answers and no lock is taken. (A unit's stage code is the status code of
+    // the job stage it belongs to.)
+    let waiting = client
+        .query_opt(
+            "SELECT EXISTS (SELECT 1 FROM work_units u
+                            WHERE u.job_id = j.id AND u.stage = j.status AND u.state IN ('pending', 'queued'))
+             FROM jobs j WHERE j.id = $1 AND j.status IN ($2, $3, $4)",
+            &[&job_id, &JobStatus::Splitting.code(), &JobStatus::Processing.code(), &JobStatus::Merging.code()],
+        )
+        .await?;
+    match waiting {
+        None => return Ok(()),                               // gone, or complete
+        Some(row) if row.get::<_, bool>(0) => return Ok(()), // its stage is still running
+        Some(_) => {}
+    }
+
+    let tx = client.transaction().await?;
+    // The job row lock: of the completions that all saw the stage done, one at a time moves
+    // the job, and the others find it moved already.
+    let Some(job) = tx
+        .query_opt(
+            "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
+            &[&job_id],
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let status = JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
+    let has_merge: bool = job.get("has_merge");
+    let action: String = job.get("action");
+    let Some(stage) = stage_of(status) else {
+        return Ok(());
+    };
+    if stage_has_incomplete(&tx, job_id, stage).await? {
+        return Ok(());
+    }
+    let mut moves = PgJobMoves {
+        tx: &tx,
+        job_id,
+        action: &action,
+    };
+    progress::advance(&mut moves, status, has_merge).await?;
+    tx.commit().await.context("committing a job's progress")?;
+    Ok(())
+}
+
+async fn stage_has_incomplete(
+    client: &impl GenericClient,
+    job_id: i64,
+    stage: Stage,
+) -> anyhow::Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM work_units
+             WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
+            &[&job_id, &stage.code()],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The job's moves, inside the transaction that holds its row lock.
+struct PgJobMoves<'a> {
+    tx: &'a Transaction<'a>,
+    job_id: i64,
+    action: &'a str,
+}
+
+#[async_trait]
+impl JobMoves for PgJobMoves<'_> {
+    async fn tally(&mut self) -> anyhow::Result<Tally> {
+        tally(self.tx, self.job_id).await
+    }
+
+    async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
+        set_status(self.tx, self.job_id, status).await
+    }
+
+    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
+        stage_outputs(self.tx, self.job_id, stage).await
+    }
+
+    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
+        insert_units(self.tx, self.job_id, self.action, Stage::Merge, &[input]).await
+    }
+
+    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
+        complete_job(self.tx, self.job_id, status, &outputs).await
+    }
+}
+
+async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
+    let rows = tx
+        .query(
+            "SELECT stage, state, count(*) AS n FROM work_units WHERE job_id = $1 GROUP BY stage, state",
+            &[&job_id],
+        )
+        .await?;
+    let mut tally = Tally::default();
+    for row in rows {
+        let stage = Stage::from_code(row.get("stage")).context("unknown stage")?;
+        let state = UnitState::parse(row.get("state")).context("unknown state")?;
+        tally.add(stage, state, row.get("n"));
+    }
+    Ok(tally)
+}
+
+/// The outputs (or errors) of a stage's units, in unit order.
+async fn stage_outputs(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<Value> {
+    let row = tx
+        .query_one(
+            "SELECT coalesce(jsonb_agg(coalesce(output, 'null'::jsonb) ORDER BY id), '[]'::jsonb)
+             FROM work_units WHERE job_id = $1 AND stage = $2",
+            &[&job_id, &stage.code()],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
+    tx.execute(
+        "UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1",
+        &[&job_id, &status.code()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn complete_job(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    status: JobStatus,
+    outputs: &Value,
+) -> anyhow::Result<()> {
+    tx.execute(
+        "UPDATE jobs SET status = $2, outputs = $3, updated_at = now(),
+                time_taken = EXTRACT(EPOCH FROM now() - created_at),
+                callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
+                callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE now() END
+         WHERE id = $1",
+        &[&job_id, &status.code(), outputs],
+    )
+    .await?;
+    // Units still waiting (process units of a job whose other split failed) will not count:
+    // cancel them, so their late completions are stale.
+    tx.execute(
+        "UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text)
+         WHERE job_id = $1 AND state IN ('pending', 'queued')",
+        &[&job_id],
+    )
+    .await?;
+    notify(tx, channels::CALLBACKS).await?;
+    tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
+    Ok(())
+}
+
+/// CloudCrowd flattens split output: nested arrays become one list of inputs.
+fn flatten(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.into_iter().flat_map(flatten).collect(),
+        other => vec![other],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn split_output_is_flattened() {
+        assert_eq!(
+            flatten(json!([[1, 2], [3, [4]], 5])),
+            vec![json!(1), json!(2), json!(3), json!(4), json!(5)]
+        );
+        assert_eq!(flatten(json!("one")), vec![json!("one")]);
+    }
+}
