@@ -5,7 +5,13 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use crowd_shared::{amqp, messages::WorkMessage, shutdown::CancellationToken, status::Stage};
+use async_trait::async_trait;
+use crowd_shared::{
+    amqp::{self, QueueNames},
+    messages::WorkMessage,
+    shutdown::CancellationToken,
+    store::{Publish, Published, Store},
+};
 use lapin::{Channel, Connection};
 
 use crate::{Backoff, Dispatcher};
@@ -20,6 +26,7 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 struct Broker {
     _conn: Connection,
     channel: Channel,
+    queues: QueueNames,
     /// Queues declared on this connection.
     declared: HashSet<String>,
 }
@@ -60,6 +67,7 @@ async fn relay_all(d: &Dispatcher, broker: &mut Option<Broker>) -> anyhow::Resul
             *broker = Some(Broker {
                 _conn: conn,
                 channel,
+                queues: d.queues.clone(),
                 declared: HashSet::new(),
             });
         }
@@ -71,86 +79,46 @@ async fn relay_all(d: &Dispatcher, broker: &mut Option<Broker>) -> anyhow::Resul
 }
 
 async fn relay_batch(d: &Dispatcher, broker: &mut Broker) -> anyhow::Result<usize> {
-    let mut client = d
-        .pool
-        .get()
-        .await
-        .context("getting a Postgres connection")?;
-    let tx = client.transaction().await?;
-    // SKIP LOCKED: rows another dispatcher is relaying are left to it, so no unit is published
-    // twice by two relays; the locks are held until the units are marked queued.
-    let rows = tx
-        .query(
-            "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
-             FROM work_units u JOIN jobs j ON j.id = u.job_id
-             WHERE u.state = 'pending'
-             ORDER BY u.updated_at, u.id
-             LIMIT $1
-             FOR UPDATE OF u SKIP LOCKED",
-            &[&BATCH],
-        )
-        .await
-        .context("claiming pending units")?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let publishing = publish_rows(d, broker, &rows);
-    let (confirmed, refused) = tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
-        .await
-        .map_err(|_| anyhow::anyhow!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))??;
-    tx.execute(
-        "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
-        &[&confirmed],
-    )
-    .await
-    .context("marking units queued")?;
-    tx.commit().await.context("committing the relay")?;
-    tracing::debug!(units = confirmed.len(), "relayed");
-    match refused {
+    let relayed = d.store.relay_pending(BATCH, d.max_attempts, broker).await?;
+    match relayed.refused {
         Some(e) => Err(e.context("the broker did not confirm some units; they stay pending")),
-        None => Ok(rows.len()),
+        None => Ok(relayed.claimed),
     }
 }
 
-/// Publishes one message per row, then waits for every confirm. Returns the confirmed unit ids
-/// and the last refusal, if any.
-async fn publish_rows(
-    d: &Dispatcher,
-    broker: &mut Broker,
-    rows: &[tokio_postgres::Row],
-) -> anyhow::Result<(Vec<i64>, Option<anyhow::Error>)> {
-    let mut pending = Vec::with_capacity(rows.len());
-    for row in rows {
-        let stage_code: i16 = row.get("stage");
-        let msg = WorkMessage {
-            unit_id: row.get("id"),
-            job_id: row.get("job_id"),
-            action: row.get("action"),
-            stage: Stage::from_code(stage_code).context("unit with an unknown stage")?,
-            input: row.get("input"),
-            options: row.get("options"),
-            attempt: row.get("attempts"),
-            max_attempts: d.max_attempts,
-        };
-        let queue = d.queues.work(&msg.action);
-        if !broker.declared.contains(&queue) {
-            amqp::declare_durable(&broker.channel, &queue).await?;
-            broker.declared.insert(queue.clone());
-        }
-        let confirm = amqp::publish(&broker.channel, &queue, &msg).await?;
-        pending.push((msg.unit_id, queue, confirm));
-    }
-    let mut confirmed = Vec::with_capacity(pending.len());
-    let mut refused = None;
-    for (unit_id, queue, confirm) in pending {
-        match confirm
+#[async_trait]
+impl Publish for Broker {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_and_confirm(units))
             .await
-            .map_err(anyhow::Error::from)
-            .and_then(|c| amqp::check_confirm(c, &queue))
-        {
-            Ok(()) => confirmed.push(unit_id),
-            Err(e) => refused = Some(e),
-        }
+            .map_err(|_| anyhow::anyhow!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))?
     }
-    Ok((confirmed, refused))
+}
+
+impl Broker {
+    /// Publishes one message per unit, then waits for every confirm.
+    async fn publish_and_confirm(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let mut pending = Vec::with_capacity(units.len());
+        for msg in &units {
+            let queue = self.queues.work(&msg.action);
+            if !self.declared.contains(&queue) {
+                amqp::declare_durable(&self.channel, &queue).await?;
+                self.declared.insert(queue.clone());
+            }
+            let confirm = amqp::publish(&self.channel, &queue, msg).await?;
+            pending.push((msg.unit_id, queue, confirm));
+        }
+        let mut published = Published::default();
+        for (unit_id, queue, confirm) in pending {
+            match confirm
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|c| amqp::check_confirm(c, &queue))
+            {
+                Ok(()) => published.confirmed.push(unit_id),
+                Err(e) => published.refused = Some(e),
+            }
+        }
+        Ok(published)
+    }
 }

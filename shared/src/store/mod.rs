@@ -11,7 +11,11 @@ use serde_json::Value;
 
 pub use postgres::PgStore;
 
-use crate::{catalog::Stages, job_view::JobView, messages::Completion};
+use crate::{
+    catalog::Stages,
+    job_view::JobView,
+    messages::{Completion, WorkMessage},
+};
 
 /// A job that passed validation, as the api hands it to the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +61,30 @@ pub enum Applied {
     Stale(&'static str),
 }
 
+/// Hands claimed units to the broker.
+#[async_trait]
+pub trait Publish: Send {
+    /// Publishes `units` and waits for the broker; returns the ids it confirmed and, if some
+    /// were not, why.
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published>;
+}
+
+/// What the broker confirmed of a batch.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub confirmed: Vec<i64>,
+    /// Why the others were not (they stay pending).
+    pub refused: Option<anyhow::Error>,
+}
+
+/// What a relay round did.
+#[derive(Debug)]
+pub struct Relayed {
+    /// Units claimed (and handed to the broker).
+    pub claimed: usize,
+    pub refused: Option<anyhow::Error>,
+}
+
 /// Why a store call failed; callers answer differently (503 or 500).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,6 +120,16 @@ pub trait Store: Send + Sync + 'static {
     /// puts the unit back in the outbox; a split's outputs become process units). Touches
     /// only the unit, so completions of one job are recorded in parallel.
     async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied>;
+
+    /// Claims up to `limit` pending units, oldest first, hands them to `publish`, and marks
+    /// queued the ones the broker confirmed. The claim excludes other relays until then, so no
+    /// unit is published twice by two dispatchers.
+    async fn relay_pending(
+        &self,
+        limit: i64,
+        max_attempts: i32,
+        publish: &mut dyn Publish,
+    ) -> StoreResult<Relayed>;
 
     /// Moves the job on if its current stage has no unit left, under a lock on the job, so
     /// that of many callers at once exactly one moves it.

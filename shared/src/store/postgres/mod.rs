@@ -1,5 +1,6 @@
 //! The Postgres store.
 
+mod outbox;
 mod progress;
 
 use std::time::Duration;
@@ -9,7 +10,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 
-use super::{Applied, NewJob, NodeView, Overview, Store, StoreError, StoreResult};
+use super::{
+    Applied, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError, StoreResult,
+};
 use crate::{
     catalog::Stages,
     job_view::{JobFacts, JobView},
@@ -157,6 +160,17 @@ impl Store for PgStore {
 
     async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
         progress::record_completion(&self.pool, c, max_attempts)
+            .await
+            .map_err(classify)
+    }
+
+    async fn relay_pending(
+        &self,
+        limit: i64,
+        max_attempts: i32,
+        publish: &mut dyn Publish,
+    ) -> StoreResult<Relayed> {
+        outbox::relay_pending(&self.pool, limit, max_attempts, publish)
             .await
             .map_err(classify)
     }

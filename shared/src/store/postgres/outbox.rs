@@ -1,0 +1,68 @@
+//! The outbox in Postgres: claiming pending units for a relay and marking them queued.
+
+use anyhow::Context;
+use deadpool_postgres::Pool;
+
+use crate::{
+    messages::WorkMessage,
+    status::Stage,
+    store::{Publish, Relayed},
+};
+
+pub(super) async fn relay_pending(
+    pool: &Pool,
+    limit: i64,
+    max_attempts: i32,
+    publish: &mut dyn Publish,
+) -> anyhow::Result<Relayed> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    let tx = client.transaction().await?;
+    // SKIP LOCKED: rows another dispatcher is relaying are left to it, so no unit is published
+    // twice by two relays; the locks are held until the units are marked queued.
+    let rows = tx
+        .query(
+            "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
+             FROM work_units u JOIN jobs j ON j.id = u.job_id
+             WHERE u.state = 'pending'
+             ORDER BY u.updated_at, u.id
+             LIMIT $1
+             FOR UPDATE OF u SKIP LOCKED",
+            &[&limit],
+        )
+        .await
+        .context("claiming pending units")?;
+    if rows.is_empty() {
+        return Ok(Relayed {
+            claimed: 0,
+            refused: None,
+        });
+    }
+    let units = rows
+        .iter()
+        .map(|row| {
+            let stage_code: i16 = row.get("stage");
+            Ok(WorkMessage {
+                unit_id: row.get("id"),
+                job_id: row.get("job_id"),
+                action: row.get("action"),
+                stage: Stage::from_code(stage_code).context("unit with an unknown stage")?,
+                input: row.get("input"),
+                options: row.get("options"),
+                attempt: row.get("attempts"),
+                max_attempts,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let published = publish.publish(units).await?;
+    tx.execute(
+        "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
+        &[&published.confirmed],
+    )
+    .await
+    .context("marking units queued")?;
+    tx.commit().await.context("committing the relay")?;
+    Ok(Relayed {
+        claimed: rows.len(),
+        refused: published.refused,
+    })
+}
