@@ -36,9 +36,12 @@ pub async fn run_api(
 /// Runs a dispatcher, after applying migrations.
 pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let pool = db::pool(&config.database_url, config.db_pool_size)?;
-    let store = storage::from_config(&config).await?;
-    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, pool, store);
+    let store = Arc::new(PgStore::new(db::pool(
+        &config.database_url,
+        config.db_pool_size,
+    )?));
+    let assets = storage::from_config(&config).await?;
+    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, store, assets);
     crowd_dispatcher::run(dispatcher, shutdown).await
 }
 

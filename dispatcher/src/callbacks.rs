@@ -4,8 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context;
-use crowd_shared::{jobs, shutdown::CancellationToken, store::Store};
+use crowd_shared::{jobs, shutdown::CancellationToken, store::DueCallback};
 
 use crate::{Backoff, Dispatcher};
 
@@ -57,12 +56,11 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 
 /// Delivers every due callback; returns how long until the next one is due.
 async fn deliver_due(d: &Dispatcher, http: &reqwest::Client) -> anyhow::Result<Option<Duration>> {
+    let lease = Duration::from_secs(d.config.callback_timeout_secs + 5);
     loop {
-        let claimed = claim(d).await?;
+        let claimed = d.store.claim_callbacks(BATCH, lease).await?;
         let count = claimed.len();
-        let deliveries = claimed
-            .into_iter()
-            .map(|(id, url, attempts)| deliver(d, http, id, url, attempts));
+        let deliveries = claimed.into_iter().map(|due| deliver(d, http, due));
         for result in futures_util::future::join_all(deliveries).await {
             if let Err(e) = result {
                 tracing::warn!(error = format!("{e:#}"), "recording a callback failed");
@@ -72,100 +70,33 @@ async fn deliver_due(d: &Dispatcher, http: &reqwest::Client) -> anyhow::Result<O
             break;
         }
     }
-    let client = d.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT EXTRACT(EPOCH FROM min(callback_due_at) - now())::float8 FROM jobs WHERE callback_state = 'pending'",
-            &[],
-        )
-        .await?;
-    Ok(row
-        .get::<_, Option<f64>>(0)
-        .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+    Ok(d.store.next_callback_in().await?)
 }
 
-/// Takes a lease on due callbacks by pushing their due time past the request timeout, so
-/// another dispatcher leaves them alone, and a crash mid-request only delays them.
-async fn claim(d: &Dispatcher) -> anyhow::Result<Vec<(i64, String, i32)>> {
-    let lease_secs = (d.config.callback_timeout_secs + 5) as f64;
-    let client = d.pool.get().await?;
-    let rows = client
-        .query(
-            "UPDATE jobs SET callback_due_at = now() + make_interval(secs => $2),
-                             callback_attempts = callback_attempts + 1
-             WHERE id IN (SELECT id FROM jobs
-                          WHERE callback_state = 'pending' AND callback_due_at <= now()
-                          ORDER BY callback_due_at LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
-             RETURNING id, callback_url, callback_attempts",
-            &[&BATCH, &lease_secs],
-        )
-        .await
-        .context("claiming due callbacks")?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
-}
-
-async fn deliver(
-    d: &Dispatcher,
-    http: &reqwest::Client,
-    id: i64,
-    url: String,
-    attempts: i32,
-) -> anyhow::Result<()> {
-    // No pooled connection is held across the POST: a slow receiver must not starve the relay
-    // and the completions of connections.
-    let view = d.store.job_view(id).await?;
-    let Some(view) = view else { return Ok(()) };
+async fn deliver(d: &Dispatcher, http: &reqwest::Client, due: DueCallback) -> anyhow::Result<()> {
+    let id = due.job_id;
+    let Some(view) = d.store.job_view(id).await? else {
+        return Ok(());
+    };
     let body = serde_json::to_string(&view)?;
-    let result = http.post(&url).form(&[("job", body)]).send().await;
-    let client = d.pool.get().await?;
-    match result {
+    let failure = match http.post(&due.url).form(&[("job", body)]).send().await {
         Ok(reply) if reply.status() == reqwest::StatusCode::CREATED => {
             tracing::info!(job.id = id, "callback answered 201: deleting the job");
-            jobs::delete_with_files(&d.store, d.assets.as_ref(), id).await?;
+            jobs::delete_with_files(d.store.as_ref(), d.assets.as_ref(), id).await?;
+            return Ok(());
         }
         Ok(reply) if reply.status().is_success() => {
-            client
-                .execute("UPDATE jobs SET callback_state = 'delivered', callback_error = NULL WHERE id = $1", &[&id])
-                .await?;
+            d.store.callback_delivered(id).await?;
+            return Ok(());
         }
-        Ok(reply) => {
-            retry_later(
-                d,
-                &client,
-                id,
-                attempts,
-                &format!("answered {}", reply.status()),
-            )
-            .await?
-        }
-        Err(e) => retry_later(d, &client, id, attempts, &e.to_string()).await?,
-    }
-    Ok(())
-}
-
-async fn retry_later(
-    d: &Dispatcher,
-    client: &impl deadpool_postgres::GenericClient,
-    id: i64,
-    attempts: i32,
-    error: &str,
-) -> anyhow::Result<()> {
-    let delay = retry_delay(d.config.callback_backoff_ms, attempts);
-    tracing::info!(job.id = id, attempts, error, retry_in = ?delay, "callback failed");
-    // Given up once the job has been complete for longer than the retry window.
-    client
-        .execute(
-            "UPDATE jobs SET callback_error = $2,
-                    callback_state = CASE WHEN now() + make_interval(secs => $3) > updated_at + make_interval(secs => $4)
-                                          THEN 'abandoned' ELSE 'pending' END,
-                    callback_due_at = now() + make_interval(secs => $3)
-             WHERE id = $1",
-            &[&id, &error, &delay.as_secs_f64(), &(d.config.callback_retry_secs as f64)],
-        )
+        Ok(reply) => format!("answered {}", reply.status()),
+        Err(e) => e.to_string(),
+    };
+    let retry_in = retry_delay(d.config.callback_backoff_ms, due.attempts);
+    tracing::info!(job.id = id, attempts = due.attempts, error = %failure, ?retry_in, "callback failed");
+    let give_up_after = Duration::from_secs(d.config.callback_retry_secs);
+    d.store
+        .callback_failed(id, &failure, retry_in, give_up_after)
         .await?;
     Ok(())
 }

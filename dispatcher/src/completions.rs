@@ -86,7 +86,7 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             return;
         }
     };
-    let mut result = apply_completion(&d.store, &completion, d.max_attempts).await;
+    let mut result = apply_completion(d.store.as_ref(), &completion, d.max_attempts).await;
     if let Err(StoreError::Refused(e)) = &result {
         // The store will refuse this result every time: record the unit as failed instead of
         // handing the completion back forever.
@@ -97,7 +97,7 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
             },
             ..completion.clone()
         };
-        result = apply_completion(&d.store, &refused, d.max_attempts).await;
+        result = apply_completion(d.store.as_ref(), &refused, d.max_attempts).await;
     }
     match result {
         Ok(applied) => {

@@ -14,14 +14,12 @@ pub mod wakeup;
 use std::sync::Arc;
 
 use crowd_shared::{
-    amqp::QueueNames, shutdown::CancellationToken, storage::AssetStore, store::PgStore, Config,
+    amqp::QueueNames, shutdown::CancellationToken, storage::AssetStore, store::Store, Config,
 };
-use deadpool_postgres::Pool;
 
 /// What the dispatcher's loops share.
 pub struct Dispatcher {
-    pub pool: Pool,
-    pub store: PgStore,
+    pub store: Arc<dyn Store>,
     /// Where jobs' files are, so a job deleted by its callback loses its files too.
     pub assets: Arc<dyn AssetStore>,
     pub queues: QueueNames,
@@ -33,10 +31,9 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(config: &Config, pool: Pool, assets: Arc<dyn AssetStore>) -> Arc<Self> {
+    pub fn new(config: &Config, store: Arc<dyn Store>, assets: Arc<dyn AssetStore>) -> Arc<Self> {
         Arc::new(Dispatcher {
-            store: PgStore::new(pool.clone()),
-            pool,
+            store,
             assets,
             queues: QueueNames::new(&config.queue_prefix),
             amqp_url: config.amqp_url.clone(),

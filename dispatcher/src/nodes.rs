@@ -43,7 +43,7 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
             delivery = consumer.next() => match delivery {
                 Some(Ok(delivery)) => match serde_json::from_slice::<Heartbeat>(&delivery.data) {
                     Ok(beat) => {
-                        if let Err(e) = record(d, &beat).await {
+                        if let Err(e) = d.store.record_heartbeat(&beat).await {
                             tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
                         }
                     }
@@ -54,36 +54,4 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
             },
         }
     }
-}
-
-async fn record(d: &Dispatcher, beat: &Heartbeat) -> anyhow::Result<()> {
-    let client = d.pool.get().await?;
-    // Nodes that died without saying goodbye: /status already hides them; this forgets them.
-    client
-        .execute(
-            "DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'",
-            &[],
-        )
-        .await?;
-    if beat.leaving {
-        client
-            .execute("DELETE FROM nodes WHERE name = $1", &[&beat.node])
-            .await?;
-        return Ok(());
-    }
-    client
-        .execute(
-            "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
-             VALUES ($1, $2, $3, $4, $5, now())
-             ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5, last_seen = now()",
-            &[
-                &beat.node,
-                &beat.tag,
-                &i32::from(beat.max_workers),
-                &serde_json::to_value(&beat.running)?,
-                &serde_json::to_value(&beat.actions)?,
-            ],
-        )
-        .await?;
-    Ok(())
 }

@@ -10,7 +10,7 @@ use crowd_shared::{
     amqp::{self, QueueNames},
     messages::WorkMessage,
     shutdown::CancellationToken,
-    store::{Publish, Published, Store},
+    store::{Publish, Published},
 };
 use lapin::{Channel, Connection};
 

@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use crowd_shared::{amqp, channels, jobs::notify, shutdown::CancellationToken};
+use crowd_shared::{amqp, shutdown::CancellationToken};
 use lapin::{options::QueueDeclareOptions, types::FieldTable};
 
 use crate::{Backoff, Dispatcher};
@@ -39,22 +39,12 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 }
 
 async fn sweep(d: &Dispatcher, lost_after: Duration) -> anyhow::Result<u64> {
-    let client = d.pool.get().await?;
-    let stale_for = lost_after.as_secs_f64();
-    let actions: Vec<String> = client
-        .query(
-            "SELECT DISTINCT action FROM work_units
-             WHERE state = 'queued' AND updated_at < now() - make_interval(secs => $1)",
-            &[&stale_for],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actions = d.store.actions_with_old_queued_units(lost_after).await?;
     if actions.is_empty() {
         return Ok(0);
     }
     let conn = amqp::connect(&d.amqp_url, "crowd dispatcher sweeper").await?;
+    let node_ttl = d.config.heartbeat_interval() * 3;
     let mut requeued = 0;
     for action in actions {
         let queue = d.queues.work(&action);
@@ -75,23 +65,9 @@ async fn sweep(d: &Dispatcher, lost_after: Duration) -> anyhow::Result<u64> {
         if waiting > 0 {
             continue; // They may still be in the queue.
         }
-        let heartbeat_ttl = (d.config.heartbeat_interval() * 3).as_secs_f64();
-        requeued += client
-            .execute(
-                "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
-                 WHERE u.action = $1 AND u.state = 'queued'
-                   AND u.updated_at < now() - make_interval(secs => $2)
-                   AND NOT EXISTS (SELECT 1 FROM nodes n
-                                   WHERE n.last_seen > now() - make_interval(secs => $3)
-                                     AND n.running @> to_jsonb(u.id))",
-                &[&action, &stale_for, &heartbeat_ttl],
-            )
-            .await?;
+        requeued += d.store.requeue_lost(&action, lost_after, node_ttl).await?;
     }
     conn.close(200, "sweep done".into()).await.ok();
-    if requeued > 0 {
-        notify(&client, channels::WORK).await?;
-    }
     Ok(requeued)
 }
 

@@ -14,7 +14,7 @@ pub use postgres::PgStore;
 use crate::{
     catalog::Stages,
     job_view::JobView,
-    messages::{Completion, WorkMessage},
+    messages::{Completion, Heartbeat, WorkMessage},
 };
 
 /// A job that passed validation, as the api hands it to the store.
@@ -59,6 +59,15 @@ pub enum Applied {
     Recorded,
     /// Nothing changed: the job or unit is gone, or the attempt is not the current one.
     Stale(&'static str),
+}
+
+/// A callback that is due, leased to the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueCallback {
+    pub job_id: i64,
+    pub url: String,
+    /// Deliveries tried so far, this one included.
+    pub attempts: i32,
 }
 
 /// Hands claimed units to the broker.
@@ -130,6 +139,42 @@ pub trait Store: Send + Sync + 'static {
         max_attempts: i32,
         publish: &mut dyn Publish,
     ) -> StoreResult<Relayed>;
+
+    /// Leases up to `limit` due callbacks for `lease` (longer than one delivery takes), so
+    /// other dispatchers leave them alone and a crash mid-delivery only delays them.
+    async fn claim_callbacks(&self, limit: i64, lease: Duration) -> StoreResult<Vec<DueCallback>>;
+
+    /// The callback was answered with a 2xx other than 201.
+    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()>;
+
+    /// The callback failed: try again in `retry_in`, unless the job completed more than
+    /// `give_up_after` ago, in which case it is abandoned.
+    async fn callback_failed(
+        &self,
+        job_id: i64,
+        error: &str,
+        retry_in: Duration,
+        give_up_after: Duration,
+    ) -> StoreResult<()>;
+
+    /// How long until the next pending callback is due, if any is pending.
+    async fn next_callback_in(&self) -> StoreResult<Option<Duration>>;
+
+    /// Records a worker's heartbeat (or its leaving), and forgets nodes long unheard of.
+    async fn record_heartbeat(&self, beat: &Heartbeat) -> StoreResult<()>;
+
+    /// Actions with units queued for longer than `older_than` (candidates for the sweeper).
+    async fn actions_with_old_queued_units(&self, older_than: Duration)
+        -> StoreResult<Vec<String>>;
+
+    /// Puts back in the outbox the action's units queued for longer than `older_than` that no
+    /// node heard from within `node_ttl` reports running; returns how many.
+    async fn requeue_lost(
+        &self,
+        action: &str,
+        older_than: Duration,
+        node_ttl: Duration,
+    ) -> StoreResult<u64>;
 
     /// Moves the job on if its current stage has no unit left, under a lock on the job, so
     /// that of many callers at once exactly one moves it.

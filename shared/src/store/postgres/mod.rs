@@ -1,5 +1,7 @@
 //! The Postgres store.
 
+mod callbacks;
+mod nodes;
 mod outbox;
 mod progress;
 
@@ -11,13 +13,14 @@ use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 
 use super::{
-    Applied, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError, StoreResult,
+    Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
+    StoreResult,
 };
 use crate::{
     catalog::Stages,
     job_view::{JobFacts, JobView},
     jobs::insert_units,
-    messages::Completion,
+    messages::{Completion, Heartbeat},
     status::{JobStatus, Stage},
 };
 
@@ -171,6 +174,60 @@ impl Store for PgStore {
         publish: &mut dyn Publish,
     ) -> StoreResult<Relayed> {
         outbox::relay_pending(&self.pool, limit, max_attempts, publish)
+            .await
+            .map_err(classify)
+    }
+
+    async fn claim_callbacks(&self, limit: i64, lease: Duration) -> StoreResult<Vec<DueCallback>> {
+        callbacks::claim(&self.pool, limit, lease)
+            .await
+            .map_err(classify)
+    }
+
+    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()> {
+        callbacks::delivered(&self.pool, job_id)
+            .await
+            .map_err(classify)
+    }
+
+    async fn callback_failed(
+        &self,
+        job_id: i64,
+        error: &str,
+        retry_in: Duration,
+        give_up_after: Duration,
+    ) -> StoreResult<()> {
+        callbacks::failed(&self.pool, job_id, error, retry_in, give_up_after)
+            .await
+            .map_err(classify)
+    }
+
+    async fn next_callback_in(&self) -> StoreResult<Option<Duration>> {
+        callbacks::next_in(&self.pool).await.map_err(classify)
+    }
+
+    async fn record_heartbeat(&self, beat: &Heartbeat) -> StoreResult<()> {
+        nodes::record_heartbeat(&self.pool, beat)
+            .await
+            .map_err(classify)
+    }
+
+    async fn actions_with_old_queued_units(
+        &self,
+        older_than: Duration,
+    ) -> StoreResult<Vec<String>> {
+        nodes::actions_with_old_queued_units(&self.pool, older_than)
+            .await
+            .map_err(classify)
+    }
+
+    async fn requeue_lost(
+        &self,
+        action: &str,
+        older_than: Duration,
+        node_ttl: Duration,
+    ) -> StoreResult<u64> {
+        nodes::requeue_lost(&self.pool, action, older_than, node_ttl)
             .await
             .map_err(classify)
     }

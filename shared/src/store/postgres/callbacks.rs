@@ -1,0 +1,85 @@
+//! Callback bookkeeping in Postgres.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::Pool;
+
+use crate::store::DueCallback;
+
+pub(super) async fn claim(
+    pool: &Pool,
+    limit: i64,
+    lease: Duration,
+) -> anyhow::Result<Vec<DueCallback>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "UPDATE jobs SET callback_due_at = now() + make_interval(secs => $2),
+                             callback_attempts = callback_attempts + 1
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE callback_state = 'pending' AND callback_due_at <= now()
+                          ORDER BY callback_due_at LIMIT $1
+                          FOR UPDATE SKIP LOCKED)
+             RETURNING id, callback_url, callback_attempts",
+            &[&limit, &lease.as_secs_f64()],
+        )
+        .await
+        .context("claiming due callbacks")?;
+    Ok(rows
+        .iter()
+        .map(|r| DueCallback {
+            job_id: r.get(0),
+            url: r.get(1),
+            attempts: r.get(2),
+        })
+        .collect())
+}
+
+pub(super) async fn delivered(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
+    pool.get()
+        .await?
+        .execute(
+            "UPDATE jobs SET callback_state = 'delivered', callback_error = NULL WHERE id = $1",
+            &[&job_id],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn failed(
+    pool: &Pool,
+    job_id: i64,
+    error: &str,
+    retry_in: Duration,
+    give_up_after: Duration,
+) -> anyhow::Result<()> {
+    // Given up once the job has been complete for longer than the retry window.
+    pool.get()
+        .await?
+        .execute(
+            "UPDATE jobs SET callback_error = $2,
+                    callback_state = CASE WHEN now() + make_interval(secs => $3) > updated_at + make_interval(secs => $4)
+                                          THEN 'abandoned' ELSE 'pending' END,
+                    callback_due_at = now() + make_interval(secs => $3)
+             WHERE id = $1",
+            &[&job_id, &error, &retry_in.as_secs_f64(), &give_up_after.as_secs_f64()],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn next_in(pool: &Pool) -> anyhow::Result<Option<Duration>> {
+    let row = pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT EXTRACT(EPOCH FROM min(callback_due_at) - now())::float8
+             FROM jobs WHERE callback_state = 'pending'",
+            &[],
+        )
+        .await?;
+    Ok(row
+        .get::<_, Option<f64>>(0)
+        .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+}

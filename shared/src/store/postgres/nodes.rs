@@ -1,0 +1,80 @@
+//! Nodes (workers, as their heartbeats describe them) and the sweep for lost units, in
+//! Postgres.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+
+use crate::messages::Heartbeat;
+
+pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    // Nodes that died without saying goodbye: /status already hides them; this forgets them.
+    client
+        .execute(
+            "DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'",
+            &[],
+        )
+        .await?;
+    if beat.leaving {
+        client
+            .execute("DELETE FROM nodes WHERE name = $1", &[&beat.node])
+            .await?;
+        return Ok(());
+    }
+    client
+        .execute(
+            "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
+             VALUES ($1, $2, $3, $4, $5, now())
+             ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5, last_seen = now()",
+            &[
+                &beat.node,
+                &beat.tag,
+                &i32::from(beat.max_workers),
+                &serde_json::to_value(&beat.running)?,
+                &serde_json::to_value(&beat.actions)?,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn actions_with_old_queued_units(
+    pool: &Pool,
+    older_than: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let rows = pool
+        .get()
+        .await?
+        .query(
+            "SELECT DISTINCT action FROM work_units
+             WHERE state = 'queued' AND updated_at < now() - make_interval(secs => $1)",
+            &[&older_than.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+pub(super) async fn requeue_lost(
+    pool: &Pool,
+    action: &str,
+    older_than: Duration,
+    node_ttl: Duration,
+) -> anyhow::Result<u64> {
+    let client = pool.get().await?;
+    let requeued = client
+        .execute(
+            "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
+             WHERE u.action = $1 AND u.state = 'queued'
+               AND u.updated_at < now() - make_interval(secs => $2)
+               AND NOT EXISTS (SELECT 1 FROM nodes n
+                               WHERE n.last_seen > now() - make_interval(secs => $3)
+                                 AND n.running @> to_jsonb(u.id))",
+            &[&action, &older_than.as_secs_f64(), &node_ttl.as_secs_f64()],
+        )
+        .await?;
+    if requeued > 0 {
+        crate::jobs::notify(&client, crate::channels::WORK).await?;
+    }
+    Ok(requeued)
+}
