@@ -23,10 +23,7 @@ pub async fn run_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let store = Arc::new(PgStore::new(db::pool(
-        &config.database_url,
-        config.db_pool_size,
-    )?));
+    let store = Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?);
     let assets = storage::from_config(&config).await?;
     let state = crowd_api::ApiState::new(&config, store, assets, Registry::builtin().catalog());
     crowd_api::serve(state, listener, shutdown).await;
@@ -36,10 +33,7 @@ pub async fn run_api(
 /// Runs a dispatcher, after applying migrations.
 pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let store = Arc::new(PgStore::new(db::pool(
-        &config.database_url,
-        config.db_pool_size,
-    )?));
+    let store = Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?);
     let assets = storage::from_config(&config).await?;
     let dispatcher = crowd_dispatcher::Dispatcher::new(&config, store, assets);
     crowd_dispatcher::run(dispatcher, shutdown).await

@@ -9,12 +9,17 @@ pub mod job_progress;
 pub mod nodes;
 pub mod relay;
 pub mod sweeper;
-pub mod wakeup;
+
+pub(crate) use crowd_shared::retry::{keep_running, Backoff};
 
 use std::sync::Arc;
 
 use crowd_shared::{
-    amqp::QueueNames, shutdown::CancellationToken, storage::AssetStore, store::Store, Config,
+    amqp::QueueNames,
+    shutdown::CancellationToken,
+    storage::AssetStore,
+    store::{Store, Wakeups},
+    Config,
 };
 
 /// What the dispatcher's loops share.
@@ -24,10 +29,10 @@ pub struct Dispatcher {
     pub assets: Arc<dyn AssetStore>,
     pub queues: QueueNames,
     pub amqp_url: String,
-    pub database_url: String,
     pub max_attempts: i32,
     pub config: Config,
-    pub wakeups: wakeup::Wakeups,
+    /// Woken by the store when new work or a due callback may be waiting.
+    pub wakeups: Arc<Wakeups>,
 }
 
 impl Dispatcher {
@@ -37,10 +42,9 @@ impl Dispatcher {
             assets,
             queues: QueueNames::new(&config.queue_prefix),
             amqp_url: config.amqp_url.clone(),
-            database_url: config.database_url.clone(),
             max_attempts: config.work_unit_retries.max(1) as i32,
             config: config.clone(),
-            wakeups: wakeup::Wakeups::default(),
+            wakeups: Arc::new(Wakeups::default()),
         })
     }
 }
@@ -49,7 +53,14 @@ impl Dispatcher {
 pub async fn run(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!("dispatcher starting");
     let mut loops = tokio::task::JoinSet::new();
-    loops.spawn(wakeup::listen(dispatcher.clone(), shutdown.clone()));
+    {
+        let (store, wakeups, shutdown) = (
+            dispatcher.store.clone(),
+            dispatcher.wakeups.clone(),
+            shutdown.clone(),
+        );
+        loops.spawn(async move { store.watch(wakeups, shutdown).await });
+    }
     loops.spawn(relay::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(completions::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(callbacks::run(dispatcher.clone(), shutdown.clone()));
@@ -64,53 +75,4 @@ pub async fn run(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) -> an
     }
     tracing::info!("dispatcher stopped");
     Ok(())
-}
-
-/// Runs `session` until it ends cleanly or `shutdown`, starting it again (after a growing
-/// pause) whenever it fails: a lost broker or database connection is retried, never fatal.
-pub(crate) async fn keep_running<F, Fut>(what: &str, shutdown: &CancellationToken, mut session: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        let started = tokio::time::Instant::now();
-        match session().await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "{what} failed; starting again"),
-        }
-        // A session that lasted was connected: the next failure starts the pauses afresh.
-        if started.elapsed() > Backoff::MAX {
-            backoff.reset();
-        }
-        if !backoff.wait(shutdown).await {
-            return;
-        }
-    }
-}
-
-/// Exponential backoff for reconnect loops.
-pub(crate) struct Backoff(std::time::Duration);
-
-impl Backoff {
-    const MAX: std::time::Duration = std::time::Duration::from_secs(10);
-
-    pub fn new() -> Self {
-        Backoff(std::time::Duration::from_millis(100))
-    }
-
-    pub fn reset(&mut self) {
-        *self = Backoff::new();
-    }
-
-    /// Waits, unless shutdown comes first; `false` then.
-    pub async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(Self::MAX);
-        tokio::select! {
-            _ = shutdown.cancelled() => false,
-            _ = tokio::time::sleep(delay) => true,
-        }
-    }
 }

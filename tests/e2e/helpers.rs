@@ -193,7 +193,7 @@ impl TestStack {
 
     /// A store on the stack's database, for tests that drive the dispatcher's logic directly.
     pub fn store(&self) -> crowd::shared::store::PgStore {
-        crowd::shared::store::PgStore::new(db::pool(&self.config.database_url, 4).expect("pool"))
+        crowd::shared::store::PgStore::new(&self.config.database_url, 4).expect("store")
     }
 
     /// The attempts of the job's units in unit order (all stages, or stage code `stage`).

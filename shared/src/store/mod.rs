@@ -4,10 +4,11 @@
 
 mod postgres;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 pub use postgres::PgStore;
 
@@ -15,6 +16,7 @@ use crate::{
     catalog::Stages,
     job_view::JobView,
     messages::{Completion, Heartbeat, WorkMessage},
+    shutdown::CancellationToken,
 };
 
 /// A job that passed validation, as the api hands it to the store.
@@ -59,6 +61,22 @@ pub enum Applied {
     Recorded,
     /// Nothing changed: the job or unit is gone, or the attempt is not the current one.
     Stale(&'static str),
+}
+
+/// What the dispatcher's loops wait on between rounds.
+#[derive(Default)]
+pub struct Wakeups {
+    /// New pending units may be in the outbox.
+    pub work: Notify,
+    /// A callback may be due.
+    pub callbacks: Notify,
+}
+
+impl Wakeups {
+    pub fn wake_all(&self) {
+        self.work.notify_one();
+        self.callbacks.notify_one();
+    }
 }
 
 /// A callback that is due, leased to the caller.
@@ -175,6 +193,9 @@ pub trait Store: Send + Sync + 'static {
         older_than: Duration,
         node_ttl: Duration,
     ) -> StoreResult<u64>;
+
+    /// Until `shutdown`, wakes `wakeups` whenever new work or a due callback may be waiting.
+    async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken);
 
     /// Moves the job on if its current stage has no unit left, under a lock on the job, so
     /// that of many callers at once exactly one moves it.

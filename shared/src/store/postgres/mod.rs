@@ -1,11 +1,12 @@
 //! The Postgres store.
 
 mod callbacks;
+mod listen;
 mod nodes;
 mod outbox;
 mod progress;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -14,24 +15,30 @@ use serde_json::Value;
 
 use super::{
     Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
-    StoreResult,
+    StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
     job_view::{JobFacts, JobView},
     jobs::insert_units,
     messages::{Completion, Heartbeat},
+    shutdown::CancellationToken,
     status::{JobStatus, Stage},
 };
 
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// For the LISTEN connection, which lives outside the pool.
+    database_url: String,
 }
 
 impl PgStore {
-    pub fn new(pool: Pool) -> Self {
-        PgStore { pool }
+    pub fn new(database_url: &str, pool_size: usize) -> anyhow::Result<Self> {
+        Ok(PgStore {
+            pool: crate::db::pool(database_url, pool_size)?,
+            database_url: database_url.to_string(),
+        })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -230,6 +237,10 @@ impl Store for PgStore {
         nodes::requeue_lost(&self.pool, action, older_than, node_ttl)
             .await
             .map_err(classify)
+    }
+
+    async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {
+        listen::watch(&self.database_url, &wakeups, &shutdown).await;
     }
 
     async fn advance_job(&self, job_id: i64) -> StoreResult<()> {

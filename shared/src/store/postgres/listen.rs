@@ -1,37 +1,25 @@
 //! Wake-ups by LISTEN/NOTIFY: new work and due callbacks are acted on at once, not on a timer.
-//! (The loops still poll slowly, in case a notification is lost while reconnecting.)
+//! (The dispatcher's loops still poll slowly, in case a notification is lost while
+//! reconnecting.)
 
-use std::sync::Arc;
-
-use crowd_shared::{channels, shutdown::CancellationToken};
 use futures_util::StreamExt;
-use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::{keep_running, Dispatcher};
+use crate::{channels, retry::keep_running, shutdown::CancellationToken, store::Wakeups};
 
-#[derive(Default)]
-pub struct Wakeups {
-    pub work: Notify,
-    pub callbacks: Notify,
-}
-
-impl Wakeups {
-    fn wake_all(&self) {
-        self.work.notify_one();
-        self.callbacks.notify_one();
-    }
-}
-
-pub async fn listen(d: Arc<Dispatcher>, shutdown: CancellationToken) {
-    keep_running("the LISTEN connection", &shutdown, || {
-        session(&d, &shutdown)
+pub(super) async fn watch(database_url: &str, wakeups: &Wakeups, shutdown: &CancellationToken) {
+    keep_running("the LISTEN connection", shutdown, || {
+        session(database_url, wakeups, shutdown)
     })
     .await;
 }
 
-async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let (client, mut connection) = tokio_postgres::connect(&d.database_url, NoTls).await?;
+async fn session(
+    database_url: &str,
+    wakeups: &Wakeups,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -58,13 +46,13 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
         ))
         .await?;
     // Anything notified while we were not listening is picked up now.
-    d.wakeups.wake_all();
+    wakeups.wake_all();
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             channel = rx.recv() => match channel.as_deref() {
-                Some(channels::WORK) => d.wakeups.work.notify_one(),
-                Some(channels::CALLBACKS) => d.wakeups.callbacks.notify_one(),
+                Some(channels::WORK) => wakeups.work.notify_one(),
+                Some(channels::CALLBACKS) => wakeups.callbacks.notify_one(),
                 Some(_) => {}
                 None => break Err(anyhow::anyhow!("the LISTEN connection closed")),
             },
