@@ -8,7 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 mod embedded {
-    refinery::embed_migrations!("../schema");
+    refinery::embed_migrations!("../schema/postgres");
 }
 
 /// Any number will do as long as every crowd process uses the same one: it serialises

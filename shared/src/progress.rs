@@ -23,6 +23,15 @@ pub trait JobMoves: Send {
     async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()>;
 }
 
+/// The process units a split's output makes: CloudCrowd flattens it, so nested arrays become
+/// one list of inputs.
+pub fn split_inputs(output: Value) -> Vec<Value> {
+    match output {
+        Value::Array(items) => items.into_iter().flat_map(split_inputs).collect(),
+        other => vec![other],
+    }
+}
+
 /// Moves a job in `status` through as many states as its units allow.
 pub async fn advance(
     moves: &mut dyn JobMoves,
@@ -83,6 +92,16 @@ mod tests {
                 .push(format!("complete {} with {outputs}", status.as_str()));
             Ok(())
         }
+    }
+
+    #[test]
+    fn split_output_is_flattened() {
+        use serde_json::json;
+        assert_eq!(
+            split_inputs(json!([[1, 2], [3, [4]], 5])),
+            vec![json!(1), json!(2), json!(3), json!(4), json!(5)]
+        );
+        assert_eq!(split_inputs(json!("one")), vec![json!("one")]);
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
-//! The store: where jobs, units and nodes live, behind one interface, so the api (and, step by
-//! step, the dispatcher) run the same code whatever database is underneath. Postgres is the
-//! implementation today (`postgres.rs`); the embedded default will add another.
+//! The store: where jobs, units and nodes live, behind one interface, so the api and the
+//! dispatcher run the same code whatever database is underneath: Postgres (`postgres/`) for
+//! the distributed services, SQLite in a file (`sqlite/`) for the embedded default.
 
 mod postgres;
+mod sqlite;
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 use crate::{
     catalog::Stages,

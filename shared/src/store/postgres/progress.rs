@@ -71,7 +71,7 @@ pub(super) async fn record_completion(
             )
             .await?;
             if stage == Stage::Split {
-                let inputs = flatten(output.clone());
+                let inputs = progress::split_inputs(output.clone());
                 insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
             }
         }
@@ -264,27 +264,4 @@ async fn complete_job(
     notify(tx, channels::CALLBACKS).await?;
     tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
     Ok(())
-}
-
-/// CloudCrowd flattens split output: nested arrays become one list of inputs.
-fn flatten(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.into_iter().flat_map(flatten).collect(),
-        other => vec![other],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn split_output_is_flattened() {
-        assert_eq!(
-            flatten(json!([[1, 2], [3, [4]], 5])),
-            vec![json!(1), json!(2), json!(3), json!(4), json!(5)]
-        );
-        assert_eq!(flatten(json!("one")), vec![json!("one")]);
-    }
 }

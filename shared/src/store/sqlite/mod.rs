@@ -1,0 +1,264 @@
+//! The embedded store: SQLite in a file, for running everything in one process with nothing
+//! installed. One connection behind a mutex (SQLite has one writer anyway), used from blocking
+//! threads; wake-ups are in-process, since every reader lives in this process.
+
+mod progress;
+mod queries;
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::{
+    Applied, DueCallback, NewJob, Overview, Publish, Relayed, Store, StoreError, StoreResult,
+    Wakeups,
+};
+use crate::{
+    catalog::Stages,
+    job_view::JobView,
+    messages::{Completion, Heartbeat},
+    shutdown::CancellationToken,
+};
+
+mod embedded {
+    refinery::embed_migrations!("../schema/sqlite");
+}
+
+/// How long a statement waits for the database file's lock (another process on it).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// Whoever `watch`es, to be woken after commits that add work or a due callback.
+    watchers: Arc<Mutex<Vec<Arc<Wakeups>>>>,
+}
+
+/// What a write made ready, so the right loops are woken after it commits.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Woke {
+    pub work: bool,
+    pub callbacks: bool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies the migrations.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut conn =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers do not wait for the writer; foreign keys: deleting a job deletes its units.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+        )
+        .context("configuring SQLite")?;
+        embedded::migrations::runner()
+            .run(&mut conn)
+            .context("applying the SQLite migrations")?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            watchers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `f` on the connection in a blocking thread.
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the SQLite connection was poisoned by a panic"))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
+        .map_err(classify)
+    }
+
+    fn wake(&self, woke: Woke) {
+        if let Ok(watchers) = self.watchers.lock() {
+            for w in watchers.iter() {
+                if woke.work {
+                    w.work.notify_one();
+                }
+                if woke.callbacks {
+                    w.callbacks.notify_one();
+                }
+            }
+        }
+    }
+}
+
+/// Refused data (a constraint or type mismatch) against anything else.
+fn classify(e: anyhow::Error) -> StoreError {
+    let refused = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation
+        )
+    });
+    if refused {
+        StoreError::Refused(e)
+    } else {
+        StoreError::Other(e)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64> {
+        let job = job.clone();
+        let id = self
+            .with(move |conn| queries::create_job(conn, &job, stages))
+            .await?;
+        self.wake(Woke {
+            work: true,
+            callbacks: false,
+        });
+        Ok(id)
+    }
+
+    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
+        self.with(move |conn| queries::job_view(conn, id)).await
+    }
+
+    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
+        self.with(move |conn| queries::delete_job(conn, id)).await
+    }
+
+    async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview> {
+        self.with(move |conn| queries::overview(conn, node_ttl))
+            .await
+    }
+
+    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
+        let c = c.clone();
+        let (applied, woke) = self
+            .with(move |conn| progress::record_completion(conn, &c, max_attempts))
+            .await?;
+        self.wake(woke);
+        Ok(applied)
+    }
+
+    async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
+        let woke = self
+            .with(move |conn| progress::advance_job(conn, job_id))
+            .await?;
+        self.wake(woke);
+        Ok(())
+    }
+
+    async fn relay_pending(
+        &self,
+        limit: i64,
+        max_attempts: i32,
+        publish: &mut dyn Publish,
+    ) -> StoreResult<Relayed> {
+        // One dispatcher per embedded store: no claim is needed against another relay. A unit
+        // completed before it is marked stays complete (the mark only touches pending units).
+        let units = self
+            .with(move |conn| queries::pending_units(conn, limit, max_attempts))
+            .await?;
+        if units.is_empty() {
+            return Ok(Relayed {
+                claimed: 0,
+                refused: None,
+            });
+        }
+        let claimed = units.len();
+        let published = publish.publish(units).await?;
+        let confirmed = published.confirmed;
+        self.with(move |conn| queries::mark_queued(conn, &confirmed))
+            .await?;
+        Ok(Relayed {
+            claimed,
+            refused: published.refused,
+        })
+    }
+
+    async fn claim_callbacks(&self, limit: i64, lease: Duration) -> StoreResult<Vec<DueCallback>> {
+        self.with(move |conn| queries::claim_callbacks(conn, limit, lease))
+            .await
+    }
+
+    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()> {
+        self.with(move |conn| queries::callback_delivered(conn, job_id))
+            .await
+    }
+
+    async fn callback_failed(
+        &self,
+        job_id: i64,
+        error: &str,
+        retry_in: Duration,
+        give_up_after: Duration,
+    ) -> StoreResult<()> {
+        let error = error.to_string();
+        self.with(move |conn| {
+            queries::callback_failed(conn, job_id, &error, retry_in, give_up_after)
+        })
+        .await
+    }
+
+    async fn next_callback_in(&self) -> StoreResult<Option<Duration>> {
+        self.with(queries::next_callback_in).await
+    }
+
+    async fn record_heartbeat(&self, beat: &Heartbeat) -> StoreResult<()> {
+        let beat = beat.clone();
+        self.with(move |conn| queries::record_heartbeat(conn, &beat))
+            .await
+    }
+
+    async fn actions_with_old_queued_units(
+        &self,
+        older_than: Duration,
+    ) -> StoreResult<Vec<String>> {
+        self.with(move |conn| queries::actions_with_old_queued_units(conn, older_than))
+            .await
+    }
+
+    async fn requeue_lost(
+        &self,
+        action: &str,
+        older_than: Duration,
+        node_ttl: Duration,
+    ) -> StoreResult<u64> {
+        let action = action.to_string();
+        let n = self
+            .with(move |conn| queries::requeue_lost(conn, &action, older_than, node_ttl))
+            .await?;
+        if n > 0 {
+            self.wake(Woke {
+                work: true,
+                callbacks: false,
+            });
+        }
+        Ok(n)
+    }
+
+    async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {
+        if let Ok(mut watchers) = self.watchers.lock() {
+            watchers.push(wakeups.clone());
+        }
+        // Whatever was written before this watcher came is picked up now.
+        wakeups.wake_all();
+        shutdown.cancelled().await;
+        if let Ok(mut watchers) = self.watchers.lock() {
+            watchers.retain(|w| !Arc::ptr_eq(w, &wakeups));
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Completions and job progress in the embedded store. SQLite has one writer at a time, so a
+//! write transaction is the job's lock here; the moves themselves are decided by
+//! `progress::advance`, as for every store.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+
+use super::{queries, Woke};
+use crate::{
+    messages::{Completion, Outcome},
+    progress::{self, JobMoves},
+    state_machine::{after_failure, stage_of, AfterFailure, Tally},
+    status::{JobStatus, Stage, UnitState},
+    store::Applied,
+};
+
+pub(super) fn record_completion(
+    conn: &mut Connection,
+    c: &Completion,
+    max_attempts: i32,
+) -> anyhow::Result<(Applied, Woke)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let unit = tx
+        .query_row(
+            "SELECT stage, state, attempts, action FROM work_units WHERE id = ?1 AND job_id = ?2",
+            params![c.unit_id, c.job_id],
+            |r| {
+                Ok((
+                    r.get::<_, i16>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i32>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((stage, state, attempts, action)) = unit else {
+        return Ok((Applied::Stale("unit or job gone"), Woke::default()));
+    };
+    let state = UnitState::parse(&state).context("unit with an unknown state")?;
+    if state.is_complete() {
+        return Ok((Applied::Stale("unit already complete"), Woke::default()));
+    }
+    if attempts != c.attempt {
+        return Ok((Applied::Stale("an older attempt"), Woke::default()));
+    }
+    let stage = Stage::from_code(stage).context("unit with an unknown stage")?;
+    let mut woke = Woke::default();
+    match &c.outcome {
+        Outcome::Succeeded { output } => {
+            tx.execute(
+                "UPDATE work_units SET state = 'succeeded', output = ?2, time = ?3, attempts = attempts + 1
+                 WHERE id = ?1",
+                params![c.unit_id, output.to_string(), c.time],
+            )?;
+            if stage == Stage::Split {
+                queries::insert_units(
+                    &tx,
+                    c.job_id,
+                    &action,
+                    Stage::Process,
+                    &progress::split_inputs(output.clone()),
+                )?;
+                woke.work = true;
+            }
+        }
+        Outcome::Failed { error, retryable } => {
+            let error = Value::from(error.as_str()).to_string();
+            match after_failure(attempts, max_attempts, *retryable) {
+                AfterFailure::Retry => {
+                    // Pending again with a fresh timestamp: the relay publishes it behind
+                    // everything already waiting.
+                    tx.execute(
+                        "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = ?2,
+                                time = ?3, updated_at = unixepoch('subsec')
+                         WHERE id = ?1",
+                        params![c.unit_id, error, c.time],
+                    )?;
+                    woke.work = true;
+                }
+                AfterFailure::Fail => {
+                    tx.execute(
+                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3
+                         WHERE id = ?1",
+                        params![c.unit_id, error, c.time],
+                    )?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok((Applied::Recorded, woke))
+}
+
+pub(super) fn advance_job(conn: &mut Connection, job_id: i64) -> anyhow::Result<Woke> {
+    // BEGIN IMMEDIATE takes the database's write lock: the job's lock, here.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match advance_locked(conn, job_id) {
+        Ok(woke) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(woke)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK").ok();
+            Err(e)
+        }
+    }
+}
+
+fn advance_locked(conn: &mut Connection, job_id: i64) -> anyhow::Result<Woke> {
+    let job = conn
+        .query_row(
+            "SELECT status, has_merge, action FROM jobs WHERE id = ?1",
+            params![job_id],
+            |r| {
+                Ok((
+                    r.get::<_, i16>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((status, has_merge, action)) = job else {
+        return Ok(Woke::default());
+    };
+    let status = JobStatus::from_code(status).context("job with an unknown status")?;
+    let Some(stage) = stage_of(status) else {
+        return Ok(Woke::default());
+    };
+    let waiting: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM work_units
+                        WHERE job_id = ?1 AND stage = ?2 AND state IN ('pending', 'queued'))",
+        params![job_id, stage.code()],
+        |r| r.get(0),
+    )?;
+    if waiting {
+        return Ok(Woke::default());
+    }
+    let mut moves = SqliteMoves {
+        conn,
+        job_id,
+        action,
+        woke: Woke::default(),
+    };
+    // The moves do no real waiting (SQLite is synchronous): driving them here, on this
+    // blocking thread, is immediate.
+    tokio::runtime::Handle::current().block_on(progress::advance(&mut moves, status, has_merge))?;
+    Ok(moves.woke)
+}
+
+struct SqliteMoves<'a> {
+    conn: &'a mut Connection,
+    job_id: i64,
+    action: String,
+    woke: Woke,
+}
+
+#[async_trait]
+impl JobMoves for SqliteMoves<'_> {
+    async fn tally(&mut self) -> anyhow::Result<Tally> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT stage, state, count(*) FROM work_units WHERE job_id = ?1 GROUP BY stage, state",
+        )?;
+        let rows = query.query_map(params![self.job_id], |r| {
+            Ok((
+                r.get::<_, i16>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut tally = Tally::default();
+        for row in rows {
+            let (stage, state, n) = row?;
+            let stage = Stage::from_code(stage).context("unknown stage")?;
+            let state = UnitState::parse(&state).context("unknown state")?;
+            tally.add(stage, state, n);
+        }
+        Ok(tally)
+    }
+
+    async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET status = ?2, updated_at = unixepoch('subsec') WHERE id = ?1",
+            params![self.job_id, status.code()],
+        )?;
+        Ok(())
+    }
+
+    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT output FROM work_units WHERE job_id = ?1 AND stage = ?2 ORDER BY id",
+        )?;
+        let outputs = query
+            .query_map(params![self.job_id, stage.code()], |r| {
+                r.get::<_, Option<String>>(0)
+            })?
+            .map(|output| match output? {
+                Some(text) => queries::parse(&text),
+                None => Ok(Value::Null),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Value::Array(outputs))
+    }
+
+    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
+        queries::insert_units(self.conn, self.job_id, &self.action, Stage::Merge, &[input])?;
+        self.woke.work = true;
+        Ok(())
+    }
+
+    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET status = ?2, outputs = ?3, updated_at = unixepoch('subsec'),
+                    time_taken = unixepoch('subsec') - created_at,
+                    callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
+                    callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE unixepoch('subsec') END
+             WHERE id = ?1",
+            params![self.job_id, status.code(), outputs.to_string()],
+        )?;
+        // Units still waiting will not count: cancel them, so their late completions are stale.
+        self.conn.execute(
+            "UPDATE work_units SET state = 'failed', output = '\"cancelled: the job had already ended\"'
+             WHERE job_id = ?1 AND state IN ('pending', 'queued')",
+            params![self.job_id],
+        )?;
+        self.woke.callbacks = true;
+        tracing::info!(
+            job.id = self.job_id,
+            status = status.as_str(),
+            "job complete"
+        );
+        Ok(())
+    }
+}

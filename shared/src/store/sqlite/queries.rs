@@ -1,0 +1,323 @@
+//! The embedded store's statements (all but completions, in `progress.rs`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::{
+    catalog::Stages,
+    job_view::{JobFacts, JobView},
+    messages::{Heartbeat, WorkMessage},
+    status::{JobStatus, Stage},
+    store::{DueCallback, NewJob, NodeView, Overview},
+};
+
+pub(super) fn parse(text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).context("a stored JSON value does not parse")
+}
+
+/// Adds pending units of `stage` to the job.
+pub(super) fn insert_units(
+    conn: &Connection,
+    job_id: i64,
+    action: &str,
+    stage: Stage,
+    inputs: &[Value],
+) -> anyhow::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO work_units (job_id, action, stage, input) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for input in inputs {
+        insert.execute(params![job_id, action, stage.code(), input.to_string()])?;
+    }
+    Ok(())
+}
+
+pub(super) fn create_job(
+    conn: &mut Connection,
+    job: &NewJob,
+    stages: Stages,
+) -> anyhow::Result<i64> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO jobs (action, status, inputs, options, has_merge, callback_url, email)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            job.action,
+            JobStatus::initial(stages.split).code(),
+            Value::Array(job.inputs.clone()).to_string(),
+            job.options.to_string(),
+            stages.merge,
+            job.callback_url,
+            job.email,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let first_stage = if stages.split {
+        Stage::Split
+    } else {
+        Stage::Process
+    };
+    insert_units(&tx, id, &job.action, first_stage, &job.inputs)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+pub(super) fn job_view(conn: &mut Connection, id: i64) -> anyhow::Result<Option<JobView>> {
+    let row = conn
+        .query_row(
+            "SELECT j.status, j.outputs, j.email, j.time_taken, unixepoch('subsec') - j.created_at,
+                    count(CASE WHEN u.stage <> ?2 THEN 1 END),
+                    count(CASE WHEN u.stage <> ?2 AND u.state IN ('succeeded', 'failed') THEN 1 END),
+                    count(CASE WHEN u.state IN ('pending', 'queued') THEN 1 END)
+             FROM jobs j LEFT JOIN work_units u ON u.job_id = j.id
+             WHERE j.id = ?1
+             GROUP BY j.id",
+            params![id, Stage::Merge.code()],
+            |r| {
+                Ok((
+                    r.get::<_, i16>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, f64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((code, outputs, email, time_taken, age, total, done, incomplete)) = row else {
+        return Ok(None);
+    };
+    let status = JobStatus::from_code(code)
+        .with_context(|| format!("job {id} has unknown status {code}"))?;
+    Ok(Some(JobView::from_facts(JobFacts {
+        id,
+        status,
+        outputs: outputs.as_deref().map(parse).transpose()?,
+        email,
+        time_taken,
+        age,
+        units_total: total,
+        units_done: done,
+        units_incomplete: incomplete,
+    })))
+}
+
+pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "DELETE FROM jobs WHERE id = ?1 RETURNING action",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Result<Overview> {
+    let mut nodes = conn.prepare(
+        "SELECT name, tag, running, max_workers FROM nodes
+         WHERE last_seen > unixepoch('subsec') - ?1 ORDER BY name DESC",
+    )?;
+    let nodes = nodes
+        .query_map(params![node_ttl.as_secs_f64()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i32>(3)?,
+            ))
+        })?
+        .map(|row| {
+            let (name, tag, running, max_workers) = row?;
+            Ok(NodeView {
+                name,
+                tag,
+                running: parse(&running)?,
+                max_workers,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (job_count, work_unit_count) = conn.query_row(
+        "SELECT (SELECT count(*) FROM jobs WHERE status IN (1, 4, 5)),
+                (SELECT count(*) FROM work_units WHERE state IN ('pending', 'queued'))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Overview {
+        nodes,
+        job_count,
+        work_unit_count,
+    })
+}
+
+pub(super) fn pending_units(
+    conn: &mut Connection,
+    limit: i64,
+    max_attempts: i32,
+) -> anyhow::Result<Vec<WorkMessage>> {
+    let mut query = conn.prepare_cached(
+        "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
+         FROM work_units u JOIN jobs j ON j.id = u.job_id
+         WHERE u.state = 'pending'
+         ORDER BY u.updated_at, u.id
+         LIMIT ?1",
+    )?;
+    let rows = query.query_map(params![limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i16>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i32>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (unit_id, job_id, action, stage, input, attempt, options) = row?;
+        Ok(WorkMessage {
+            unit_id,
+            job_id,
+            action,
+            stage: Stage::from_code(stage).context("unit with an unknown stage")?,
+            input: parse(&input)?,
+            options: parse(&options)?,
+            attempt,
+            max_attempts,
+        })
+    })
+    .collect()
+}
+
+pub(super) fn mark_queued(conn: &mut Connection, unit_ids: &[i64]) -> anyhow::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut mark = tx.prepare_cached(
+            "UPDATE work_units SET state = 'queued' WHERE id = ?1 AND state = 'pending'",
+        )?;
+        for id in unit_ids {
+            mark.execute(params![id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn claim_callbacks(
+    conn: &mut Connection,
+    limit: i64,
+    lease: Duration,
+) -> anyhow::Result<Vec<DueCallback>> {
+    let mut claim = conn.prepare(
+        "UPDATE jobs SET callback_due_at = unixepoch('subsec') + ?2, callback_attempts = callback_attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE callback_state = 'pending' AND callback_due_at <= unixepoch('subsec')
+                      ORDER BY callback_due_at LIMIT ?1)
+         RETURNING id, callback_url, callback_attempts",
+    )?;
+    let due = claim
+        .query_map(params![limit, lease.as_secs_f64()], |r| {
+            Ok(DueCallback {
+                job_id: r.get(0)?,
+                url: r.get(1)?,
+                attempts: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(due)
+}
+
+pub(super) fn callback_delivered(conn: &mut Connection, job_id: i64) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE jobs SET callback_state = 'delivered', callback_error = NULL WHERE id = ?1",
+        params![job_id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn callback_failed(
+    conn: &mut Connection,
+    job_id: i64,
+    error: &str,
+    retry_in: Duration,
+    give_up_after: Duration,
+) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE jobs SET callback_error = ?2,
+                callback_state = CASE WHEN unixepoch('subsec') + ?3 > updated_at + ?4 THEN 'abandoned' ELSE 'pending' END,
+                callback_due_at = unixepoch('subsec') + ?3
+         WHERE id = ?1",
+        params![job_id, error, retry_in.as_secs_f64(), give_up_after.as_secs_f64()],
+    )?;
+    Ok(())
+}
+
+pub(super) fn next_callback_in(conn: &mut Connection) -> anyhow::Result<Option<Duration>> {
+    let secs: Option<f64> = conn.query_row(
+        "SELECT min(callback_due_at) - unixepoch('subsec') FROM jobs WHERE callback_state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
+pub(super) fn record_heartbeat(conn: &mut Connection, beat: &Heartbeat) -> anyhow::Result<()> {
+    // Nodes that died without saying goodbye: /status already hides them; this forgets them.
+    conn.execute(
+        "DELETE FROM nodes WHERE last_seen < unixepoch('subsec') - 3600",
+        [],
+    )?;
+    if beat.leaving {
+        conn.execute("DELETE FROM nodes WHERE name = ?1", params![beat.node])?;
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, unixepoch('subsec'))
+         ON CONFLICT (name) DO UPDATE SET tag = ?2, max_workers = ?3, running = ?4, actions = ?5,
+                                          last_seen = unixepoch('subsec')",
+        params![
+            beat.node,
+            beat.tag,
+            i32::from(beat.max_workers),
+            serde_json::to_string(&beat.running)?,
+            serde_json::to_string(&beat.actions)?,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn actions_with_old_queued_units(
+    conn: &mut Connection,
+    older_than: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let mut query = conn.prepare(
+        "SELECT DISTINCT action FROM work_units WHERE state = 'queued' AND updated_at < unixepoch('subsec') - ?1",
+    )?;
+    let actions = query
+        .query_map(params![older_than.as_secs_f64()], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(actions)
+}
+
+pub(super) fn requeue_lost(
+    conn: &mut Connection,
+    action: &str,
+    older_than: Duration,
+    node_ttl: Duration,
+) -> anyhow::Result<u64> {
+    let n = conn.execute(
+        "UPDATE work_units SET state = 'pending', updated_at = unixepoch('subsec')
+         WHERE action = ?1 AND state = 'queued' AND updated_at < unixepoch('subsec') - ?2
+           AND NOT EXISTS (SELECT 1 FROM nodes n, json_each(n.running) r
+                           WHERE n.last_seen > unixepoch('subsec') - ?3 AND r.value = work_units.id)",
+        params![action, older_than.as_secs_f64(), node_ttl.as_secs_f64()],
+    )?;
+    Ok(n as u64)
+}

@@ -1,0 +1,355 @@
+//! The contract test bodies, each given a fresh store.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use crowd::shared::{
+    catalog::Stages,
+    messages::{Completion, Heartbeat, Outcome, WorkMessage},
+    status::Stage,
+    store::{Applied, NewJob, Publish, Published, Store},
+};
+use serde_json::{json, Value};
+
+/// Plays the broker: takes every unit the relay hands over and confirms it.
+#[derive(Default)]
+struct Broker {
+    received: Vec<WorkMessage>,
+}
+
+#[async_trait]
+impl Publish for Broker {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let confirmed = units.iter().map(|u| u.unit_id).collect();
+        self.received.extend(units);
+        Ok(Published {
+            confirmed,
+            refused: None,
+        })
+    }
+}
+
+const MERGE: Stages = Stages {
+    split: false,
+    merge: true,
+};
+const PLAIN: Stages = Stages {
+    split: false,
+    merge: false,
+};
+
+fn job(inputs: Value) -> NewJob {
+    NewJob {
+        action: "word_count".into(),
+        inputs: inputs.as_array().expect("inputs").clone(),
+        options: json!({"x": 1}),
+        callback_url: None,
+        email: Some("a@b".into()),
+    }
+}
+
+/// Relays what is pending and returns it.
+async fn relay(store: &Arc<dyn Store>) -> Vec<WorkMessage> {
+    let mut broker = Broker::default();
+    store
+        .relay_pending(100, 3, &mut broker)
+        .await
+        .expect("relay");
+    broker.received
+}
+
+fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
+    Completion {
+        unit_id: unit.unit_id,
+        job_id: unit.job_id,
+        attempt: unit.attempt,
+        outcome: Outcome::Succeeded { output },
+        time: 0.5,
+        node: "test".into(),
+    }
+}
+
+fn failed(unit: &WorkMessage) -> Completion {
+    Completion {
+        outcome: Outcome::Failed {
+            error: format!("boom {}", unit.attempt),
+            retryable: true,
+        },
+        ..succeeded(unit, Value::Null)
+    }
+}
+
+/// Records a completion and moves its job on, as the dispatcher does.
+async fn apply(store: &Arc<dyn Store>, c: &Completion) -> Applied {
+    let applied = store.record_completion(c, 2).await.expect("record");
+    store.advance_job(c.job_id).await.expect("advance");
+    applied
+}
+
+pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a b", "c"])), MERGE)
+        .await
+        .expect("create");
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(
+        (view.status, view.work_units, view.percent_complete),
+        ("processing", 2, 0)
+    );
+    assert_eq!(view.email.as_deref(), Some("a@b"));
+
+    let units = relay(&store).await;
+    assert_eq!(units.len(), 2);
+    assert!(units
+        .iter()
+        .all(|u| u.stage == Stage::Process && u.options == json!({"x": 1})));
+    assert!(
+        relay(&store).await.is_empty(),
+        "queued units are not relayed again"
+    );
+    assert_eq!(
+        apply(&store, &succeeded(&units[0], json!(2))).await,
+        Applied::Recorded
+    );
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(
+        (view.status, view.percent_complete, view.work_units),
+        ("processing", 50, 1)
+    );
+    apply(&store, &succeeded(&units[1], json!(1))).await;
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!((view.status, view.percent_complete), ("merging", 99));
+
+    let merge = relay(&store).await;
+    assert_eq!(merge.len(), 1);
+    assert_eq!(
+        (merge[0].stage, merge[0].input.clone()),
+        (Stage::Merge, json!([2, 1]))
+    );
+    apply(&store, &succeeded(&merge[0], json!(3))).await;
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(view.status, "succeeded");
+    assert_eq!(view.outputs, Some(json!([3])));
+    assert_eq!((view.percent_complete, view.work_units), (100, 0));
+    let overview = store
+        .overview(Duration::from_secs(15))
+        .await
+        .expect("overview");
+    assert_eq!((overview.job_count, overview.work_unit_count), (0, 0));
+}
+
+pub async fn duplicate_and_stale_completions_change_nothing(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), PLAIN)
+        .await
+        .expect("create");
+    let units = relay(&store).await;
+    let done = succeeded(&units[0], json!(1));
+    assert_eq!(apply(&store, &done).await, Applied::Recorded);
+    assert!(matches!(apply(&store, &done).await, Applied::Stale(_)));
+    let late = Completion {
+        attempt: 5,
+        ..succeeded(&units[0], json!(9))
+    };
+    assert!(matches!(apply(&store, &late).await, Applied::Stale(_)));
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!((view.status, view.outputs), ("succeeded", Some(json!([1]))));
+}
+
+pub async fn a_failing_unit_is_retried_then_fails_the_job(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), MERGE)
+        .await
+        .expect("create");
+    let first = relay(&store).await;
+    assert_eq!(apply(&store, &failed(&first[0])).await, Applied::Recorded);
+    let second = relay(&store).await;
+    assert_eq!(second.len(), 1, "back in the outbox");
+    assert_eq!(
+        (second[0].unit_id, second[0].attempt),
+        (first[0].unit_id, 1)
+    );
+    assert!(
+        matches!(apply(&store, &failed(&first[0])).await, Applied::Stale(_)),
+        "the old attempt"
+    );
+    apply(&store, &failed(&second[0])).await; // the second of 2 attempts
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(view.status, "failed");
+    assert_eq!(view.outputs, Some(json!(["boom 1"])));
+}
+
+pub async fn split_outputs_become_flattened_process_units(store: Arc<dyn Store>) {
+    let stages = Stages {
+        split: true,
+        merge: false,
+    };
+    let id = store
+        .create_job(&job(json!(["doc"])), stages)
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .job_view(id)
+            .await
+            .expect("view")
+            .expect("exists")
+            .status,
+        "splitting"
+    );
+    let split = relay(&store).await;
+    assert_eq!(split[0].stage, Stage::Split);
+    apply(&store, &succeeded(&split[0], json!([["p1", "p2"], "p3"]))).await;
+    let process = relay(&store).await;
+    let inputs: Vec<Value> = process.iter().map(|u| u.input.clone()).collect();
+    assert_eq!(inputs, vec![json!("p1"), json!("p2"), json!("p3")]);
+    assert_eq!(
+        store
+            .job_view(id)
+            .await
+            .expect("view")
+            .expect("exists")
+            .status,
+        "processing"
+    );
+    for (i, unit) in process.iter().enumerate() {
+        apply(&store, &succeeded(unit, json!(i))).await;
+    }
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(
+        (view.status, view.outputs),
+        ("succeeded", Some(json!([0, 1, 2])))
+    );
+}
+
+pub async fn deleting_a_job_returns_its_action(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), PLAIN)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.delete_job(id).await.expect("delete").as_deref(),
+        Some("word_count")
+    );
+    assert!(store.job_view(id).await.expect("view").is_none());
+    assert_eq!(store.delete_job(id).await.expect("delete"), None);
+    assert!(relay(&store).await.is_empty(), "its units went with it");
+}
+
+pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store>) {
+    let beat = Heartbeat {
+        node: "n1".into(),
+        tag: Some("t".into()),
+        max_workers: 2,
+        running: vec![1, 2],
+        actions: vec!["word_count".into()],
+        leaving: false,
+    };
+    store.record_heartbeat(&beat).await.expect("beat");
+    store
+        .record_heartbeat(&Heartbeat {
+            node: "n2".into(),
+            running: vec![],
+            ..beat.clone()
+        })
+        .await
+        .expect("beat");
+    let nodes = store
+        .overview(Duration::from_secs(15))
+        .await
+        .expect("overview")
+        .nodes;
+    let names: Vec<(&str, bool)> = nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.is_busy()))
+        .collect();
+    assert_eq!(names, vec![("n2", false), ("n1", true)]);
+    store
+        .record_heartbeat(&Heartbeat {
+            leaving: true,
+            ..beat
+        })
+        .await
+        .expect("leave");
+    assert_eq!(
+        store
+            .overview(Duration::from_secs(15))
+            .await
+            .expect("overview")
+            .nodes
+            .len(),
+        1
+    );
+}
+
+pub async fn a_completed_job_with_a_callback_url_has_a_callback_due(store: Arc<dyn Store>) {
+    let new = NewJob {
+        callback_url: Some("http://127.0.0.1:9/cb".into()),
+        ..job(json!(["a"]))
+    };
+    let id = store.create_job(&new, PLAIN).await.expect("create");
+    assert_eq!(store.next_callback_in().await.expect("next"), None);
+    let units = relay(&store).await;
+    apply(&store, &succeeded(&units[0], json!(1))).await;
+    let due = store
+        .claim_callbacks(10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].job_id, due[0].attempts, due[0].url.as_str()),
+        (id, 1, "http://127.0.0.1:9/cb")
+    );
+    assert!(
+        store
+            .claim_callbacks(10, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    store
+        .callback_failed(id, "refused", Duration::ZERO, Duration::from_secs(3600))
+        .await
+        .expect("failed");
+    let again = store
+        .claim_callbacks(10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(again[0].attempts, 2);
+    store.callback_delivered(id).await.expect("delivered");
+    assert_eq!(store.next_callback_in().await.expect("next"), None);
+}
+
+pub async fn lost_units_go_back_to_the_outbox(store: Arc<dyn Store>) {
+    store
+        .create_job(&job(json!(["a", "b"])), PLAIN)
+        .await
+        .expect("create");
+    let units = relay(&store).await;
+    // One is running on a live node; the other is nowhere.
+    let beat = Heartbeat {
+        node: "n1".into(),
+        tag: None,
+        max_workers: 2,
+        running: vec![units[0].unit_id],
+        actions: vec![],
+        leaving: false,
+    };
+    store.record_heartbeat(&beat).await.expect("beat");
+    let actions = store
+        .actions_with_old_queued_units(Duration::ZERO)
+        .await
+        .expect("old");
+    assert_eq!(actions, vec!["word_count".to_string()]);
+    let n = store
+        .requeue_lost("word_count", Duration::ZERO, Duration::from_secs(15))
+        .await
+        .expect("requeue");
+    assert_eq!(n, 1);
+    let again = relay(&store).await;
+    assert_eq!(
+        again.iter().map(|u| u.unit_id).collect::<Vec<_>>(),
+        vec![units[1].unit_id]
+    );
+}

@@ -1,0 +1,99 @@
+//! The store contract: the same test bodies run against the Postgres store (a fresh database
+//! on the local server) and the embedded SQLite store (a fresh file), so the two cannot drift.
+//! The test plays the dispatcher and the broker: it relays units, records completions and
+//! moves jobs on through the `Store` interface alone.
+
+mod contract;
+
+use std::{str::FromStr, sync::Arc};
+
+use crowd::shared::store::{PgStore, SqliteStore, Store};
+use tokio_postgres::NoTls;
+
+/// A fresh Postgres store; the database is dropped when the guard's test ends.
+async fn postgres() -> (Arc<dyn Store>, impl Drop) {
+    let admin = std::env::var("CROWD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("crowd_test_store_{}_{}", std::process::id(), rand_suffix());
+    let mut url = url::Url::parse(&admin).expect("database URL");
+    url.set_path(&format!("/{name}"));
+    crowd::shared::db::migrate(url.as_str())
+        .await
+        .expect("migrations");
+    let store = PgStore::new(url.as_str(), 4).expect("store");
+    (
+        Arc::new(store) as Arc<dyn Store>,
+        DropDatabase { admin, name },
+    )
+}
+
+/// A fresh SQLite store in a temporary directory.
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("crowd.db")).expect("store");
+    (Arc::new(store) as Arc<dyn Store>, dir)
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+struct DropDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs outside async; a short-lived thread with its own runtime does the DROP.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let config = tokio_postgres::Config::from_str(&admin).ok()?;
+                let (client, conn) = config.connect(NoTls).await.ok()?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs one contract test body on both stores.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (store, _guard) = super::postgres().await;
+                super::contract::$name(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, _guard) = super::sqlite().await;
+                super::contract::$name(store).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    a_job_with_a_merge_runs_to_success,
+    duplicate_and_stale_completions_change_nothing,
+    a_failing_unit_is_retried_then_fails_the_job,
+    split_outputs_become_flattened_process_units,
+    deleting_a_job_returns_its_action,
+    heartbeats_make_nodes_and_leaving_removes_them,
+    a_completed_job_with_a_callback_url_has_a_callback_due,
+    lost_units_go_back_to_the_outbox,
+);
