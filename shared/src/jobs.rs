@@ -1,14 +1,6 @@
-//! Job operations the api and the dispatcher share: deleting a job with its stored files, and
-//! (Postgres) adding units to the outbox.
-
-use anyhow::Context;
-use deadpool_postgres::GenericClient;
-
-use serde_json::Value;
+//! Job operations the api and the dispatcher share: deleting a job with its stored files.
 
 use crate::{
-    channels,
-    status::Stage,
     storage::{job_prefix, AssetStore},
     store::{Store, StoreResult},
 };
@@ -32,34 +24,4 @@ pub async fn delete_with_files(
         ),
     }
     Ok(true)
-}
-
-/// Adds pending units (the outbox) and wakes the relays.
-pub async fn insert_units(
-    client: &impl GenericClient,
-    job_id: i64,
-    action: &str,
-    stage: Stage,
-    inputs: &[Value],
-) -> anyhow::Result<()> {
-    if inputs.is_empty() {
-        return Ok(());
-    }
-    client
-        .execute(
-            "INSERT INTO work_units (job_id, action, stage, input)
-             SELECT $1, $2, $3, input FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
-             ON CONFLICT DO NOTHING",
-            &[&job_id, &action, &stage.code(), &inputs],
-        )
-        .await
-        .context("inserting work units")?;
-    notify(client, channels::WORK).await
-}
-
-pub async fn notify(client: &impl GenericClient, channel: &str) -> anyhow::Result<()> {
-    client
-        .execute("SELECT pg_notify($1, '')", &[&channel])
-        .await?;
-    Ok(())
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 
+use self::outbox::insert_units;
 use super::{
     Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
     StoreResult, Wakeups,
@@ -20,7 +21,6 @@ use super::{
 use crate::{
     catalog::Stages,
     job_view::{JobFacts, JobView},
-    jobs::insert_units,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
     status::{JobStatus, Stage},

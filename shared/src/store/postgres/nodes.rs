@@ -74,7 +74,7 @@ pub(super) async fn requeue_lost(
         )
         .await?;
     if requeued > 0 {
-        crate::jobs::notify(&client, crate::channels::WORK).await?;
+        super::outbox::notify(&client, crate::channels::WORK).await?;
     }
     Ok(requeued)
 }

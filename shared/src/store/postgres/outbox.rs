@@ -1,9 +1,11 @@
 //! The outbox in Postgres: claiming pending units for a relay and marking them queued.
 
 use anyhow::Context;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
+use serde_json::Value;
 
 use crate::{
+    channels,
     messages::WorkMessage,
     status::Stage,
     store::{Publish, Relayed},
@@ -65,4 +67,34 @@ pub(super) async fn relay_pending(
         claimed: rows.len(),
         refused: published.refused,
     })
+}
+
+/// Adds pending units (the outbox) and wakes the relays.
+pub(super) async fn insert_units(
+    client: &impl GenericClient,
+    job_id: i64,
+    action: &str,
+    stage: Stage,
+    inputs: &[Value],
+) -> anyhow::Result<()> {
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute(
+            "INSERT INTO work_units (job_id, action, stage, input)
+             SELECT $1, $2, $3, input FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
+             ON CONFLICT DO NOTHING",
+            &[&job_id, &action, &stage.code(), &inputs],
+        )
+        .await
+        .context("inserting work units")?;
+    notify(client, channels::WORK).await
+}
+
+pub(super) async fn notify(client: &impl GenericClient, channel: &str) -> anyhow::Result<()> {
+    client
+        .execute("SELECT pg_notify($1, '')", &[&channel])
+        .await?;
+    Ok(())
 }

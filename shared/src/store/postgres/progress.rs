@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
 
+use super::outbox::{insert_units, notify};
 use crate::{
     channels,
-    jobs::{insert_units, notify},
     messages::{Completion, Outcome},
     progress::{self, JobMoves},
     state_machine::{after_failure, stage_of, AfterFailure, Tally},
