@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crowd_shared::{db, shutdown::CancellationToken, storage, store::PgStore, Config};
+use crowd_shared::{
+    db, queue::AmqpQueue, shutdown::CancellationToken, storage, store::PgStore, Config,
+};
 use crowd_worker::{Registry, WorkerEnv};
 use futures_util::FutureExt;
 use tokio::net::TcpListener;
@@ -35,7 +37,8 @@ pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyh
     db::migrate(&config.database_url).await?;
     let store = Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?);
     let assets = storage::from_config(&config).await?;
-    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, store, assets);
+    let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
+    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, store, queue, assets);
     crowd_dispatcher::run(dispatcher, shutdown).await
 }
 

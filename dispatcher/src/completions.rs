@@ -3,21 +3,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context;
 use crowd_shared::{
-    amqp,
     messages::{Completion, Outcome},
+    queue::Delivery,
     shutdown::CancellationToken,
     store::StoreError,
 };
 use futures_util::StreamExt;
-use lapin::{
-    message::Delivery,
-    options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-    },
-    types::FieldTable,
-};
 use tokio::task::JoinSet;
 
 use crate::{
@@ -40,49 +32,31 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 }
 
 async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let conn = amqp::connect(&d.amqp_url, "crowd dispatcher completions").await?;
-    let channel = conn.create_channel().await.context("opening a channel")?;
-    channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await?;
-    let queue = d.queues.completions();
-    amqp::declare_durable(&channel, &queue).await?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .context("consuming completions")?;
+    let mut link = d.queue.completions(PREFETCH).await?;
     let mut tasks = JoinSet::new();
     let ended = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            delivery = consumer.next() => match delivery {
+            delivery = link.deliveries.next() => match delivery {
                 Some(Ok(delivery)) => { tasks.spawn(handle(d.clone(), delivery)); }
-                Some(Err(e)) => break Err(anyhow::Error::new(e).context("consuming completions")),
-                None => break Err(anyhow::anyhow!("the broker closed the completion consumer")),
+                Some(Err(e)) => break Err(e.context("consuming completions")),
+                None => break Err(anyhow::anyhow!("the completion queue closed")),
             },
         }
     };
     // Let the transactions under way finish, so their acks go out.
     while tasks.join_next().await.is_some() {}
-    conn.close(200, "dispatcher stopping".into()).await.ok();
+    link.control.close().await;
     ended
 }
 
-async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
-    let completion: Completion = match serde_json::from_slice(&delivery.data) {
+async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
+    let completion = match delivery.body {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "discarding a completion that does not parse");
-            delivery
-                .reject(BasicRejectOptions { requeue: false })
-                .await
-                .ok();
+            delivery.acker.reject().await.ok();
             return;
         }
     };
@@ -108,7 +82,7 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
                     "stale completion ignored"
                 );
             }
-            delivery.ack(BasicAckOptions::default()).await.ok();
+            delivery.acker.ack().await.ok();
         }
         Err(e) => {
             tracing::warn!(
@@ -117,13 +91,7 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery) {
                 "completion not applied; retrying"
             );
             tokio::time::sleep(RETRY_PAUSE).await;
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await
-                .ok();
+            delivery.acker.requeue().await.ok();
         }
     }
 }

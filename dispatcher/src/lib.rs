@@ -15,7 +15,7 @@ pub(crate) use crowd_shared::retry::{keep_running, Backoff};
 use std::sync::Arc;
 
 use crowd_shared::{
-    amqp::QueueNames,
+    queue::Queue,
     shutdown::CancellationToken,
     storage::AssetStore,
     store::{Store, Wakeups},
@@ -27,8 +27,7 @@ pub struct Dispatcher {
     pub store: Arc<dyn Store>,
     /// Where jobs' files are, so a job deleted by its callback loses its files too.
     pub assets: Arc<dyn AssetStore>,
-    pub queues: QueueNames,
-    pub amqp_url: String,
+    pub queue: Arc<dyn Queue>,
     pub max_attempts: i32,
     pub config: Config,
     /// Woken by the store when new work or a due callback may be waiting.
@@ -36,12 +35,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(config: &Config, store: Arc<dyn Store>, assets: Arc<dyn AssetStore>) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        assets: Arc<dyn AssetStore>,
+    ) -> Arc<Self> {
         Arc::new(Dispatcher {
             store,
+            queue,
             assets,
-            queues: QueueNames::new(&config.queue_prefix),
-            amqp_url: config.amqp_url.clone(),
             max_attempts: config.work_unit_retries.max(1) as i32,
             config: config.clone(),
             wakeups: Arc::new(Wakeups::default()),

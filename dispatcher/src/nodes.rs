@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use crowd_shared::{amqp, messages::Heartbeat, shutdown::CancellationToken};
+use crowd_shared::shutdown::CancellationToken;
 use futures_util::StreamExt;
-use lapin::{options::BasicConsumeOptions, types::FieldTable};
 
 use crate::{keep_running, Dispatcher};
 
@@ -17,31 +15,15 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 }
 
 async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let conn = amqp::connect(&d.amqp_url, "crowd dispatcher heartbeats").await?;
-    let channel = conn.create_channel().await.context("opening a channel")?;
-    amqp::declare_heartbeats(&channel, &d.queues).await?;
-    // Heartbeats are disposable: auto-ack.
-    let options = BasicConsumeOptions {
-        no_ack: true,
-        ..BasicConsumeOptions::default()
-    };
-    let mut consumer = channel
-        .basic_consume(
-            d.queues.heartbeats().as_str().into(),
-            "".into(),
-            options,
-            FieldTable::default(),
-        )
-        .await
-        .context("consuming heartbeats")?;
+    let mut link = d.queue.heartbeats().await?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
-                conn.close(200, "dispatcher stopping".into()).await.ok();
+                link.control.close().await;
                 return Ok(());
             }
-            delivery = consumer.next() => match delivery {
-                Some(Ok(delivery)) => match serde_json::from_slice::<Heartbeat>(&delivery.data) {
+            delivery = link.deliveries.next() => match delivery {
+                Some(Ok(delivery)) => match delivery.body {
                     Ok(beat) => {
                         if let Err(e) = d.store.record_heartbeat(&beat).await {
                             tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
@@ -49,8 +31,8 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
                     }
                     Err(e) => tracing::warn!(error = %e, "ignoring a heartbeat that does not parse"),
                 },
-                Some(Err(e)) => return Err(anyhow::Error::new(e).context("consuming heartbeats")),
-                None => anyhow::bail!("the broker closed the heartbeat consumer"),
+                Some(Err(e)) => return Err(e.context("consuming heartbeats")),
+                None => anyhow::bail!("the heartbeat queue closed"),
             },
         }
     }

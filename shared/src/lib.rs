@@ -10,6 +10,7 @@ pub mod job_view;
 pub mod jobs;
 pub mod messages;
 pub mod progress;
+pub mod queue;
 pub mod retry;
 pub mod shutdown;
 pub mod state_machine;

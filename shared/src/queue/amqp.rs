@@ -1,0 +1,341 @@
+//! The queue on RabbitMQ: durable queues, persistent messages, publisher confirms, manual acks.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures_util::{Stream, StreamExt};
+use lapin::{
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+        BasicQosOptions, BasicRejectOptions, QueueDeclareOptions,
+    },
+    types::{FieldTable, ShortString},
+    Channel, Connection,
+};
+use serde::de::DeserializeOwned;
+
+use super::{Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Reporter, WorkerLink};
+use crate::{
+    amqp::{self, QueueNames},
+    messages::{Completion, Heartbeat, WorkMessage},
+    store::{Publish, Published},
+};
+
+/// Longest the relay waits for the broker with units claimed: a broker that blocks publishers
+/// (a memory or disk alarm) must not hold them, and the completions waiting on them, forever.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct AmqpQueue {
+    url: String,
+    names: QueueNames,
+}
+
+impl AmqpQueue {
+    pub fn new(url: &str, prefix: &str) -> Self {
+        AmqpQueue {
+            url: url.to_string(),
+            names: QueueNames::new(prefix),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for AmqpQueue {
+    async fn work_publisher(&self) -> anyhow::Result<Box<dyn Publish>> {
+        let conn = amqp::connect(&self.url, "crowd dispatcher relay").await?;
+        let channel = amqp::confirmed_channel(&conn).await?;
+        Ok(Box::new(Publisher {
+            _conn: conn,
+            channel,
+            names: self.names.clone(),
+            declared: HashSet::new(),
+        }))
+    }
+
+    async fn worker_link(
+        &self,
+        node: &str,
+        actions: &[String],
+        prefetch: u16,
+    ) -> anyhow::Result<WorkerLink> {
+        let conn = amqp::connect(&self.url, &format!("crowd worker {node}")).await?;
+        let consume = conn
+            .create_channel()
+            .await
+            .context("opening the consuming channel")?;
+        // global = true: RabbitMQ shares this limit among every consumer on the channel.
+        consume
+            .basic_qos(prefetch, BasicQosOptions { global: true })
+            .await
+            .context("setting the prefetch")?;
+        let publish = amqp::confirmed_channel(&conn).await?;
+        amqp::declare_durable(&publish, &self.names.completions()).await?;
+        amqp::declare_heartbeats(&publish, &self.names).await?;
+        // Heartbeats get a channel without confirms: nobody waits for theirs.
+        let beats = conn
+            .create_channel()
+            .await
+            .context("opening the heartbeat channel")?;
+        let mut consumers = Vec::new();
+        for action in actions {
+            let queue = self.names.work(action);
+            amqp::declare_durable(&consume, &queue).await?;
+            let consumer = consume
+                .basic_consume(
+                    queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .with_context(|| format!("consuming {queue}"))?;
+            consumers.push(consumer);
+        }
+        let tags = consumers.iter().map(|c| c.tag()).collect();
+        Ok(WorkerLink {
+            deliveries: deliveries(futures_util::stream::select_all(consumers)),
+            reporter: Arc::new(AmqpReporter {
+                publish,
+                beats,
+                names: self.names.clone(),
+            }),
+            control: Box::new(AmqpControl {
+                conn,
+                channel: consume,
+                tags,
+            }),
+        })
+    }
+
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>> {
+        let conn = amqp::connect(&self.url, "crowd dispatcher completions").await?;
+        let channel = conn.create_channel().await.context("opening a channel")?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let queue = self.names.completions();
+        amqp::declare_durable(&channel, &queue).await?;
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("consuming completions")?;
+        let tags = vec![consumer.tag()];
+        Ok(ConsumerLink {
+            deliveries: deliveries(consumer),
+            control: Box::new(AmqpControl {
+                conn,
+                channel,
+                tags,
+            }),
+        })
+    }
+
+    async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>> {
+        let conn = amqp::connect(&self.url, "crowd dispatcher heartbeats").await?;
+        let channel = conn.create_channel().await.context("opening a channel")?;
+        amqp::declare_heartbeats(&channel, &self.names).await?;
+        // Heartbeats are disposable: auto-ack (settling them is a no-op).
+        let options = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        let consumer = channel
+            .basic_consume(
+                self.names.heartbeats().as_str().into(),
+                "".into(),
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .context("consuming heartbeats")?;
+        let tags = vec![consumer.tag()];
+        let deliveries = consumer
+            .map(|d| {
+                d.map_err(anyhow::Error::from).map(|d| Delivery {
+                    body: serde_json::from_slice(&d.data),
+                    acker: Box::new(AutoAcked) as Box<dyn Acker>,
+                })
+            })
+            .boxed();
+        Ok(ConsumerLink {
+            deliveries,
+            control: Box::new(AmqpControl {
+                conn,
+                channel,
+                tags,
+            }),
+        })
+    }
+
+    async fn waiting(&self, action: &str) -> anyhow::Result<u32> {
+        let conn = amqp::connect(&self.url, "crowd dispatcher probe").await?;
+        let channel = conn.create_channel().await.context("opening a channel")?;
+        let queue = self.names.work(action);
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::durable()
+        };
+        let waiting = match channel
+            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(q) => Ok(q.message_count()),
+            Err(e) if is_not_found(&e) => Ok(0), // No queue: nothing waits in it.
+            Err(e) => Err(anyhow::Error::new(e).context(format!("inspecting {queue}"))),
+        };
+        conn.close(200, "probe done".into()).await.ok();
+        waiting
+    }
+}
+
+fn deliveries<T, S>(consumer: S) -> Deliveries<T>
+where
+    T: DeserializeOwned + Send + 'static,
+    S: Stream<Item = lapin::Result<lapin::message::Delivery>> + Send + 'static,
+{
+    consumer
+        .map(|d| {
+            d.map_err(|e| anyhow::Error::new(e).context("consuming"))
+                .map(|d| Delivery {
+                    body: serde_json::from_slice(&d.data),
+                    acker: Box::new(LapinAcker(d.acker)) as Box<dyn Acker>,
+                })
+        })
+        .boxed()
+}
+
+fn is_not_found(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.kind() == &AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
+}
+
+struct LapinAcker(lapin::Acker);
+
+#[async_trait]
+impl Acker for LapinAcker {
+    async fn ack(&self) -> anyhow::Result<()> {
+        self.0.ack(BasicAckOptions::default()).await?;
+        Ok(())
+    }
+
+    async fn requeue(&self) -> anyhow::Result<()> {
+        self.0
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn reject(&self) -> anyhow::Result<()> {
+        self.0.reject(BasicRejectOptions { requeue: false }).await?;
+        Ok(())
+    }
+}
+
+struct AutoAcked;
+
+#[async_trait]
+impl Acker for AutoAcked {
+    async fn ack(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn requeue(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn reject(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+struct AmqpControl {
+    conn: Connection,
+    channel: Channel,
+    tags: Vec<ShortString>,
+}
+
+#[async_trait]
+impl Control for AmqpControl {
+    async fn stop_taking(&self) {
+        for tag in &self.tags {
+            self.channel
+                .basic_cancel(tag.clone(), BasicCancelOptions::default())
+                .await
+                .ok();
+        }
+    }
+
+    async fn close(&self) {
+        // Closing hands every unacked message back to the broker.
+        self.conn.close(200, "closing".into()).await.ok();
+    }
+}
+
+struct AmqpReporter {
+    publish: Channel,
+    beats: Channel,
+    names: QueueNames,
+}
+
+#[async_trait]
+impl Reporter for AmqpReporter {
+    async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
+        amqp::publish_confirmed(&self.publish, &self.names.completions(), completion).await
+    }
+
+    async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
+        amqp::publish_heartbeat(&self.beats, &self.names, beat).await
+    }
+}
+
+struct Publisher {
+    _conn: Connection,
+    channel: Channel,
+    names: QueueNames,
+    /// Queues declared on this connection.
+    declared: HashSet<String>,
+}
+
+#[async_trait]
+impl Publish for Publisher {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_and_confirm(units))
+            .await
+            .map_err(|_| anyhow::anyhow!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))?
+    }
+}
+
+impl Publisher {
+    /// Publishes one message per unit, then waits for every confirm.
+    async fn publish_and_confirm(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let mut pending = Vec::with_capacity(units.len());
+        for msg in &units {
+            let queue = self.names.work(&msg.action);
+            if !self.declared.contains(&queue) {
+                amqp::declare_durable(&self.channel, &queue).await?;
+                self.declared.insert(queue.clone());
+            }
+            let confirm = amqp::publish(&self.channel, &queue, msg).await?;
+            pending.push((msg.unit_id, queue, confirm));
+        }
+        let mut published = Published::default();
+        for (unit_id, queue, confirm) in pending {
+            match confirm
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|c| amqp::check_confirm(c, &queue))
+            {
+                Ok(()) => published.confirmed.push(unit_id),
+                Err(e) => published.refused = Some(e),
+            }
+        }
+        Ok(published)
+    }
+}

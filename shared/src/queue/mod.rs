@@ -1,0 +1,93 @@
+//! The queue: how units reach workers and completions reach the dispatcher, behind one
+//! interface, so the dispatcher and the worker run the same code on RabbitMQ (`amqp.rs`) and,
+//! for the embedded default, in-process queues. The promises every implementation keeps: one
+//! queue per action; at most `prefetch` units unacked per worker across all its queues; a
+//! unit acked only once its completion is published; what was in flight and unacked when a
+//! link dies is delivered again.
+
+mod amqp;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+pub use self::amqp::AmqpQueue;
+use crate::{
+    messages::{Completion, Heartbeat, WorkMessage},
+    store::Publish,
+};
+
+/// One message taken from a queue, to be settled with its acker.
+pub struct Delivery<T> {
+    /// The message, or why it does not parse.
+    pub body: Result<T, serde_json::Error>,
+    pub acker: Box<dyn Acker>,
+}
+
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// Done with it: the queue forgets it.
+    async fn ack(&self) -> anyhow::Result<()>;
+    /// Not done: the queue delivers it again.
+    async fn requeue(&self) -> anyhow::Result<()>;
+    /// Unusable (it does not parse): the queue drops it.
+    async fn reject(&self) -> anyhow::Result<()>;
+}
+
+/// Deliveries until the link breaks (an error) or closes (the end of the stream).
+pub type Deliveries<T> = BoxStream<'static, anyhow::Result<Delivery<T>>>;
+
+/// What a worker sends back.
+#[async_trait]
+pub trait Reporter: Send + Sync {
+    /// Publishes a completion and returns once it is safely queued.
+    async fn complete(&self, completion: &Completion) -> anyhow::Result<()>;
+    /// Publishes a heartbeat (best effort).
+    async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()>;
+}
+
+/// Ends a link.
+#[async_trait]
+pub trait Control: Send + Sync {
+    /// Stops new deliveries; those in hand can still be settled.
+    async fn stop_taking(&self);
+    /// Closes the link; whatever is unacked is delivered again.
+    async fn close(&self);
+}
+
+/// A worker's link: its actions' units, and the way back.
+pub struct WorkerLink {
+    pub deliveries: Deliveries<WorkMessage>,
+    pub reporter: Arc<dyn Reporter>,
+    pub control: Box<dyn Control>,
+}
+
+/// A consumer of completions or heartbeats.
+pub struct ConsumerLink<T> {
+    pub deliveries: Deliveries<T>,
+    pub control: Box<dyn Control>,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// A link the relay publishes units through.
+    async fn work_publisher(&self) -> anyhow::Result<Box<dyn Publish>>;
+
+    /// A worker named `node` taking units of `actions`, at most `prefetch` unacked at once.
+    async fn worker_link(
+        &self,
+        node: &str,
+        actions: &[String],
+        prefetch: u16,
+    ) -> anyhow::Result<WorkerLink>;
+
+    /// The completions, at most `prefetch` unacked at once.
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>>;
+
+    /// Worker heartbeats; they need no ack.
+    async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>>;
+
+    /// Units waiting (not delivered to anyone) in an action's queue; 0 if it has no queue.
+    async fn waiting(&self, action: &str) -> anyhow::Result<u32>;
+}
