@@ -44,9 +44,10 @@ pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyh
 
 /// Runs a worker with the built-in actions.
 pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = storage::from_config(&config).await?;
-    let env = Arc::new(WorkerEnv::new(&config, Registry::builtin(), store)?);
-    crowd_worker::run(env, config.amqp_url.clone(), shutdown).await
+    let assets = storage::from_config(&config).await?;
+    let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
+    let env = Arc::new(WorkerEnv::new(&config, Registry::builtin(), queue, assets)?);
+    crowd_worker::run(env, shutdown).await
 }
 
 /// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ). The

@@ -1,6 +1,6 @@
-//! The worker's broker session: one channel whose prefetch (shared by every action queue it
-//! consumes) is `max_workers`, so it never holds a unit an idle worker elsewhere could run;
-//! a completion is published and confirmed before its unit is acked.
+//! The worker's link to the queue: at most `max_workers` units held (across all its actions'
+//! queues), so it never holds a unit an idle worker elsewhere could run; a completion is
+//! published and confirmed before its unit is acked.
 
 use std::{
     collections::BTreeSet,
@@ -9,30 +9,18 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use crowd_shared::{
-    amqp::{self, QueueNames},
     messages::WorkMessage,
+    queue::{Delivery, Queue, Reporter},
+    retry::keep_running,
     shutdown::CancellationToken,
     storage::AssetStore,
     Config,
 };
 use futures_util::StreamExt;
-use lapin::{
-    message::Delivery,
-    options::{
-        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-        BasicQosOptions, BasicRejectOptions,
-    },
-    types::FieldTable,
-    Channel,
-};
 use tokio::task::JoinSet;
 
 use crate::{download::Downloader, heartbeat, stage, Registry};
-
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What every unit this worker runs shares.
 pub struct WorkerEnv {
@@ -46,7 +34,7 @@ pub struct WorkerEnv {
     pub max_workers: u16,
     /// The actions it consumes.
     pub actions: Vec<String>,
-    pub queues: QueueNames,
+    pub queue: Arc<dyn Queue>,
     pub heartbeat_every: Duration,
     pub grace: Duration,
     /// Longest one stage may run; `None`: no limit.
@@ -59,6 +47,7 @@ impl WorkerEnv {
     pub fn new(
         config: &Config,
         registry: Registry,
+        queue: Arc<dyn Queue>,
         store: Arc<dyn AssetStore>,
     ) -> anyhow::Result<Self> {
         let actions: Vec<String> = registry
@@ -83,7 +72,7 @@ impl WorkerEnv {
             tag: config.node_tag.clone(),
             max_workers: config.max_workers.max(1),
             actions,
-            queues: QueueNames::new(&config.queue_prefix),
+            queue,
             heartbeat_every: config.heartbeat_interval(),
             grace: Duration::from_secs(config.shutdown_grace_secs),
             unit_timeout: (config.unit_timeout_secs > 0)
@@ -120,76 +109,25 @@ fn default_node_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Runs until `shutdown`, reconnecting to the broker whenever the connection is lost.
-pub async fn run(
-    env: Arc<WorkerEnv>,
-    amqp_url: String,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(200);
+/// Runs until `shutdown`, reconnecting whenever the link to the queue is lost.
+pub async fn run(env: Arc<WorkerEnv>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(node = %env.node, actions = ?env.actions, max_workers = env.max_workers, "worker starting");
-    loop {
-        match session(&env, &amqp_url, &shutdown).await {
-            Ok(()) => return Ok(()),
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "worker lost the broker; reconnecting"
-            ),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
+    keep_running("the worker's link to the queue", &shutdown, || {
+        session(&env, &shutdown)
+    })
+    .await;
+    Ok(())
 }
 
-async fn session(
-    env: &Arc<WorkerEnv>,
-    amqp_url: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let conn = amqp::connect(amqp_url, &format!("crowd worker {}", env.node)).await?;
-    let consume = conn
-        .create_channel()
-        .await
-        .context("opening the consuming channel")?;
-    // global = true: RabbitMQ shares this limit among every consumer on the channel.
-    consume
-        .basic_qos(env.max_workers, BasicQosOptions { global: true })
-        .await
-        .context("setting the prefetch")?;
-    let publish = amqp::confirmed_channel(&conn).await?;
-    amqp::declare_durable(&publish, &env.queues.completions()).await?;
-    amqp::declare_heartbeats(&publish, &env.queues).await?;
-
-    let mut consumers = Vec::new();
-    for action in &env.actions {
-        let queue = env.queues.work(action);
-        amqp::declare_durable(&consume, &queue).await?;
-        let consumer = consume
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .with_context(|| format!("consuming {queue}"))?;
-        consumers.push(consumer);
-    }
-    let tags: Vec<_> = consumers.iter().map(|c| c.tag()).collect();
-    let mut deliveries = futures_util::stream::select_all(consumers);
-
+async fn session(env: &Arc<WorkerEnv>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let mut link = env
+        .queue
+        .worker_link(&env.node, &env.actions, env.max_workers)
+        .await?;
     let beats = CancellationToken::new();
-    // Heartbeats get a channel without confirms: nobody waits for theirs.
-    let beat_channel = conn
-        .create_channel()
-        .await
-        .context("opening the heartbeat channel")?;
     let beating = tokio::spawn(heartbeat::run(
         env.clone(),
-        beat_channel.clone(),
+        link.reporter.clone(),
         beats.clone(),
     ));
     let mut tasks = JoinSet::new();
@@ -201,22 +139,17 @@ async fn session(
                     tracing::error!(error = %e, "a unit task failed");
                 }
             }
-            delivery = deliveries.next() => match delivery {
+            delivery = link.deliveries.next() => match delivery {
                 Some(Ok(delivery)) => {
-                    tasks.spawn(handle(env.clone(), publish.clone(), delivery));
+                    tasks.spawn(handle(env.clone(), link.reporter.clone(), delivery));
                 }
-                Some(Err(e)) => break Err(anyhow::Error::new(e).context("consuming")),
-                None => break Err(anyhow::anyhow!("the broker closed the consumers")),
+                Some(Err(e)) => break Err(e),
+                None => break Err(anyhow::anyhow!("the queue closed the worker's link")),
             },
         }
     };
     // Stop taking work; let what runs finish (within the grace period) so its results count.
-    for tag in tags {
-        consume
-            .basic_cancel(tag, BasicCancelOptions::default())
-            .await
-            .ok();
-    }
+    link.control.stop_taking().await;
     if ended.is_ok() {
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(env.grace, drain).await.is_err() {
@@ -230,33 +163,34 @@ async fn session(
     beats.cancel();
     beating.await.ok();
     if ended.is_ok() {
-        heartbeat::leave(env, &beat_channel).await;
+        heartbeat::leave(env, link.reporter.as_ref()).await;
     }
-    // Closing hands every unacked unit back to the broker.
-    conn.close(200, "worker stopping".into()).await.ok();
+    // Closing hands every unacked unit back to the queue.
+    link.control.close().await;
     ended
 }
 
-async fn handle(env: Arc<WorkerEnv>, publish: Channel, delivery: Delivery) {
-    let msg: WorkMessage = match serde_json::from_slice(&delivery.data) {
+async fn handle(env: Arc<WorkerEnv>, reporter: Arc<dyn Reporter>, delivery: Delivery<WorkMessage>) {
+    let msg = match delivery.body {
         Ok(msg) => msg,
         Err(e) => {
             tracing::error!(error = %e, "discarding a work message that does not parse");
-            delivery
-                .reject(BasicRejectOptions { requeue: false })
-                .await
-                .ok();
+            delivery.acker.reject().await.ok();
             return;
         }
     };
     env.set_running(msg.unit_id, true);
     let completion = stage::run(&env, &msg).await;
     env.set_running(msg.unit_id, false);
-    match amqp::publish_confirmed(&publish, &env.queues.completions(), &completion).await {
+    match reporter.complete(&completion).await {
         Ok(()) => {
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+            if let Err(e) = delivery.acker.ack().await {
                 // The completion is recorded; the redelivery this causes will be stale.
-                tracing::warn!(work_unit.id = msg.unit_id, error = %e, "ack failed");
+                tracing::warn!(
+                    work_unit.id = msg.unit_id,
+                    error = format!("{e:#}"),
+                    "ack failed"
+                );
             }
         }
         Err(e) => {
@@ -265,13 +199,7 @@ async fn handle(env: Arc<WorkerEnv>, publish: Channel, delivery: Delivery) {
                 error = format!("{e:#}"),
                 "completion not confirmed; unit goes back to the queue"
             );
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await
-                .ok();
+            delivery.acker.requeue().await.ok();
         }
     }
 }

@@ -2,29 +2,26 @@
 
 use std::sync::Arc;
 
-use crowd_shared::{amqp, messages::Heartbeat, shutdown::CancellationToken};
-use lapin::Channel;
+use crowd_shared::{messages::Heartbeat, queue::Reporter, shutdown::CancellationToken};
 
 use crate::WorkerEnv;
 
-pub async fn run(env: Arc<WorkerEnv>, channel: Channel, stop: CancellationToken) {
+pub async fn run(env: Arc<WorkerEnv>, reporter: Arc<dyn Reporter>, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(env.heartbeat_every);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        if let Err(e) = amqp::publish_heartbeat(&channel, &env.queues, &beat(&env, false)).await {
+        if let Err(e) = reporter.heartbeat(&beat(&env, false)).await {
             tracing::debug!(error = format!("{e:#}"), "heartbeat not sent");
         }
     }
 }
 
 /// Tells the dispatchers this node is gone, so it leaves `/status` at once.
-pub async fn leave(env: &WorkerEnv, channel: &Channel) {
-    amqp::publish_heartbeat(channel, &env.queues, &beat(env, true))
-        .await
-        .ok();
+pub async fn leave(env: &WorkerEnv, reporter: &dyn Reporter) {
+    reporter.heartbeat(&beat(env, true)).await.ok();
 }
 
 fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
