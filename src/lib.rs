@@ -1,15 +1,21 @@
-//! Wiring: builds each service from a `Config` (pool, store, registry) and runs it until the
-//! shutdown token is cancelled. `main` and the end-to-end tests both start services here.
+//! Wiring: builds each service from a `Config` and its backends (store, queue, asset store)
+//! and runs it until the shutdown token is cancelled. `main` and the tests both start
+//! services here.
 
-use std::sync::Arc;
+mod backends;
+
+use std::{future::Future, path::PathBuf, sync::Arc};
 
 use crowd_shared::{
-    db, queue::AmqpQueue, shutdown::CancellationToken, storage, store::PgStore, Config,
+    queue::{AmqpQueue, Queue},
+    shutdown::CancellationToken,
+    storage::{self, AssetStore},
+    Config,
 };
 use crowd_worker::{Registry, WorkerEnv};
-use futures_util::FutureExt;
 use tokio::net::TcpListener;
 
+pub use backends::Backends;
 pub use crowd_shared as shared;
 pub use crowd_worker as worker;
 
@@ -18,62 +24,133 @@ pub async fn bind_api(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     crowd_api::bind(host, port).await
 }
 
-/// Runs the API on `listener`, after applying migrations.
+/// Serves the API on `backends`.
+pub async fn api_on(
+    config: &Config,
+    backends: &Backends,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) {
+    let state = crowd_api::ApiState::new(
+        config,
+        backends.store.clone(),
+        backends.assets.clone(),
+        Registry::builtin().catalog(),
+    );
+    crowd_api::serve(state, listener, shutdown).await;
+}
+
+/// Runs a dispatcher on `backends`.
+pub async fn dispatcher_on(
+    config: &Config,
+    backends: &Backends,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let dispatcher = crowd_dispatcher::Dispatcher::new(
+        config,
+        backends.store.clone(),
+        backends.queue.clone(),
+        backends.assets.clone(),
+    );
+    crowd_dispatcher::run(dispatcher, shutdown).await
+}
+
+/// Runs a worker with the built-in actions; it needs only the queue and the asset store.
+pub async fn worker_on(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    assets: Arc<dyn AssetStore>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let env = WorkerEnv::new(config, Registry::builtin(), queue, assets)?;
+    crowd_worker::run(Arc::new(env), shutdown).await
+}
+
+/// Runs the API on Postgres, after applying migrations.
 pub async fn run_api(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    db::migrate(&config.database_url).await?;
-    let store = Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?);
-    let assets = storage::from_config(&config).await?;
-    let state = crowd_api::ApiState::new(&config, store, assets, Registry::builtin().catalog());
-    crowd_api::serve(state, listener, shutdown).await;
+    let backends = Backends::distributed(&config).await?;
+    api_on(&config, &backends, listener, shutdown).await;
     Ok(())
 }
 
-/// Runs a dispatcher, after applying migrations.
+/// Runs a dispatcher on Postgres and RabbitMQ, after applying migrations.
 pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    db::migrate(&config.database_url).await?;
-    let store = Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?);
-    let assets = storage::from_config(&config).await?;
-    let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
-    let dispatcher = crowd_dispatcher::Dispatcher::new(&config, store, queue, assets);
-    crowd_dispatcher::run(dispatcher, shutdown).await
+    let backends = Backends::distributed(&config).await?;
+    dispatcher_on(&config, &backends, shutdown).await
 }
 
-/// Runs a worker with the built-in actions.
+/// Runs a worker on RabbitMQ.
 pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let assets = storage::from_config(&config).await?;
     let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
-    let env = Arc::new(WorkerEnv::new(&config, Registry::builtin(), queue, assets)?);
-    crowd_worker::run(env, shutdown).await
+    worker_on(
+        &config,
+        queue,
+        storage::from_config(&config).await?,
+        shutdown,
+    )
+    .await
 }
 
-/// The api, a dispatcher and a worker in one process (still on Postgres and RabbitMQ). The
-/// first part to fail stops the others, so the process never runs half a system.
+/// The api, a dispatcher and a worker in one process, on Postgres and RabbitMQ.
 pub async fn run_all(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Migrate once up front rather than race two services at it.
-    db::migrate(&config.database_url).await?;
-    let stop_all_on_error = |shutdown: CancellationToken| {
-        move |result: anyhow::Result<()>| {
-            if result.is_err() {
-                shutdown.cancel();
-            }
-            result
-        }
-    };
+    let backends = Backends::distributed(&config).await?;
+    run_together(&config, &backends, listener, shutdown).await
+}
+
+/// The api, a dispatcher and a worker in one process on the embedded backends: SQLite in
+/// `data_dir`, in-process queues, files on disk. Nothing to install.
+pub async fn run_embedded(
+    config: Config,
+    data_dir: PathBuf,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let backends = Backends::embedded(&config, &data_dir).await?;
+    run_together(&config, &backends, listener, shutdown).await
+}
+
+/// The three parts side by side; the first to fail stops the others, so the process never
+/// runs half a system.
+async fn run_together(
+    config: &Config,
+    backends: &Backends,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let (api, dispatcher, worker) = tokio::join!(
-        async { run_api(config.clone(), listener, shutdown.clone()).await }
-            .map(stop_all_on_error(shutdown.clone())),
-        async { run_dispatcher(config.clone(), shutdown.clone()).await }
-            .map(stop_all_on_error(shutdown.clone())),
-        async { run_worker(config.clone(), shutdown.clone()).await }
-            .map(stop_all_on_error(shutdown.clone())),
+        stop_all_on_error(&shutdown, async {
+            api_on(config, backends, listener, shutdown.clone()).await;
+            Ok(())
+        }),
+        stop_all_on_error(&shutdown, dispatcher_on(config, backends, shutdown.clone())),
+        stop_all_on_error(
+            &shutdown,
+            worker_on(
+                config,
+                backends.queue.clone(),
+                backends.assets.clone(),
+                shutdown.clone()
+            )
+        ),
     );
     api.and(dispatcher).and(worker)
+}
+
+async fn stop_all_on_error(
+    shutdown: &CancellationToken,
+    part: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let result = part.await;
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    result
 }

@@ -43,7 +43,17 @@ enum Command {
         #[arg(long)]
         tag: Option<String>,
     },
-    /// The api, a dispatcher and a worker in one process. Example: `crowd serve`
+    /// Everything in one process with nothing installed: SQLite in --data-dir, in-process
+    /// queues, files on disk. Example: `crowd up --port 9173 --data-dir crowd-data`
+    Up {
+        #[command(flatten)]
+        listen: Listen,
+        /// Where the embedded database, stored files and scratch space live.
+        #[arg(long, default_value = "crowd-data")]
+        data_dir: PathBuf,
+    },
+    /// The api, a dispatcher and a worker in one process, on Postgres and RabbitMQ.
+    /// Example: `crowd serve`
     Serve(Listen),
     /// Apply the database migrations in schema/. Example: `crowd migrate`
     Migrate,
@@ -94,6 +104,22 @@ async fn main() -> anyhow::Result<()> {
             }
             crowd::run_worker(config, shutdown).await
         }
+        Command::Up { listen, data_dir } => {
+            embedded_defaults(&mut config, &data_dir);
+            let listener = bind(&listen, &mut config).await?;
+            let addr = listener.local_addr()?;
+            println!(
+                "CloudCrowd is up: the API is at http://{}:{} (data in {})",
+                if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    addr.ip().to_string()
+                },
+                addr.port(),
+                data_dir.display()
+            );
+            crowd::run_embedded(config, data_dir, listener, shutdown).await
+        }
         Command::Serve(listen) => {
             let listener = bind(&listen, &mut config).await?;
             crowd::run_all(config, listener, shutdown).await
@@ -103,6 +129,25 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&config.redacted_json())?);
             Ok(())
         }
+    }
+}
+
+/// One user's own machine: files and scratch space under the data directory, and `file://`
+/// inputs readable under the user's home and the current directory, unless configured.
+fn embedded_defaults(config: &mut Config, data_dir: &std::path::Path) {
+    let defaults = Config::default();
+    if config.local_storage_path == defaults.local_storage_path {
+        config.local_storage_path = data_dir.join("files");
+    }
+    if config.temp_storage_path == defaults.temp_storage_path {
+        config.temp_storage_path = data_dir.join("tmp");
+    }
+    if config.allowed_file_roots.is_empty() {
+        config.allowed_file_roots = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(std::env::current_dir().ok())
+            .collect();
     }
 }
 

@@ -1,18 +1,19 @@
 //! The queue: how units reach workers and completions reach the dispatcher, behind one
 //! interface, so the dispatcher and the worker run the same code on RabbitMQ (`amqp.rs`) and,
-//! for the embedded default, in-process queues. The promises every implementation keeps: one
+//! for the embedded default, in-process queues (`memory.rs`). The promises every implementation keeps: one
 //! queue per action; at most `prefetch` units unacked per worker across all its queues; a
 //! unit acked only once its completion is published; what was in flight and unacked when a
 //! link dies is delivered again.
 
 mod amqp;
+mod memory;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-pub use self::amqp::AmqpQueue;
+pub use self::{amqp::AmqpQueue, memory::MemoryQueue};
 use crate::{
     messages::{Completion, Heartbeat, WorkMessage},
     store::Publish,

@@ -70,6 +70,20 @@ impl SqliteStore {
         })
     }
 
+    /// After a restart the in-process queues are empty: every unit they held goes back to
+    /// the outbox, and the nodes of the last run are forgotten. Returns how many units.
+    pub async fn forget_queue(&self) -> StoreResult<u64> {
+        self.with(|conn| {
+            let n = conn.execute(
+                "UPDATE work_units SET state = 'pending' WHERE state = 'queued'",
+                [],
+            )?;
+            conn.execute("DELETE FROM nodes", [])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// Runs `f` on the connection in a blocking thread.
     async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where

@@ -1,0 +1,304 @@
+//! The in-process queue of the embedded default: the same promises as RabbitMQ's within one
+//! process. A worker holds at most `prefetch` units (a semaphore permit rides with each
+//! delivery until it is settled); a delivery dropped unsettled goes back to the front of its
+//! queue, as an unacked message does when a broker connection dies. Nothing survives the
+//! process: the embedded store puts queued units back in its outbox at start-up.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink};
+use crate::{
+    messages::{Completion, Heartbeat, WorkMessage},
+    shutdown::CancellationToken,
+    store::{Publish, Published},
+};
+
+/// Heartbeats kept when nobody reads them.
+const MAX_HEARTBEATS: usize = 1000;
+
+/// Which queue a message lives in.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Name {
+    Work(String),
+    Completions,
+    Heartbeats,
+}
+
+#[derive(Default)]
+struct Queues {
+    messages: HashMap<Name, VecDeque<Message>>,
+}
+
+#[derive(Clone)]
+enum Message {
+    Work(WorkMessage),
+    Completion(Completion),
+    Heartbeat(Heartbeat),
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: Mutex<Queues>,
+    /// Something was pushed.
+    pushed: Notify,
+}
+
+impl Inner {
+    fn push(&self, name: Name, message: Message, front: bool) {
+        if let Ok(mut q) = self.queues.lock() {
+            let queue = q.messages.entry(name.clone()).or_default();
+            if front {
+                queue.push_front(message);
+            } else {
+                queue.push_back(message);
+            }
+            if name == Name::Heartbeats && queue.len() > MAX_HEARTBEATS {
+                queue.pop_front();
+            }
+        }
+        self.pushed.notify_waiters();
+    }
+
+    /// The first message in any of `names`, taking them in turn from `start`.
+    fn pop(&self, names: &[Name], start: usize) -> Option<(Name, Message)> {
+        let mut q = self.queues.lock().ok()?;
+        (0..names.len()).find_map(|i| {
+            let name = &names[(start + i) % names.len()];
+            q.messages
+                .get_mut(name)?
+                .pop_front()
+                .map(|m| (name.clone(), m))
+        })
+    }
+}
+
+/// In-process queues, shared by the dispatcher and the workers of one process.
+#[derive(Clone, Default)]
+pub struct MemoryQueue {
+    inner: Arc<Inner>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        MemoryQueue::default()
+    }
+
+    /// A consumer of `names`: a task hands out messages while permits last.
+    fn consume<T: Send + 'static>(
+        &self,
+        names: Vec<Name>,
+        prefetch: usize,
+        unwrap: fn(Message) -> Option<T>,
+    ) -> (super::Deliveries<T>, Box<dyn Control>) {
+        let (tx, rx) = mpsc::channel(1);
+        let stop = CancellationToken::new();
+        let permits = Arc::new(Semaphore::new(prefetch.max(1)));
+        let inner = self.inner.clone();
+        let stopping = stop.clone();
+        tokio::spawn(async move {
+            let mut turn = 0;
+            loop {
+                let permit = tokio::select! {
+                    _ = stopping.cancelled() => return,
+                    permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+                };
+                let (name, message) = loop {
+                    let pushed = inner.pushed.notified();
+                    tokio::pin!(pushed);
+                    pushed.as_mut().enable();
+                    if let Some(found) = inner.pop(&names, turn) {
+                        break found;
+                    }
+                    tokio::select! {
+                        _ = stopping.cancelled() => return,
+                        _ = &mut pushed => {}
+                    }
+                };
+                turn = turn.wrapping_add(1);
+                let Some(body) = unwrap(message.clone()) else {
+                    continue;
+                };
+                let acker = MemoryAcker::new(inner.clone(), name, message, permit);
+                let delivery = Delivery {
+                    body: Ok(body),
+                    acker: Box::new(acker) as Box<dyn Acker>,
+                };
+                if tx.send(Ok(delivery)).await.is_err() {
+                    return; // The consumer is gone; the delivery's drop requeued the message.
+                }
+            }
+        });
+        let deliveries =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|d| (d, rx)) },
+            );
+        (deliveries.boxed(), Box::new(MemoryControl { stop }))
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn work_publisher(&self) -> anyhow::Result<Box<dyn Publish>> {
+        Ok(Box::new(self.clone()))
+    }
+
+    async fn worker_link(
+        &self,
+        _node: &str,
+        actions: &[String],
+        prefetch: u16,
+    ) -> anyhow::Result<WorkerLink> {
+        let names = actions.iter().map(|a| Name::Work(a.clone())).collect();
+        let (deliveries, control) = self.consume(names, usize::from(prefetch), |m| match m {
+            Message::Work(w) => Some(w),
+            _ => None,
+        });
+        Ok(WorkerLink {
+            deliveries,
+            reporter: Arc::new(self.clone()),
+            control,
+        })
+    }
+
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>> {
+        let (deliveries, control) = self.consume(
+            vec![Name::Completions],
+            usize::from(prefetch),
+            |m| match m {
+                Message::Completion(c) => Some(c),
+                _ => None,
+            },
+        );
+        Ok(ConsumerLink {
+            deliveries,
+            control,
+        })
+    }
+
+    async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>> {
+        let (deliveries, control) = self.consume(vec![Name::Heartbeats], 64, |m| match m {
+            Message::Heartbeat(h) => Some(h),
+            _ => None,
+        });
+        Ok(ConsumerLink {
+            deliveries,
+            control,
+        })
+    }
+
+    async fn waiting(&self, action: &str) -> anyhow::Result<u32> {
+        let q = self
+            .inner
+            .queues
+            .lock()
+            .map_err(|_| anyhow::anyhow!("queue lock poisoned"))?;
+        Ok(q.messages
+            .get(&Name::Work(action.to_string()))
+            .map_or(0, |m| m.len() as u32))
+    }
+}
+
+#[async_trait]
+impl Publish for MemoryQueue {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let confirmed = units.iter().map(|u| u.unit_id).collect();
+        for unit in units {
+            self.inner
+                .push(Name::Work(unit.action.clone()), Message::Work(unit), false);
+        }
+        Ok(Published {
+            confirmed,
+            refused: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Reporter for MemoryQueue {
+    async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
+        self.inner.push(
+            Name::Completions,
+            Message::Completion(completion.clone()),
+            false,
+        );
+        Ok(())
+    }
+
+    async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
+        self.inner
+            .push(Name::Heartbeats, Message::Heartbeat(beat.clone()), false);
+        Ok(())
+    }
+}
+
+struct MemoryControl {
+    stop: CancellationToken,
+}
+
+#[async_trait]
+impl Control for MemoryControl {
+    async fn stop_taking(&self) {
+        self.stop.cancel();
+    }
+
+    async fn close(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// Holds a delivered message (and its prefetch permit) until settled; unsettled, it goes back.
+struct MemoryAcker {
+    inner: Arc<Inner>,
+    held: Mutex<Option<(Name, Message, OwnedSemaphorePermit)>>,
+}
+
+impl MemoryAcker {
+    fn new(inner: Arc<Inner>, name: Name, message: Message, permit: OwnedSemaphorePermit) -> Self {
+        MemoryAcker {
+            inner,
+            held: Mutex::new(Some((name, message, permit))),
+        }
+    }
+
+    fn settle(&self, requeue: bool) {
+        let taken = self.held.lock().ok().and_then(|mut h| h.take());
+        if let Some((name, message, permit)) = taken {
+            if requeue {
+                self.inner.push(name, message, true);
+            }
+            drop(permit);
+        }
+    }
+}
+
+#[async_trait]
+impl Acker for MemoryAcker {
+    async fn ack(&self) -> anyhow::Result<()> {
+        self.settle(false);
+        Ok(())
+    }
+
+    async fn requeue(&self) -> anyhow::Result<()> {
+        self.settle(true);
+        Ok(())
+    }
+
+    async fn reject(&self) -> anyhow::Result<()> {
+        self.settle(false);
+        Ok(())
+    }
+}
+
+impl Drop for MemoryAcker {
+    fn drop(&mut self) {
+        self.settle(true);
+    }
+}

@@ -1,0 +1,167 @@
+//! The embedded default: everything in one process on SQLite, in-process queues and files on
+//! disk, with nothing installed. Jobs report back through their `callback_url`, the one event
+//! a separate process can give.
+
+#![allow(dead_code)] // The shared fixtures have more than these tests use.
+
+#[path = "../e2e/http_fixtures.rs"]
+mod http_fixtures;
+
+mod helpers {
+    pub const WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+}
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+};
+
+use crowd::shared::{shutdown::CancellationToken, Config};
+use serde_json::{json, Value};
+
+use http_fixtures::{CallbackReceiver, GatedServer};
+
+async fn post(api: &str, job: Value) -> Value {
+    let reply = reqwest::Client::new()
+        .post(format!("{api}/jobs"))
+        .form(&[("job", job.to_string())])
+        .send()
+        .await
+        .expect("POST /jobs");
+    assert_eq!(reply.status(), 200);
+    reply.json().await.expect("job JSON")
+}
+
+async fn callback(receiver: &mut CallbackReceiver) -> Value {
+    tokio::time::timeout(helpers::WAIT, receiver.received.recv())
+        .await
+        .expect("a callback in time")
+        .expect("the receiver is up")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_run_in_one_process_with_nothing_installed() {
+    let data = tempfile::tempdir().expect("data dir");
+    let texts = tempfile::tempdir().expect("texts");
+    let book = texts.path().join("book.txt");
+    std::fs::write(&book, "one two three\nfour five\nsix").expect("write");
+    let config = Config {
+        local_storage_path: data.path().join("files"),
+        temp_storage_path: data.path().join("tmp"),
+        allowed_file_roots: vec![texts.path().to_path_buf()],
+        ..Config::default()
+    };
+    let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = CancellationToken::new();
+    let stack = tokio::spawn(crowd::run_embedded(
+        config,
+        data.path().to_path_buf(),
+        listener,
+        shutdown.clone(),
+    ));
+    let mut receiver = CallbackReceiver::start(vec![200]).await;
+    let book_url = format!("file://{}", book.display());
+
+    post(&api, json!({"action": "word_count", "inputs": [book_url, "seven eight"], "callback_url": receiver.url})).await;
+    let job = callback(&mut receiver).await;
+    assert_eq!(
+        (job["status"].as_str(), job["outputs"].clone()),
+        (Some("succeeded"), json!([8]))
+    );
+
+    let split = json!({"action": "chunked_word_count", "inputs": [book_url], "options": {"lines_per_chunk": 1},
+                       "callback_url": receiver.url});
+    post(&api, split).await;
+    let job = callback(&mut receiver).await;
+    assert_eq!(
+        (job["status"].as_str(), job["outputs"].clone()),
+        (Some("succeeded"), json!([6]))
+    );
+    assert!(
+        data.path().join("files/chunked_word_count").is_dir(),
+        "chunks saved under the data dir"
+    );
+
+    post(
+        &api,
+        json!({"action": "failure_testing", "inputs": ["a", "b"], "callback_url": receiver.url}),
+    )
+    .await;
+    let job = callback(&mut receiver).await;
+    assert_eq!(
+        job["outputs"],
+        json!(["made it!", "made it!"]),
+        "retried to the last attempt"
+    );
+
+    shutdown.cancel();
+    stack.await.expect("stack task").expect("stack ran cleanly");
+}
+
+/// `crowd up` as a user runs it, killed with SIGKILL mid-job and started again on the same
+/// data: the job completes, nothing lost and nothing counted twice.
+struct Up {
+    child: Child,
+    api: String,
+}
+
+fn start_up(data_dir: &std::path::Path) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crowd"))
+        .args(["up", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start crowd up");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the first line");
+    let api = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no API address in {line:?}"))
+        .to_string();
+    Up { child, api }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_survives_sigkill_and_a_restart() {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut gated = GatedServer::start().await;
+    let mut receiver = CallbackReceiver::start(vec![200]).await;
+    let mut first = start_up(data.path());
+    let inputs: Vec<String> = (0..3).map(|i| gated.url(&format!("held{i}"))).collect();
+    let mut all_inputs = inputs.clone();
+    all_inputs.push("two words".into());
+    let created = post(
+        &first.api,
+        json!({"action": "word_count", "inputs": all_inputs, "callback_url": receiver.url}),
+    )
+    .await;
+    for _ in 0..3 {
+        gated.arrival().await; // three units are mid-run
+    }
+
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    let second = start_up(data.path());
+    for _ in 0..3 {
+        gated.arrival().await; // run again by the new process
+    }
+    gated.release(100);
+    let job = callback(&mut receiver).await;
+    assert_eq!(job["id"], created["id"]);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputs"], json!([3 + 2]), "each unit counted once");
+    drop(second);
+}
