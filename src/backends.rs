@@ -1,6 +1,7 @@
 //! The backends a process runs on: where jobs live (store), how units travel (queue), where
 //! files go (asset store). Distributed: Postgres, RabbitMQ, S3 or a shared directory.
-//! Embedded: SQLite in a file, in-process queues, a directory.
+//! Embedded: SQLite in a file, in-process queues, a directory. `crowd up` mixes them as the
+//! environment says.
 
 use std::{path::Path, sync::Arc};
 
@@ -30,21 +31,65 @@ impl Backends {
         })
     }
 
-    /// SQLite in `data_dir`, in-process queues, and the configured asset store. Units the
-    /// last run had queued are put back in the outbox: its queues died with it.
-    pub async fn embedded(config: &Config, data_dir: &Path) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(&data_dir.join("crowd.db"))?;
-        let requeued = store.forget_queue().await?;
-        if requeued > 0 {
-            tracing::info!(
-                units = requeued,
-                "units in flight when the last run stopped are queued again"
-            );
-        }
+    /// What `crowd up` runs on: each distributed backend the environment names (Postgres for
+    /// `DATABASE_URL`, RabbitMQ for `AMQP_URL`), the embedded one otherwise: SQLite in
+    /// `data_dir`, in-process queues. The asset store is the configured one.
+    pub async fn up(config: &Config, data_dir: &Path, choice: Choice) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = if choice.postgres {
+            db::migrate(&config.database_url).await?;
+            Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?)
+        } else {
+            let store = SqliteStore::open(&data_dir.join("crowd.db"))?;
+            if !choice.rabbitmq {
+                // In-process queues died with the last run: what they held goes back to the
+                // outbox. (Postgres with in-process queues relies on the sweeper instead.)
+                let requeued = store.forget_queue().await?;
+                if requeued > 0 {
+                    tracing::info!(
+                        units = requeued,
+                        "units in flight when the last run stopped are queued again"
+                    );
+                }
+            }
+            Arc::new(store)
+        };
+        let queue: Arc<dyn Queue> = if choice.rabbitmq {
+            Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix))
+        } else {
+            Arc::new(MemoryQueue::new())
+        };
         Ok(Backends {
-            store: Arc::new(store),
-            queue: Arc::new(MemoryQueue::new()),
+            store,
+            queue,
             assets: storage::from_config(config).await?,
         })
+    }
+}
+
+/// Which distributed backends to use instead of the embedded ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Choice {
+    pub postgres: bool,
+    pub rabbitmq: bool,
+}
+
+impl Choice {
+    /// Postgres when `DATABASE_URL` (or `CROWD_DATABASE_URL`) is set, RabbitMQ when `AMQP_URL`
+    /// (or `CROWD_AMQP_URL`) is.
+    pub fn from_env() -> Self {
+        let set = |names: &[&str]| names.iter().any(|n| std::env::var_os(n).is_some());
+        Choice {
+            postgres: set(&["DATABASE_URL", "CROWD_DATABASE_URL"]),
+            rabbitmq: set(&["AMQP_URL", "CROWD_AMQP_URL"]),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match (self.postgres, self.rabbitmq) {
+            (false, false) => "embedded: SQLite and in-process queues",
+            (true, false) => "Postgres and in-process queues",
+            (false, true) => "SQLite and RabbitMQ",
+            (true, true) => "Postgres and RabbitMQ",
+        }
     }
 }

@@ -15,7 +15,7 @@ use crowd_shared::{
 use crowd_worker::{Registry, WorkerEnv};
 use tokio::net::TcpListener;
 
-pub use backends::Backends;
+pub use backends::{Backends, Choice};
 pub use crowd_shared as shared;
 pub use crowd_worker as worker;
 
@@ -105,15 +105,16 @@ pub async fn run_all(
     run_together(&config, &backends, listener, shutdown).await
 }
 
-/// The api, a dispatcher and a worker in one process on the embedded backends: SQLite in
-/// `data_dir`, in-process queues, files on disk. Nothing to install.
-pub async fn run_embedded(
+/// The api, a dispatcher and a worker in one process on the backends `choice` picks, embedded
+/// by default: SQLite in `data_dir`, in-process queues, files on disk. Nothing to install.
+pub async fn run_up(
     config: Config,
     data_dir: PathBuf,
+    choice: Choice,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let backends = Backends::embedded(&config, &data_dir).await?;
+    let backends = Backends::up(&config, &data_dir, choice).await?;
     run_together(&config, &backends, listener, shutdown).await
 }
 

@@ -108,17 +108,19 @@ async fn main() -> anyhow::Result<()> {
             embedded_defaults(&mut config, &data_dir);
             let listener = bind(&listen, &mut config).await?;
             let addr = listener.local_addr()?;
+            let choice = crowd::Choice::from_env();
             println!(
-                "CloudCrowd is up: the API is at http://{}:{} (data in {})",
+                "CloudCrowd is up: the API is at http://{}:{} ({}; data in {})",
                 if addr.ip().is_unspecified() {
                     "127.0.0.1".to_string()
                 } else {
                     addr.ip().to_string()
                 },
                 addr.port(),
+                choice.describe(),
                 data_dir.display()
             );
-            crowd::run_embedded(config, data_dir, listener, shutdown).await
+            crowd::run_up(config, data_dir, choice, listener, shutdown).await
         }
         Command::Serve(listen) => {
             let listener = bind(&listen, &mut config).await?;

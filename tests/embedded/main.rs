@@ -41,6 +41,33 @@ async fn callback(receiver: &mut CallbackReceiver) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_run_in_one_process_with_nothing_installed() {
+    run_jobs_in_one_process(crowd::Choice::default(), None).await;
+}
+
+/// `crowd up` with `DATABASE_URL` set: Postgres, still with in-process queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_run_in_one_process_on_postgres_and_in_process_queues() {
+    let admin = std::env::var("CROWD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("crowd_test_up_{}", std::process::id());
+    let mut url = url::Url::parse(&admin).expect("database URL");
+    url.set_path(&format!("/{name}"));
+    let choice = crowd::Choice {
+        postgres: true,
+        rabbitmq: false,
+    };
+    run_jobs_in_one_process(choice, Some(url.to_string())).await;
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop");
+}
+
+async fn run_jobs_in_one_process(choice: crowd::Choice, database_url: Option<String>) {
     let data = tempfile::tempdir().expect("data dir");
     let texts = tempfile::tempdir().expect("texts");
     let book = texts.path().join("book.txt");
@@ -49,14 +76,16 @@ async fn jobs_run_in_one_process_with_nothing_installed() {
         local_storage_path: data.path().join("files"),
         temp_storage_path: data.path().join("tmp"),
         allowed_file_roots: vec![texts.path().to_path_buf()],
+        database_url: database_url.unwrap_or_else(|| Config::default().database_url),
         ..Config::default()
     };
     let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     let shutdown = CancellationToken::new();
-    let stack = tokio::spawn(crowd::run_embedded(
+    let stack = tokio::spawn(crowd::run_up(
         config,
         data.path().to_path_buf(),
+        choice,
         listener,
         shutdown.clone(),
     ));
@@ -111,6 +140,8 @@ fn start_up(data_dir: &std::path::Path) -> Up {
         .args(["up", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("AMQP_URL")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start crowd up");
