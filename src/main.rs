@@ -46,8 +46,13 @@ enum Command {
     /// Everything in one process with nothing installed: SQLite in --data-dir, in-process
     /// queues, files on disk. Example: `crowd up --port 9173 --data-dir crowd-data`
     Up {
-        #[command(flatten)]
-        listen: Listen,
+        /// Port of the HTTP API.
+        #[arg(long, short)]
+        port: Option<u16>,
+        /// Address to listen on: this machine only by default, since `crowd up` may read your
+        /// files (`file://` inputs under your home directory).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
         /// Where the embedded database, stored files and scratch space live.
         #[arg(long, default_value = "crowd-data")]
         data_dir: PathBuf,
@@ -104,8 +109,13 @@ async fn main() -> anyhow::Result<()> {
             }
             crowd::run_worker(config, shutdown).await
         }
-        Command::Up { listen, data_dir } => {
+        Command::Up {
+            port,
+            host,
+            data_dir,
+        } => {
             embedded_defaults(&mut config, &data_dir);
+            let listen = Listen { port, host };
             let listener = bind(&listen, &mut config).await?;
             let addr = listener.local_addr()?;
             let choice = crowd::Choice::from_env();
