@@ -23,14 +23,18 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
                 return Ok(());
             }
             delivery = link.deliveries.next() => match delivery {
-                Some(Ok(delivery)) => match delivery.body {
-                    Ok(beat) => {
-                        if let Err(e) = d.store.record_heartbeat(&beat).await {
-                            tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
+                Some(Ok(delivery)) => {
+                    match &delivery.body {
+                        Ok(beat) => {
+                            if let Err(e) = d.store.record_heartbeat(beat).await {
+                                tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
+                            }
                         }
+                        Err(e) => tracing::warn!(error = %e, "ignoring a heartbeat that does not parse"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "ignoring a heartbeat that does not parse"),
-                },
+                    // Settled whatever happened: a heartbeat is only worth something once.
+                    delivery.acker.ack().await.ok();
+                }
                 Some(Err(e)) => return Err(e.context("consuming heartbeats")),
                 None => anyhow::bail!("the heartbeat queue closed"),
             },

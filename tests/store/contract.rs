@@ -91,6 +91,7 @@ pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
         .create_job(&job(json!(["a b", "c"])), MERGE)
         .await
         .expect("create");
+    assert_eq!(store.incomplete_jobs().await.expect("incomplete"), vec![id]);
     let view = store.job_view(id).await.expect("view").expect("exists");
     assert_eq!(
         (view.status, view.work_units, view.percent_complete),
@@ -136,6 +137,7 @@ pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
         .await
         .expect("overview");
     assert_eq!((overview.job_count, overview.work_unit_count), (0, 0));
+    assert!(store.incomplete_jobs().await.expect("incomplete").is_empty());
 }
 
 pub async fn duplicate_and_stale_completions_change_nothing(store: Arc<dyn Store>) {

@@ -60,15 +60,29 @@ impl Queue for AmqpQueue {
         prefetch: u16,
     ) -> anyhow::Result<WorkerLink> {
         let conn = amqp::connect(&self.url, &format!("crowd worker {node}")).await?;
-        let consume = conn
+        let mut consume = conn
             .create_channel()
             .await
             .context("opening the consuming channel")?;
-        // global = true: RabbitMQ shares this limit among every consumer on the channel.
-        consume
+        // global = true: RabbitMQ shares this limit among every consumer on the channel, so the
+        // worker holds at most `prefetch` units whatever queue they come from.
+        let shares = match consume
             .basic_qos(prefetch, BasicQosOptions { global: true })
             .await
-            .context("setting the prefetch")?;
+        {
+            Ok(()) => None,
+            Err(e) => {
+                // RabbitMQ 4.3 denies global QoS by default (deprecated_features.permit.global_qos
+                // brings it back). Per-consumer limits that add up to `prefetch` keep the promise,
+                // at the cost of a fixed share per action.
+                tracing::warn!(error = %e, "the broker refuses a shared prefetch; splitting it between the actions");
+                consume = conn
+                    .create_channel()
+                    .await
+                    .context("opening the consuming channel")?;
+                Some(prefetch_shares(prefetch, actions.len()))
+            }
+        };
         let publish = amqp::confirmed_channel(&conn).await?;
         amqp::declare_durable(&publish, &self.names.completions()).await?;
         amqp::declare_heartbeats(&publish, &self.names).await?;
@@ -78,9 +92,15 @@ impl Queue for AmqpQueue {
             .await
             .context("opening the heartbeat channel")?;
         let mut consumers = Vec::new();
-        for action in actions {
+        for (i, action) in actions.iter().enumerate() {
             let queue = self.names.work(action);
             amqp::declare_durable(&consume, &queue).await?;
+            if let Some(shares) = &shares {
+                // Applies to the consumers started after it on this channel: this one.
+                consume
+                    .basic_qos(shares[i], BasicQosOptions { global: false })
+                    .await?;
+            }
             let consumer = consume
                 .basic_consume(
                     queue.as_str().into(),
@@ -210,6 +230,14 @@ where
         .boxed()
 }
 
+/// `prefetch` split between `n` consumers, each getting at least one.
+fn prefetch_shares(prefetch: u16, n: usize) -> Vec<u16> {
+    let n_u16 = u16::try_from(n.max(1)).unwrap_or(u16::MAX);
+    (0..n_u16)
+        .map(|i| (prefetch / n_u16 + u16::from(i < prefetch % n_u16)).max(1))
+        .collect()
+}
+
 fn is_not_found(e: &lapin::Error) -> bool {
     use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
     matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.kind() == &AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
@@ -337,5 +365,17 @@ impl Publisher {
             }
         }
         Ok(published)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch_shares;
+
+    #[test]
+    fn prefetch_shares_add_up() {
+        assert_eq!(prefetch_shares(5, 4), vec![2, 1, 1, 1]);
+        assert_eq!(prefetch_shares(8, 2), vec![4, 4]);
+        assert_eq!(prefetch_shares(2, 3), vec![1, 1, 1], "every action can run");
     }
 }

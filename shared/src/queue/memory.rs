@@ -106,6 +106,7 @@ impl MemoryQueue {
             let mut turn = 0;
             loop {
                 let permit = tokio::select! {
+                    biased;
                     _ = stopping.cancelled() => return,
                     permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
                 };
@@ -113,6 +114,9 @@ impl MemoryQueue {
                     let pushed = inner.pushed.notified();
                     tokio::pin!(pushed);
                     pushed.as_mut().enable();
+                    if stopping.is_cancelled() {
+                        return; // Stopped: take nothing more.
+                    }
                     if let Some(found) = inner.pop(&names, turn) {
                         break found;
                     }

@@ -196,6 +196,9 @@ pub trait Store: Send + Sync + 'static {
         node_ttl: Duration,
     ) -> StoreResult<u64>;
 
+    /// Ids of the jobs not yet complete.
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>>;
+
     /// Until `shutdown`, wakes `wakeups` whenever new work or a due callback may be waiting.
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken);
 

@@ -239,6 +239,18 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM jobs WHERE status IN (1, 4, 5) ORDER BY id",
+                &[],
+            )
+            .await
+            .context("listing incomplete jobs")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {
         listen::watch(&self.database_url, &wakeups, &shutdown).await;
     }

@@ -92,9 +92,15 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
+            // A panic elsewhere poisons the lock but not the connection: carry on with it.
             let mut conn = conn
                 .lock()
-                .map_err(|_| anyhow::anyhow!("the SQLite connection was poisoned by a panic"))?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !conn.is_autocommit() {
+                // A transaction left open by a failed COMMIT or a panic would swallow every
+                // later write.
+                conn.execute_batch("ROLLBACK").ok();
+            }
             f(&mut conn)
         })
         .await
@@ -193,8 +199,16 @@ impl Store for SqliteStore {
             });
         }
         let claimed = units.len();
+        let sent: std::collections::HashMap<i64, i32> =
+            units.iter().map(|u| (u.unit_id, u.attempt)).collect();
         let published = publish.publish(units).await?;
-        let confirmed = published.confirmed;
+        // The attempt sent, so a unit that failed and went back to the outbox in the meantime
+        // is not marked queued in its retry's place.
+        let confirmed: Vec<(i64, i32)> = published
+            .confirmed
+            .iter()
+            .filter_map(|id| sent.get(id).map(|attempt| (*id, *attempt)))
+            .collect();
         self.with(move |conn| queries::mark_queued(conn, &confirmed))
             .await?;
         Ok(Relayed {
@@ -262,6 +276,10 @@ impl Store for SqliteStore {
             });
         }
         Ok(n)
+    }
+
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>> {
+        self.with(queries::incomplete_jobs).await
     }
 
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {

@@ -195,18 +195,26 @@ pub(super) fn pending_units(
     .collect()
 }
 
-pub(super) fn mark_queued(conn: &mut Connection, unit_ids: &[i64]) -> anyhow::Result<()> {
+pub(super) fn mark_queued(conn: &mut Connection, units: &[(i64, i32)]) -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut mark = tx.prepare_cached(
-            "UPDATE work_units SET state = 'queued' WHERE id = ?1 AND state = 'pending'",
+            "UPDATE work_units SET state = 'queued' WHERE id = ?1 AND attempts = ?2 AND state = 'pending'",
         )?;
-        for id in unit_ids {
-            mark.execute(params![id])?;
+        for (id, attempt) in units {
+            mark.execute(params![id, attempt])?;
         }
     }
     tx.commit()?;
     Ok(())
+}
+
+pub(super) fn incomplete_jobs(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
+    let mut query = conn.prepare("SELECT id FROM jobs WHERE status IN (1, 4, 5) ORDER BY id")?;
+    let ids = query
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
 }
 
 pub(super) fn claim_callbacks(
