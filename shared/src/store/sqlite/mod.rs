@@ -56,9 +56,10 @@ impl SqliteStore {
         let mut conn =
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL: readers do not wait for the writer; foreign keys: deleting a job deletes its units.
+        // WAL: readers do not wait for the writer; FULL: a job the api accepted survives a power
+        // loss, not only a crash; foreign keys: deleting a job deletes its units.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
         )
         .context("configuring SQLite")?;
         embedded::migrations::runner()
