@@ -24,6 +24,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
+    /// Sent by a browser from another site's page.
+    #[error("requests from pages of another origin ({0}) are refused")]
+    ForeignOrigin(String),
     /// Postgres cannot be reached.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -58,6 +61,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::ForeignOrigin(_) => (StatusCode::FORBIDDEN, "foreign_origin"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -6,6 +6,7 @@ mod error;
 mod handlers;
 mod job_request;
 mod routes;
+mod same_origin;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -6,7 +6,7 @@ use std::{convert::Infallible, sync::Arc};
 use bytes::Bytes;
 use warp::{Filter, Reply};
 
-use crate::{auth, error, handlers, ApiState};
+use crate::{auth, error, handlers, same_origin, ApiState};
 
 pub fn routes(
     state: Arc<ApiState>,
@@ -42,6 +42,7 @@ pub fn routes(
         .and_then(handlers::delete_job);
 
     auth::require(state.credentials.clone())
+        .and(same_origin::require())
         .and(heartbeat.or(status).or(create).or(show).or(delete))
         .recover(error::recover)
         .with(warp::trace::request())

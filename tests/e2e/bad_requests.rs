@@ -180,6 +180,17 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
     )
     .await;
 
+    // A page of another site, posting through a user's browser.
+    let cross_site = stack
+        .http
+        .post(stack.url("/jobs"))
+        .header("origin", "http://evil.example")
+        .form(&[("job", r#"{"action": "word_count", "inputs": ["a"]}"#)])
+        .send()
+        .await
+        .expect("POST");
+    expect_error(cross_site, 403, "another origin").await;
+
     // Nothing was created and nothing fell over.
     let jobs: i64 = stack
         .db

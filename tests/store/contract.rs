@@ -137,7 +137,11 @@ pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
         .await
         .expect("overview");
     assert_eq!((overview.job_count, overview.work_unit_count), (0, 0));
-    assert!(store.incomplete_jobs().await.expect("incomplete").is_empty());
+    assert!(store
+        .incomplete_jobs()
+        .await
+        .expect("incomplete")
+        .is_empty());
 }
 
 pub async fn duplicate_and_stale_completions_change_nothing(store: Arc<dyn Store>) {
