@@ -124,61 +124,22 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
     .await;
     expect_error(too_large.expect("POST"), 413, "too large").await;
 
-    expect_error(
-        stack
+    let wrong_routes = [
+        (reqwest::Method::GET, "/jobs/999999", 404, "999999"),
+        (reqwest::Method::GET, "/jobs/abc", 404, "abc"),
+        (reqwest::Method::DELETE, "/jobs/999999", 404, "999999"),
+        (reqwest::Method::GET, "/nowhere", 404, "no such route"),
+        (reqwest::Method::PUT, "/jobs/1", 405, "not allowed"),
+    ];
+    for (method, path, status, message) in wrong_routes {
+        let reply = stack
             .http
-            .get(stack.url("/jobs/999999"))
+            .request(method, stack.url(path))
             .send()
             .await
-            .expect("GET"),
-        404,
-        "999999",
-    )
-    .await;
-    expect_error(
-        stack
-            .http
-            .get(stack.url("/jobs/abc"))
-            .send()
-            .await
-            .expect("GET"),
-        404,
-        "abc",
-    )
-    .await;
-    expect_error(
-        stack
-            .http
-            .delete(stack.url("/jobs/999999"))
-            .send()
-            .await
-            .expect("DELETE"),
-        404,
-        "999999",
-    )
-    .await;
-    expect_error(
-        stack
-            .http
-            .get(stack.url("/nowhere"))
-            .send()
-            .await
-            .expect("GET"),
-        404,
-        "no such route",
-    )
-    .await;
-    expect_error(
-        stack
-            .http
-            .put(stack.url("/jobs/1"))
-            .send()
-            .await
-            .expect("PUT"),
-        405,
-        "not allowed",
-    )
-    .await;
+            .expect("request");
+        expect_error(reply, status, message).await;
+    }
 
     // A page of another site, posting through a user's browser.
     let cross_site = stack

@@ -101,15 +101,7 @@ impl Queue for AmqpQueue {
                     .basic_qos(shares[i], BasicQosOptions { global: false })
                     .await?;
             }
-            let consumer = consume
-                .basic_consume(
-                    queue.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .with_context(|| format!("consuming {queue}"))?;
+            let consumer = start_consumer(&consume, &queue, BasicConsumeOptions::default()).await?;
             consumers.push(consumer);
         }
         let tags = consumers.iter().map(|c| c.tag()).collect();
@@ -136,15 +128,7 @@ impl Queue for AmqpQueue {
             .await?;
         let queue = self.names.completions();
         amqp::declare_durable(&channel, &queue).await?;
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .context("consuming completions")?;
+        let consumer = start_consumer(&channel, &queue, BasicConsumeOptions::default()).await?;
         let tags = vec![consumer.tag()];
         Ok(ConsumerLink {
             deliveries: deliveries(consumer),
@@ -165,15 +149,7 @@ impl Queue for AmqpQueue {
             no_ack: true,
             ..BasicConsumeOptions::default()
         };
-        let consumer = channel
-            .basic_consume(
-                self.names.heartbeats().as_str().into(),
-                "".into(),
-                options,
-                FieldTable::default(),
-            )
-            .await
-            .context("consuming heartbeats")?;
+        let consumer = start_consumer(&channel, &self.names.heartbeats(), options).await?;
         let tags = vec![consumer.tag()];
         let deliveries = consumer
             .map(|d| {
@@ -212,6 +188,18 @@ impl Queue for AmqpQueue {
         conn.close(200, "probe done".into()).await.ok();
         waiting
     }
+}
+
+/// Starts a consumer on `queue` (the server names it).
+async fn start_consumer(
+    channel: &Channel,
+    queue: &str,
+    options: BasicConsumeOptions,
+) -> anyhow::Result<lapin::Consumer> {
+    channel
+        .basic_consume(queue.into(), "".into(), options, FieldTable::default())
+        .await
+        .with_context(|| format!("consuming {queue}"))
 }
 
 fn deliveries<T, S>(consumer: S) -> Deliveries<T>
