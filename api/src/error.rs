@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The job posted is malformed or names what does not exist.
     #[error("{0}")]
     InvalidJob(String),
+    /// A query parameter is unknown or out of range.
+    #[error("{0}")]
+    BadParameter(String),
     #[error("no job with id {0}")]
     JobNotFound(String),
     #[error(
@@ -56,6 +59,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
+            ApiError::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crowd_shared::jobs;
-use serde_json::json;
+use crowd_shared::{jobs, store::NodeView};
+use serde_json::{json, Value};
 use warp::{http::StatusCode, Rejection, Reply};
 
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Ids are numbers; anything else cannot name a job.
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .map_err(|_| ApiError::JobNotFound(raw.to_string()))
 }
@@ -78,22 +78,21 @@ pub async fn status(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
         .overview(state.node_ttl)
         .await
         .map_err(ApiError::from)?;
-    let nodes: Vec<_> = overview
-        .nodes
-        .iter()
-        .map(|node| {
-            json!({
-                "host": node.name,
-                "tag": node.tag,
-                "workers": node.running,
-                "max_workers": node.max_workers,
-                "status": if node.is_busy() { "busy" } else { "available" },
-            })
-        })
-        .collect();
+    let nodes: Vec<_> = overview.nodes.iter().map(node_json).collect();
     Ok(warp::reply::json(&json!({
         "nodes": nodes,
         "job_count": overview.job_count,
         "work_unit_count": overview.work_unit_count,
     })))
+}
+
+/// A node as `/status` (and the operations page) shows it.
+pub(crate) fn node_json(node: &NodeView) -> Value {
+    json!({
+        "host": node.name,
+        "tag": node.tag,
+        "workers": node.running,
+        "max_workers": node.max_workers,
+        "status": if node.is_busy() { "busy" } else { "available" },
+    })
 }

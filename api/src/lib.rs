@@ -1,10 +1,15 @@
 //! The HTTP API, CloudCrowd-compatible: `POST /jobs`, `GET|DELETE /jobs/:id`, `GET /status`,
-//! `GET /heartbeat`. Filters in `routes`, handlers in `handlers`, one error type in `error`.
+//! `GET /heartbeat`; and for people: `GET /jobs` (pages), `GET /jobs/:id/units`, `GET /events`
+//! (live snapshots) and the operations page at `/`. Filters in `routes`, handlers in
+//! `handlers`, `listing`, `events` and `ops_page`, one error type in `error`.
 
 mod auth;
 mod error;
+mod events;
 mod handlers;
 mod job_request;
+mod listing;
+mod ops_page;
 mod routes;
 mod same_origin;
 
@@ -28,6 +33,10 @@ pub struct ApiState {
     /// A node unheard for this long is no longer listed.
     pub node_ttl: Duration,
     pub credentials: Option<(String, String)>,
+    /// What `/events` streams.
+    pub snapshots: events::Snapshots,
+    /// Ends the open event streams when the api shuts down.
+    pub stop_streams: CancellationToken,
 }
 
 impl ApiState {
@@ -47,6 +56,8 @@ impl ApiState {
             credentials: config
                 .credentials()
                 .map(|(l, p)| (l.to_string(), p.to_string())),
+            snapshots: events::Snapshots::new(),
+            stop_streams: CancellationToken::new(),
         })
     }
 }
@@ -63,9 +74,23 @@ pub async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
 pub async fn serve(state: Arc<ApiState>, listener: TcpListener, shutdown: CancellationToken) {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "api listening");
+    let snapshots = {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let store = state.store.clone();
+            state.snapshots.run(store, state.node_ttl, shutdown).await;
+        })
+    };
+    let stop_streams = state.stop_streams.clone();
+    let shutdown_streams = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_streams.cancelled().await;
+        stop_streams.cancel();
+    });
     warp::serve(routes::routes(state))
         .incoming(listener)
         .graceful(async move { shutdown.cancelled().await })
         .run()
         .await;
+    let _ = snapshots.await;
 }

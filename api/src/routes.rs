@@ -6,7 +6,7 @@ use std::{convert::Infallible, sync::Arc};
 use bytes::Bytes;
 use warp::{Filter, Reply};
 
-use crate::{auth, error, handlers, same_origin, ApiState};
+use crate::{auth, error, events, handlers, listing, ops_page, same_origin, ApiState};
 
 pub fn routes(
     state: Arc<ApiState>,
@@ -38,12 +38,39 @@ pub fn routes(
 
     let delete = warp::path!("jobs" / String)
         .and(warp::delete())
-        .and(with_state)
+        .and(with_state.clone())
         .and_then(handlers::delete_job);
 
+    let list = warp::path!("jobs")
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(with_state.clone())
+        .and_then(listing::list_jobs);
+
+    let units = warp::path!("jobs" / String / "units")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(listing::job_units);
+
+    let events = warp::path!("events")
+        .and(warp::get())
+        .and(with_state)
+        .and_then(events::stream);
+
+    let ops = warp::get().and(
+        warp::path::end()
+            .map(ops_page::page)
+            .or(warp::path!("ops" / "ops.js").map(ops_page::script))
+            .unify()
+            .or(warp::path!("ops" / "ops.css").map(ops_page::style))
+            .unify(),
+    );
+
+    let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete);
+    let browsing = list.or(units).or(events).or(ops);
     auth::require(state.credentials.clone())
         .and(same_origin::require())
-        .and(heartbeat.or(status).or(create).or(show).or(delete))
+        .and(cloudcrowd.or(browsing))
         .recover(error::recover)
         .with(warp::trace::request())
 }

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{StackOptions, TestStack};
+use crate::helpers::{Backend, StackOptions, TestStack};
 
 async fn expect_error(reply: reqwest::Response, status: u16, message_part: &str) {
     let got = reply.status().as_u16();
@@ -14,15 +14,17 @@ async fn expect_error(reply: reqwest::Response, status: u16, message_part: &str)
     assert!(body["error"].is_string(), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
-    let stack = TestStack::start_with(StackOptions {
-        configure: |c| {
-            c.max_body_bytes = 4096;
-            c.max_inputs = 50;
+async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) {
+    let stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            configure: |c| {
+                c.max_body_bytes = 4096;
+                c.max_inputs = 50;
+            },
+            ..Default::default()
         },
-        ..Default::default()
-    })
+    )
     .await;
     let form = |job: &str| {
         stack
@@ -153,12 +155,10 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
     expect_error(cross_site, 403, "another origin").await;
 
     // Nothing was created and nothing fell over.
-    let jobs: i64 = stack
-        .db
-        .query_one("SELECT count(*) FROM jobs", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let jobs = stack
+        .probe
+        .count("SELECT count(*) FROM jobs WHERE id > $1", 0)
+        .await;
     assert_eq!(jobs, 0);
     let alive = stack
         .http
@@ -170,18 +170,29 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn basic_auth_guards_every_route_when_configured() {
-    let stack = TestStack::start_with(StackOptions {
-        workers: 0,
-        configure: |c| {
-            c.login = Some("crowd".into());
-            c.password = Some(crowd::shared::Secret::new("s3cret"));
+async fn basic_auth_guards_every_route_when_configured(backend: Backend) {
+    let stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            configure: |c| {
+                c.login = Some("crowd".into());
+                c.password = Some(crowd::shared::Secret::new("s3cret"));
+            },
+            ..Default::default()
         },
-        ..Default::default()
-    })
+    )
     .await;
-    for path in ["/heartbeat", "/status", "/jobs/1"] {
+    for path in [
+        "/heartbeat",
+        "/status",
+        "/jobs/1",
+        "/jobs",
+        "/jobs/1/units",
+        "/events",
+        "/",
+        "/ops/ops.js",
+    ] {
         let reply = stack.http.get(stack.url(path)).send().await.expect("GET");
         assert_eq!(
             reply
@@ -219,3 +230,8 @@ async fn basic_auth_guards_every_route_when_configured() {
     assert_eq!(created.status(), 200);
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    every_bad_request_gets_a_4xx_that_says_what_is_wrong,
+    basic_auth_guards_every_route_when_configured
+);

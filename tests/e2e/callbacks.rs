@@ -1,10 +1,12 @@
 use serde_json::json;
 
-use crate::{helpers::TestStack, http_fixtures::CallbackReceiver};
+use crate::{
+    helpers::{Backend, TestStack},
+    http_fixtures::CallbackReceiver,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_callback_gets_the_job_and_a_201_deletes_it() {
-    let mut stack = TestStack::start().await;
+async fn the_callback_gets_the_job_and_a_201_deletes_it(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     // The first delivery fails; the retry is answered 201.
     let mut receiver = CallbackReceiver::start(vec![500, 201]).await;
     let created = stack
@@ -28,9 +30,8 @@ async fn the_callback_gets_the_job_and_a_201_deletes_it() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_callback_answered_200_keeps_the_job() {
-    let mut stack = TestStack::start().await;
+async fn a_callback_answered_200_keeps_the_job(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let mut receiver = CallbackReceiver::start(vec![200]).await;
     let created = stack
         .post_job(json!({"action": "always_fails", "inputs": ["x"], "callback_url": receiver.url}))
@@ -42,12 +43,10 @@ async fn a_callback_answered_200_keeps_the_job() {
         .wait_until(
             "the callback to be recorded as delivered",
             async |stack: &TestStack| {
-                let row = stack
-                    .db
-                    .query_one("SELECT callback_state FROM jobs WHERE id = $1", &[&id])
-                    .await
-                    .ok()?;
-                let state: String = row.get(0);
+                let state = stack
+                    .probe
+                    .text("SELECT callback_state FROM jobs WHERE id = $1", id)
+                    .await?;
                 (state != "pending").then_some(state)
             },
         )
@@ -56,3 +55,8 @@ async fn a_callback_answered_200_keeps_the_job() {
     assert_eq!(stack.get_job(id).await.0, 200);
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    the_callback_gets_the_job_and_a_201_deletes_it,
+    a_callback_answered_200_keeps_the_job
+);

@@ -1,56 +1,42 @@
 //! A stand-in for a worker that the test drives by hand: it takes work messages off an
-//! action's queue (auto-acked, so the broker forgets them) and builds completions.
+//! action's queue and acks them at once, so the queue forgets them, and builds completions.
 
 use crowd::shared::{
-    amqp::{self, QueueNames},
     messages::{Completion, Outcome, WorkMessage},
+    queue::{Reporter, WorkerLink},
 };
 use futures_util::StreamExt;
-use lapin::{options::BasicConsumeOptions, types::FieldTable};
 
 use crate::helpers::{TestStack, WAIT};
 
-/// Takes the next work message off an action's queue, as a worker would.
 pub struct FakeWorker {
-    _conn: lapin::Connection,
-    consumer: lapin::Consumer,
+    link: WorkerLink,
 }
 
 impl FakeWorker {
     pub async fn start(stack: &TestStack, action: &str) -> FakeWorker {
-        let conn = amqp::connect(&stack.config.amqp_url, "crowd test fake worker")
+        let link = stack
+            .queue
+            .worker_link("fake worker", &[action.to_string()], 100)
             .await
-            .expect("connect");
-        let channel = conn.create_channel().await.expect("channel");
-        let queue = QueueNames::new(&stack.config.queue_prefix).work(action);
-        amqp::declare_durable(&channel, &queue)
-            .await
-            .expect("declare");
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume");
-        FakeWorker {
-            _conn: conn,
-            consumer,
-        }
+            .expect("a worker link");
+        FakeWorker { link }
     }
 
+    /// Takes the next work message off the queue, as a worker would.
     pub async fn next(&mut self) -> WorkMessage {
-        let delivery = tokio::time::timeout(WAIT, self.consumer.next())
+        let delivery = tokio::time::timeout(WAIT, self.link.deliveries.next())
             .await
             .expect("a work message in time")
-            .expect("the consumer is open")
+            .expect("the link is open")
             .expect("a delivery");
-        serde_json::from_slice(&delivery.data).expect("a work message")
+        delivery.acker.ack().await.expect("ack");
+        delivery.body.expect("a work message")
+    }
+
+    /// Sends a completion back the way workers do.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.link.reporter.as_ref()
     }
 }
 

@@ -1,25 +1,51 @@
-//! `TestStack`: the whole system in-process against the real Postgres, RabbitMQ and an S3
-//! server of the test's own. Each stack owns its database, its queue names and its bucket, so
-//! tests run side by side; it waits on database notifications, never on sleeps.
+//! `TestStack`: the whole system in-process on one of the two backend sets. Distributed: the
+//! real Postgres and RabbitMQ and an S3 server of the test's own, each stack with its own
+//! database, queue names and bucket, so tests run side by side. Embedded: SQLite in a temporary
+//! directory, in-process queues, files on disk, as `crowd up` runs. Either way the test waits
+//! on the database's change events, never on sleeps.
 
 use std::{
-    str::FromStr,
-    sync::atomic::{AtomicUsize, Ordering},
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
-use crowd::shared::{config::StorageKind, db, shutdown::CancellationToken, Config, Secret};
-use futures_util::StreamExt;
+use crowd::{
+    shared::{
+        config::StorageKind,
+        queue::{AmqpQueue, MemoryQueue, Queue},
+        shutdown::CancellationToken,
+        storage::{self, AssetStore},
+        store::{JobDetail, PgStore, SqliteStore, Store, UnitView},
+        Config, Secret,
+    },
+    Backends,
+};
 use serde_json::Value;
-use tokio::{sync::mpsc, task::JoinSet};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio::task::JoinSet;
+use tokio_postgres::NoTls;
 
-use crate::s3_server::{S3Server, ACCESS_KEY, SECRET_KEY};
+use crate::{
+    probe::{pg_url, Probe},
+    s3_server::{S3Server, ACCESS_KEY, SECRET_KEY},
+};
 
 /// How long any one wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(90);
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Which backends a stack runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Postgres, RabbitMQ and S3.
+    Distributed,
+    /// SQLite, in-process queues and files on disk.
+    Embedded,
+}
 
 pub struct StackOptions {
     pub workers: usize,
@@ -37,20 +63,34 @@ impl Default for StackOptions {
     }
 }
 
+/// What the stack runs on, and how to take it down.
+enum Services {
+    Distributed {
+        admin_url: String,
+        db_name: String,
+        _s3_server: S3Server,
+    },
+    Embedded {
+        backends: Backends,
+        _data: tempfile::TempDir,
+    },
+}
+
 pub struct TestStack {
+    pub backend: Backend,
     /// Base URL of the api.
     pub api: String,
     pub http: reqwest::Client,
-    /// The test's own connection to the stack's database.
-    pub db: tokio_postgres::Client,
-    pub s3: aws_sdk_s3::Client,
+    /// The store, queue and asset store the services use (another connection to the same
+    /// ones, for the distributed set).
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub assets: Arc<dyn AssetStore>,
     pub config: Config,
-    events: mpsc::UnboundedReceiver<String>,
+    pub probe: Probe,
+    services: Services,
     shutdown: CancellationToken,
-    services: JoinSet<anyhow::Result<()>>,
-    admin_url: String,
-    db_name: String,
-    _s3_server: S3Server,
+    tasks: JoinSet<anyhow::Result<()>>,
 }
 
 fn admin_url() -> String {
@@ -62,80 +102,153 @@ fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// Settings every stack shares: quick heartbeats and callback retries, a short grace.
+fn base_config(id: &str, scratch: PathBuf) -> Config {
+    Config {
+        queue_prefix: format!("crowd_test_{id}"),
+        temp_storage_path: scratch,
+        heartbeat_secs: 1,
+        max_workers: 4,
+        callback_backoff_ms: 50,
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    }
+}
+
 impl TestStack {
-    pub async fn start() -> TestStack {
-        TestStack::start_with(StackOptions::default()).await
+    pub async fn start(backend: Backend) -> TestStack {
+        TestStack::start_with(backend, StackOptions::default()).await
     }
 
-    pub async fn start_with(options: StackOptions) -> TestStack {
+    pub async fn start_with(backend: Backend, options: StackOptions) -> TestStack {
         if std::env::var("RUST_LOG").is_ok() {
             crowd::shared::telemetry::init();
         }
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!("t{}_{n}", std::process::id());
+        let mut stack = match backend {
+            Backend::Distributed => TestStack::distributed(&id, &options).await,
+            Backend::Embedded => TestStack::embedded(&id, &options).await,
+        };
+        let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind the api");
+        stack.api = format!("http://{}", listener.local_addr().expect("api addr"));
+        let (config, shutdown) = (stack.config.clone(), stack.shutdown.clone());
+        match stack.shared_backends() {
+            None => {
+                stack
+                    .tasks
+                    .spawn(crowd::run_api(config.clone(), listener, shutdown.clone()));
+                for _ in 0..options.dispatchers {
+                    stack
+                        .tasks
+                        .spawn(crowd::run_dispatcher(config.clone(), shutdown.clone()));
+                }
+            }
+            Some(backends) => {
+                let (api_backends, api_config, api_shutdown) =
+                    (backends.clone(), config.clone(), shutdown.clone());
+                stack.tasks.spawn(async move {
+                    crowd::api_on(&api_config, &api_backends, listener, api_shutdown).await;
+                    Ok(())
+                });
+                for _ in 0..options.dispatchers {
+                    let (backends, config, shutdown) =
+                        (backends.clone(), config.clone(), shutdown.clone());
+                    stack.tasks.spawn(async move {
+                        crowd::dispatcher_on(&config, &backends, shutdown).await
+                    });
+                }
+            }
+        }
+        for w in 0..options.workers {
+            stack.start_worker(&format!("worker-{w}"), |_| {});
+        }
+        stack.wait_for_api().await;
+        stack
+    }
+
+    async fn distributed(id: &str, options: &StackOptions) -> TestStack {
         let admin_url = admin_url();
         let db_name = format!("crowd_test_{id}");
-        let mut pg =
-            tokio_postgres::Config::from_str(&admin_url).expect("CROWD_TEST_DATABASE_URL parses");
-        pg.dbname(&db_name);
         let database_url = pg_url(&admin_url, &db_name);
-
         let s3_server = S3Server::start().await;
-        let scratch = std::env::temp_dir().join(format!("crowd_test_scratch_{id}"));
         let mut config = Config {
             database_url: database_url.clone(),
             db_pool_size: 8,
             amqp_url: amqp_url(),
-            queue_prefix: format!("crowd_test_{id}"),
             storage: StorageKind::S3,
             s3_endpoint: Some(s3_server.endpoint.clone()),
             s3_bucket: Some(format!("crowd-test-{}", id.replace('_', "-"))),
             aws_access_key_id: Some(ACCESS_KEY.into()),
             aws_secret_access_key: Some(Secret::new(SECRET_KEY)),
-            temp_storage_path: scratch,
-            heartbeat_secs: 1,
-            max_workers: 4,
-            callback_backoff_ms: 50,
-            shutdown_grace_secs: 5,
-            ..Config::default()
+            ..base_config(
+                id,
+                std::env::temp_dir().join(format!("crowd_test_scratch_{id}")),
+            )
         };
         (options.configure)(&mut config);
-
-        db::migrate(&database_url).await.expect("migrations apply");
-        let (db, events) = connect_with_events(&database_url).await;
-        db.batch_execute(TEST_EVENTS_SQL)
+        crowd::shared::db::migrate(&database_url)
             .await
-            .expect("install the test's job event trigger");
-
-        let shutdown = CancellationToken::new();
-        let mut services = JoinSet::new();
-        let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind the api");
-        let api = format!("http://{}", listener.local_addr().expect("api addr"));
-        services.spawn(crowd::run_api(config.clone(), listener, shutdown.clone()));
-        for _ in 0..options.dispatchers {
-            services.spawn(crowd::run_dispatcher(config.clone(), shutdown.clone()));
-        }
-        for w in 0..options.workers {
-            let mut worker_config = config.clone();
-            worker_config.node_name = Some(format!("worker-{w}.{id}"));
-            services.spawn(crowd::run_worker(worker_config, shutdown.clone()));
-        }
-        let s3 = crowd::shared::storage::s3_client(&config).expect("S3 client");
-        let stack = TestStack {
-            api,
+            .expect("migrations apply");
+        TestStack {
+            backend: Backend::Distributed,
+            api: String::new(),
             http: reqwest::Client::new(),
-            db,
-            s3,
+            store: Arc::new(PgStore::new(&database_url, 4).expect("store")),
+            queue: Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix)),
+            assets: storage::from_config(&config).await.expect("asset store"),
+            probe: Probe::postgres(&database_url).await,
             config,
-            events,
-            shutdown,
-            services,
-            admin_url,
-            db_name,
-            _s3_server: s3_server,
+            services: Services::Distributed {
+                admin_url,
+                db_name,
+                _s3_server: s3_server,
+            },
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    async fn embedded(id: &str, options: &StackOptions) -> TestStack {
+        let data = tempfile::tempdir().expect("data dir");
+        let mut config = Config {
+            storage: StorageKind::Filesystem,
+            local_storage_path: data.path().join("files"),
+            ..base_config(id, data.path().join("tmp"))
         };
-        stack.wait_for_api().await;
-        stack
+        (options.configure)(&mut config);
+        let sqlite = SqliteStore::open(&data.path().join("crowd.db")).expect("SQLite store");
+        let probe = Probe::sqlite(&data.path().join("crowd.db"), sqlite.changes());
+        let backends = Backends {
+            store: Arc::new(sqlite),
+            queue: Arc::new(MemoryQueue::new()),
+            assets: storage::from_config(&config).await.expect("asset store"),
+        };
+        TestStack {
+            backend: Backend::Embedded,
+            api: String::new(),
+            http: reqwest::Client::new(),
+            store: backends.store.clone(),
+            queue: backends.queue.clone(),
+            assets: backends.assets.clone(),
+            probe,
+            config,
+            services: Services::Embedded {
+                backends,
+                _data: data,
+            },
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// The embedded set's backends, which every service shares; `None` for the distributed
+    /// set, where each service connects on its own as separate processes would.
+    fn shared_backends(&self) -> Option<Backends> {
+        match &self.services {
+            Services::Embedded { backends, .. } => Some(backends.clone()),
+            Services::Distributed { .. } => None,
+        }
     }
 
     /// The listener is bound before the api task starts, so a request waits in its backlog
@@ -156,8 +269,17 @@ impl TestStack {
         config.node_name = Some(format!("{name}.{}", self.config.queue_prefix));
         configure(&mut config);
         let token = self.shutdown.child_token();
-        self.services
-            .spawn(crowd::run_worker(config, token.clone()));
+        match self.backend {
+            Backend::Distributed => {
+                self.tasks.spawn(crowd::run_worker(config, token.clone()));
+            }
+            Backend::Embedded => {
+                let (queue, assets, stop) =
+                    (self.queue.clone(), self.assets.clone(), token.clone());
+                self.tasks
+                    .spawn(async move { crowd::worker_on(&config, queue, assets, stop).await });
+            }
+        }
         token
     }
 
@@ -191,23 +313,19 @@ impl TestStack {
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
-    /// A store on the stack's database, for tests that drive the dispatcher's logic directly.
-    pub fn store(&self) -> crowd::shared::store::PgStore {
-        crowd::shared::store::PgStore::new(&self.config.database_url, 4).expect("store")
+    /// The job's units in unit order, as `GET /jobs/:id/units` lists them.
+    pub async fn units(&self, job_id: i64) -> Vec<UnitView> {
+        let detail: Option<JobDetail> = self.store.job_detail(job_id).await.expect("units");
+        detail.map(|d| d.units).unwrap_or_default()
     }
 
     /// The attempts of the job's units in unit order (all stages, or stage code `stage`).
     pub async fn attempts(&self, job_id: i64, stage: Option<i16>) -> Vec<i32> {
-        self.db
-            .query(
-                "SELECT attempts FROM work_units WHERE job_id = $1 AND ($2::int2 IS NULL OR stage = $2)
-                 ORDER BY id",
-                &[&job_id, &stage],
-            )
+        self.units(job_id)
             .await
-            .expect("units")
             .iter()
-            .map(|r| r.get(0))
+            .filter(|u| stage.is_none_or(|s| u.stage.code() == s))
+            .map(|u| u.attempts)
             .collect()
     }
 
@@ -225,7 +343,7 @@ impl TestStack {
         status["nodes"].as_array().cloned()
     }
 
-    /// Waits, on the job's change notifications, until `done` says yes.
+    /// Waits, on the database's change events, until `done` says yes.
     pub async fn wait_until<T>(
         &mut self,
         what: &str,
@@ -236,9 +354,9 @@ impl TestStack {
             if let Some(value) = done(self).await {
                 return value;
             }
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the event connection closed while waiting for {what}"),
+            match tokio::time::timeout_at(deadline, self.probe.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => panic!("the change events ended while waiting for {what}"),
                 Err(_) => panic!("timed out waiting for {what}"),
             }
         }
@@ -254,135 +372,98 @@ impl TestStack {
         .await
     }
 
-    /// Waits until the job's row is gone.
+    /// Waits until the job is gone.
     pub async fn wait_for_deletion(&mut self, id: i64) {
         self.wait_until(&format!("job {id} to be deleted"), async |stack: &Self| {
-            let rows = stack
-                .db
-                .query("SELECT 1 FROM jobs WHERE id = $1", &[&id])
-                .await
-                .expect("query jobs");
-            rows.is_empty().then_some(())
+            (stack.get_job(id).await.0 == 404).then_some(())
         })
         .await
     }
 
     /// The statuses the job went through, in order (from the test's trigger).
     pub async fn status_history(&self, id: i64) -> Vec<i16> {
-        self.db
-            .query(
-                "SELECT status FROM test_status_log WHERE job_id = $1 ORDER BY seq",
-                &[&id],
-            )
-            .await
-            .expect("status log")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+        self.probe.status_history(id).await
     }
 
-    pub async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
-        let bucket = self.config.s3_bucket.clone().expect("bucket");
-        let listing = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list objects");
-        listing
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect()
+    /// Keys of the stored files under `prefix`, whichever asset store is in use.
+    pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
+        match self.config.storage {
+            StorageKind::S3 => {
+                let s3 = storage::s3_client(&self.config).expect("S3 client");
+                let listing = s3
+                    .list_objects_v2()
+                    .bucket(self.config.s3_bucket.clone().expect("bucket"))
+                    .prefix(prefix)
+                    .send()
+                    .await
+                    .expect("list objects");
+                listing
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from))
+                    .collect()
+            }
+            StorageKind::Filesystem => {
+                let root = &self.config.local_storage_path;
+                let mut keys = Vec::new();
+                let mut dirs = vec![root.join(prefix)];
+                while let Some(dir) = dirs.pop() {
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        if path.is_dir() {
+                            dirs.push(path);
+                        } else if let Ok(key) = path.strip_prefix(root) {
+                            keys.push(key.to_string_lossy().into_owned());
+                        }
+                    }
+                }
+                keys
+            }
+        }
     }
 
-    pub async fn put_object(&self, key: &str, body: &str) -> String {
-        let bucket = self.config.s3_bucket.clone().expect("bucket");
-        self.s3
-            .put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(body.as_bytes().to_vec().into())
-            .send()
+    /// Stores `body` as an input file and returns the URL a job names it by: `s3://` on S3,
+    /// `file://` on disk.
+    pub async fn put_input(&self, key: &str, body: &str) -> String {
+        let source = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(source.path(), body).expect("write input");
+        let url = self
+            .assets
+            .save(key, source.path())
             .await
-            .expect("put object");
-        format!("s3://{bucket}/{key}")
+            .expect("save input");
+        match self.config.storage {
+            StorageKind::S3 => format!(
+                "s3://{}/{key}",
+                self.config.s3_bucket.clone().expect("bucket")
+            ),
+            StorageKind::Filesystem => url,
+        }
     }
 
-    /// Stops every service, then drops the database and the queues.
+    /// Stops every service, then removes what the stack made.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        while let Some(ended) = self.services.join_next().await {
+        while let Some(ended) = self.tasks.join_next().await {
             ended.expect("service task").expect("service ended cleanly");
         }
-        delete_queues(&self.config).await;
-        if let Ok((client, conn)) = tokio_postgres::connect(&self.admin_url, NoTls).await {
-            tokio::spawn(conn);
-            let _ = client
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.db_name
-                ))
-                .await;
+        if let Services::Distributed {
+            admin_url, db_name, ..
+        } = &self.services
+        {
+            delete_queues(&self.config).await;
+            if let Ok((client, conn)) = tokio_postgres::connect(admin_url, NoTls).await {
+                tokio::spawn(conn);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                    .await;
+            }
         }
         let _ = std::fs::remove_dir_all(&self.config.temp_storage_path);
     }
-}
-
-/// Logs every status a job takes and notifies the test of every change to a job, a unit or a
-/// node.
-const TEST_EVENTS_SQL: &str = "
-CREATE TABLE test_status_log (seq BIGSERIAL PRIMARY KEY, job_id BIGINT NOT NULL, status SMALLINT NOT NULL);
-CREATE FUNCTION test_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'DELETE' THEN
-    PERFORM pg_notify('test_events', 'deleted');
-    RETURN OLD;
-  END IF;
-  IF TG_OP = 'INSERT' OR NEW.status <> OLD.status THEN
-    INSERT INTO test_status_log (job_id, status) VALUES (NEW.id, NEW.status);
-  END IF;
-  PERFORM pg_notify('test_events', NEW.id::text);
-  RETURN NEW;
-END $$;
-CREATE TRIGGER test_job_event AFTER INSERT OR UPDATE OR DELETE ON jobs
-  FOR EACH ROW EXECUTE FUNCTION test_job_event();
-CREATE FUNCTION test_node_event() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('test_events', 'node');
-  RETURN NULL;
-END $$;
-CREATE TRIGGER test_node_event AFTER INSERT OR UPDATE OR DELETE ON nodes
-  FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
-CREATE TRIGGER test_unit_event AFTER INSERT OR UPDATE OR DELETE ON work_units
-  FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
-LISTEN test_events;
-";
-
-async fn connect_with_events(
-    url: &str,
-) -> (tokio_postgres::Client, mpsc::UnboundedReceiver<String>) {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the test database");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let _ = tx.send(n.payload().to_string());
-            }
-        }
-    });
-    (client, rx)
-}
-
-fn pg_url(admin_url: &str, db_name: &str) -> String {
-    let mut url = url::Url::parse(admin_url).expect("database URL");
-    url.set_path(&format!("/{db_name}"));
-    url.to_string()
 }
 
 async fn delete_queues(config: &Config) {

@@ -1,42 +1,39 @@
 use crowd::shared::{
-    amqp::{self, QueueNames},
     messages::{Completion, Outcome},
-    status::Stage,
+    status::{Stage, UnitState},
 };
 use crowd_dispatcher::job_progress::{apply_completion, Applied};
 use serde_json::json;
 
 use crate::{
     fake_worker::{succeeded, FakeWorker},
-    helpers::{StackOptions, TestStack},
+    helpers::{Backend, StackOptions, TestStack},
 };
 
 async fn unit_rows(
     stack: &TestStack,
     job_id: i64,
-) -> Vec<(i16, String, i32, Option<serde_json::Value>)> {
+) -> Vec<(Stage, UnitState, i32, Option<serde_json::Value>)> {
     stack
-        .db
-        .query(
-            "SELECT stage, state, attempts, output FROM work_units WHERE job_id = $1 ORDER BY id",
-            &[&job_id],
-        )
+        .units(job_id)
         .await
-        .expect("units")
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .into_iter()
+        .map(|u| (u.stage, u.status, u.attempts, u.output))
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_completion_delivered_twice_changes_nothing() {
-    let mut stack = TestStack::start_with(StackOptions {
-        workers: 0,
-        ..Default::default()
-    })
+async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    )
     .await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
-    let store = stack.store();
+    let store = stack.store.clone();
+    let store = store.as_ref();
     let created = stack
         .post_job(json!({"action": "word_count", "inputs": ["x y z"]}))
         .await;
@@ -49,14 +46,14 @@ async fn a_completion_delivered_twice_changes_nothing() {
     );
     let done = succeeded(&process, json!(3));
     assert_eq!(
-        apply_completion(&store, &done, 3).await.expect("apply"),
+        apply_completion(store, &done, 3).await.expect("apply"),
         Applied::Recorded
     );
     // (The merge unit it queued moves on by itself; the process unit is what must not change.)
     let after_first = unit_rows(&stack, id).await[0].clone();
     // The same completion again (a redelivery), and an answer to an attempt that is not current.
     assert!(matches!(
-        apply_completion(&store, &done, 3).await.expect("apply"),
+        apply_completion(store, &done, 3).await.expect("apply"),
         Applied::Stale(_)
     ));
     let stale = Completion {
@@ -68,7 +65,7 @@ async fn a_completion_delivered_twice_changes_nothing() {
         ..done.clone()
     };
     assert!(matches!(
-        apply_completion(&store, &stale, 3).await.expect("apply"),
+        apply_completion(store, &stale, 3).await.expect("apply"),
         Applied::Stale(_)
     ));
     assert_eq!(unit_rows(&stack, id).await[0], after_first);
@@ -79,20 +76,17 @@ async fn a_completion_delivered_twice_changes_nothing() {
         (merge.stage, merge.input.clone()),
         (Stage::Merge, json!([3]))
     );
-    let conn = amqp::connect(&stack.config.amqp_url, "crowd test")
-        .await
-        .expect("connect");
-    let channel = amqp::confirmed_channel(&conn).await.expect("channel");
-    let completions = QueueNames::new(&stack.config.queue_prefix).completions();
     for _ in 0..2 {
-        amqp::publish_confirmed(&channel, &completions, &succeeded(&merge, json!(3)))
+        worker
+            .reporter()
+            .complete(&succeeded(&merge, json!(3)))
             .await
             .expect("publish");
     }
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["outputs"], json!([3]));
     assert!(matches!(
-        apply_completion(&store, &succeeded(&merge, json!(4)), 3)
+        apply_completion(store, &succeeded(&merge, json!(4)), 3)
             .await
             .expect("apply"),
         Applied::Stale(_)
@@ -105,22 +99,25 @@ async fn a_completion_delivered_twice_changes_nothing() {
     );
     assert!(
         rows.iter()
-            .all(|(_, state, attempts, _)| state == "succeeded" && *attempts == 1),
+            .all(|(_, state, attempts, _)| *state == UnitState::Succeeded && *attempts == 1),
         "{rows:?}"
     );
     assert_eq!(stack.get_job(id).await.1["outputs"], json!([3]));
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_last_two_units_finishing_together_queue_exactly_one_merge() {
-    let stack = TestStack::start_with(StackOptions {
-        workers: 0,
-        ..Default::default()
-    })
+async fn the_last_two_units_finishing_together_queue_exactly_one_merge(backend: Backend) {
+    let stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    )
     .await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
-    let store = stack.store();
+    let store = stack.store.clone();
+    let store = store.as_ref();
     for round in 0..10 {
         let created = stack
             .post_job(json!({"action": "word_count", "inputs": ["a", "b c"]}))
@@ -129,22 +126,18 @@ async fn the_last_two_units_finishing_together_queue_exactly_one_merge() {
         let (first, second) = (worker.next().await, worker.next().await);
         let (done_first, done_second) = (succeeded(&first, json!(1)), succeeded(&second, json!(2)));
         let (a, b) = tokio::join!(
-            apply_completion(&store, &done_first, 3),
-            apply_completion(&store, &done_second, 3),
+            apply_completion(store, &done_first, 3),
+            apply_completion(store, &done_second, 3),
         );
         assert_eq!(
             (a.expect("apply"), b.expect("apply")),
             (Applied::Recorded, Applied::Recorded)
         );
-        let merges: i64 = stack
-            .db
-            .query_one(
-                "SELECT count(*) FROM work_units WHERE job_id = $1 AND stage = 5",
-                &[&id],
-            )
+        let merges = unit_rows(&stack, id)
             .await
-            .expect("count")
-            .get(0);
+            .iter()
+            .filter(|(stage, ..)| *stage == Stage::Merge)
+            .count();
         assert_eq!(merges, 1, "round {round}");
         let merge = worker.next().await;
         assert_eq!(merge.stage, Stage::Merge);
@@ -153,12 +146,14 @@ async fn the_last_two_units_finishing_together_queue_exactly_one_merge() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_dispatchers_finish_a_job_with_one_merge() {
-    let mut stack = TestStack::start_with(StackOptions {
-        dispatchers: 2,
-        ..Default::default()
-    })
+async fn two_dispatchers_finish_a_job_with_one_merge(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            dispatchers: 2,
+            ..Default::default()
+        },
+    )
     .await;
     let inputs: Vec<String> = (0..300).map(|_| "two words".to_string()).collect();
     let created = stack
@@ -171,14 +166,27 @@ async fn two_dispatchers_finish_a_job_with_one_merge() {
     let rows = unit_rows(&stack, id).await;
     assert_eq!(rows.len(), 301);
     assert_eq!(
-        rows.iter().filter(|(stage, ..)| *stage == 5).count(),
+        rows.iter()
+            .filter(|(stage, ..)| *stage == Stage::Merge)
+            .count(),
         1,
         "exactly one merge"
     );
     assert!(
         rows.iter()
-            .all(|(_, state, attempts, _)| state == "succeeded" && *attempts == 1),
+            .all(|(_, state, attempts, _)| *state == UnitState::Succeeded && *attempts == 1),
         "nothing done twice"
     );
     stack.stop().await;
+}
+
+crate::on_both_backends!(
+    a_completion_delivered_twice_changes_nothing,
+    the_last_two_units_finishing_together_queue_exactly_one_merge,
+);
+
+/// Only the distributed set runs several dispatchers: the embedded store is one process's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_dispatchers_on_postgres_finish_a_job_with_one_merge() {
+    two_dispatchers_finish_a_job_with_one_merge(Backend::Distributed).await;
 }

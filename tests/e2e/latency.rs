@@ -2,15 +2,15 @@
 //!
 //!     cargo test --release --test e2e latency -- --ignored --nocapture
 //!
-//! Each posts word_count jobs to a full in-process stack (2 workers, 1 dispatcher, real
-//! Postgres and RabbitMQ) and times POST to `succeeded`, as seen by the client (waiting on the
+//! Each posts word_count jobs to a full in-process stack (2 workers, 1 dispatcher) on each
+//! backend set and times POST to `succeeded`, as seen by the client (waiting on the
 //! job's change notification, not polling) and as the job's own `time_taken`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{StackOptions, TestStack};
+use crate::helpers::{Backend, StackOptions, TestStack};
 
 async fn time_job(stack: &mut TestStack, inputs: usize) -> (Duration, f64) {
     let inputs: Vec<String> = (0..inputs).map(|i| format!("word number {i}")).collect();
@@ -42,22 +42,35 @@ fn report(label: &str, mut samples: Vec<(Duration, f64)>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a benchmark: run with --ignored --nocapture"]
-async fn latency_of_word_count_jobs() {
-    let mut stack = TestStack::start_with(StackOptions {
-        configure: |c| c.max_workers = 16,
-        ..Default::default()
-    })
+async fn latency_of_word_count_jobs_distributed() {
+    latency_of_word_count_jobs(Backend::Distributed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+async fn latency_of_word_count_jobs_embedded() {
+    latency_of_word_count_jobs(Backend::Embedded).await;
+}
+
+async fn latency_of_word_count_jobs(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            configure: |c| c.max_workers = 16,
+            ..Default::default()
+        },
+    )
     .await;
     time_job(&mut stack, 1).await; // warm-up: connections, queue declarations
     let mut one = Vec::new();
     for _ in 0..30 {
         one.push(time_job(&mut stack, 1).await);
     }
-    report("word_count, 1 input", one);
+    report(&format!("{backend:?} word_count, 1 input"), one);
     let mut thousand = Vec::new();
     for _ in 0..5 {
         thousand.push(time_job(&mut stack, 1000).await);
     }
-    report("word_count, 1000 inputs", thousand);
+    report(&format!("{backend:?} word_count, 1000 inputs"), thousand);
     stack.stop().await;
 }

@@ -1,16 +1,18 @@
 use serde_json::json;
 
-use crate::helpers::{StackOptions, TestStack};
+use crate::helpers::{Backend, StackOptions, TestStack};
 
 /// A work message the broker lost (here: taken by a consumer that vanished without a trace,
 /// as a purge or a lost disk would) is published again, and the job still completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_unit_whose_message_the_broker_lost_is_published_again() {
-    let mut stack = TestStack::start_with(StackOptions {
-        workers: 0,
-        configure: |c| c.lost_unit_secs = 1,
-        ..Default::default()
-    })
+async fn a_unit_whose_message_the_broker_lost_is_published_again(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            configure: |c| c.lost_unit_secs = 1,
+            ..Default::default()
+        },
+    )
     .await;
     let mut thief = crate::fake_worker::FakeWorker::start(&stack, "word_count").await;
     let created = stack
@@ -28,14 +30,15 @@ async fn a_unit_whose_message_the_broker_lost_is_published_again() {
     );
 
     // It counts once, like any completion.
-    let store = stack.store();
+    let store = stack.store.clone();
+    let store = store.as_ref();
     let done = crate::fake_worker::succeeded(&again, json!(3));
-    crowd_dispatcher::job_progress::apply_completion(&store, &done, 3)
+    crowd_dispatcher::job_progress::apply_completion(store, &done, 3)
         .await
         .expect("apply");
     let merge = thief.next().await;
     crowd_dispatcher::job_progress::apply_completion(
-        &store,
+        store,
         &crate::fake_worker::succeeded(&merge, json!(3)),
         3,
     )
@@ -45,3 +48,5 @@ async fn a_unit_whose_message_the_broker_lost_is_published_again() {
     assert_eq!(job["outputs"], json!([3]));
     stack.stop().await;
 }
+
+crate::on_both_backends!(a_unit_whose_message_the_broker_lost_is_published_again);

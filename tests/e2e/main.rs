@@ -1,12 +1,40 @@
-//! End-to-end tests: the api, dispatchers and workers in-process against real Postgres,
-//! RabbitMQ and an S3-protocol server.
+//! End-to-end tests: the api, dispatchers and workers in-process, on both backend sets. Each
+//! test body takes a `Backend` and runs twice, as `distributed::<name>` (real Postgres, RabbitMQ
+//! and an S3-protocol server) and `embedded::<name>` (SQLite, in-process queues, files on disk),
+//! so the two sets keep the same promises.
+
+/// For each test body `name(backend)` in the module, the tests `distributed::name` and
+/// `embedded::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod distributed {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Distributed).await;
+                }
+            )+
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded).await;
+                }
+            )+
+        }
+    };
+}
 
 mod fake_worker;
 mod helpers;
 mod http_fixtures;
+mod probe;
 mod s3_server;
 
 mod bad_requests;
+mod browsing;
 mod callbacks;
 mod deletion;
 mod idempotency;

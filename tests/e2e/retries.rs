@@ -2,11 +2,13 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::{helpers::TestStack, http_fixtures::TextServer};
+use crate::{
+    helpers::{Backend, StackOptions, TestStack},
+    http_fixtures::TextServer,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_unit_failing_until_its_last_allowed_attempt_succeeds() {
-    let mut stack = TestStack::start().await;
+async fn a_unit_failing_until_its_last_allowed_attempt_succeeds(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let created = stack
         .post_job(json!({"action": "failure_testing", "inputs": ["one", "two", "three"]}))
         .await;
@@ -22,12 +24,14 @@ async fn a_unit_failing_until_its_last_allowed_attempt_succeeds() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_unit_that_always_fails_fails_the_job_after_every_attempt() {
-    let mut stack = TestStack::start_with(crate::helpers::StackOptions {
-        configure: |c| c.work_unit_retries = 4,
-        ..Default::default()
-    })
+async fn a_unit_that_always_fails_fails_the_job_after_every_attempt(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            configure: |c| c.work_unit_retries = 4,
+            ..Default::default()
+        },
+    )
     .await;
     let created = stack
         .post_job(json!({"action": "always_fails", "inputs": ["a", "b"]}))
@@ -43,9 +47,8 @@ async fn a_unit_that_always_fails_fails_the_job_after_every_attempt() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn inputs_that_cannot_be_downloaded_fail_with_a_clear_message() {
-    let mut stack = TestStack::start().await;
+async fn inputs_that_cannot_be_downloaded_fail_with_a_clear_message(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let server = TextServer::start(HashMap::new()).await;
     let created = stack
         .post_job(json!({
@@ -79,3 +82,9 @@ async fn inputs_that_cannot_be_downloaded_fail_with_a_clear_message() {
     assert_eq!(stack.attempts(id, None).await, vec![1, 1, 1, 1]);
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    a_unit_failing_until_its_last_allowed_attempt_succeeds,
+    a_unit_that_always_fails_fails_the_job_after_every_attempt,
+    inputs_that_cannot_be_downloaded_fail_with_a_clear_message
+);

@@ -2,7 +2,10 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::{helpers::TestStack, http_fixtures::TextServer};
+use crate::{
+    helpers::{Backend, TestStack},
+    http_fixtures::TextServer,
+};
 
 // CloudCrowd's status codes, as the test's trigger logs them.
 const PROCESSING: i16 = 1;
@@ -10,9 +13,8 @@ const SUCCEEDED: i16 = 2;
 const SPLITTING: i16 = 4;
 const MERGING: i16 = 5;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_split_process_merge_job_goes_through_every_stage() {
-    let mut stack = TestStack::start().await;
+async fn a_split_process_merge_job_goes_through_every_stage(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     // 25 lines of 3 words: 3 chunks of at most 10 lines each.
     let text: String = (0..25).map(|i| format!("line number {i}\n")).collect();
     let server = TextServer::start(HashMap::from([("book.txt".to_string(), text)])).await;
@@ -35,9 +37,9 @@ async fn a_split_process_merge_job_goes_through_every_stage() {
         vec![SPLITTING, PROCESSING, MERGING, SUCCEEDED]
     );
 
-    // The split saved its chunks to S3 under CloudCrowd's layout; process read them back.
+    // The split saved its chunks under CloudCrowd's layout; process read them back.
     let chunks = stack
-        .bucket_keys(&format!("chunked_word_count/job_{id}/"))
+        .stored_keys(&format!("chunked_word_count/job_{id}/"))
         .await;
     assert_eq!(chunks.len(), 3, "{chunks:?}");
     assert!(
@@ -47,23 +49,22 @@ async fn a_split_process_merge_job_goes_through_every_stage() {
         "{chunks:?}"
     );
 
-    let units = stack
-        .db
-        .query("SELECT stage, count(*) FROM work_units WHERE job_id = $1 GROUP BY stage ORDER BY stage", &[&id])
+    let stages: Vec<&str> = stack
+        .units(id)
         .await
-        .expect("units");
-    let by_stage: Vec<(i16, i64)> = units.iter().map(|r| (r.get(0), r.get(1))).collect();
+        .iter()
+        .map(|u| u.stage.as_str())
+        .collect();
     assert_eq!(
-        by_stage,
-        vec![(1, 3), (4, 1), (5, 1)],
-        "3 process units, 1 split, 1 merge"
+        stages,
+        ["split", "process", "process", "process", "merge"],
+        "1 split, 3 process units, 1 merge"
     );
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_split_fails_the_job_and_cancels_what_is_left() {
-    let mut stack = TestStack::start().await;
+async fn a_failed_split_fails_the_job_and_cancels_what_is_left(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let text: String = (0..40).map(|i| format!("line {i}\n")).collect();
     let server = TextServer::start(HashMap::from([("book.txt".to_string(), text)])).await;
     let created = stack
@@ -82,15 +83,20 @@ async fn a_failed_split_fails_the_job_and_cancels_what_is_left() {
         outputs[1].as_str().is_some_and(|e| e.contains("404")),
         "{outputs:?}"
     );
-    let waiting: i64 = stack
-        .db
-        .query_one(
-            "SELECT count(*) FROM work_units WHERE job_id = $1 AND state IN ('pending', 'queued')",
-            &[&id],
-        )
+    let waiting: Vec<_> = stack
+        .units(id)
         .await
-        .expect("count")
-        .get(0);
-    assert_eq!(waiting, 0, "an ended job leaves no unit waiting");
+        .into_iter()
+        .filter(|u| !u.status.is_complete())
+        .collect();
+    assert!(
+        waiting.is_empty(),
+        "an ended job leaves no unit waiting: {waiting:?}"
+    );
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    a_split_process_merge_job_goes_through_every_stage,
+    a_failed_split_fails_the_job_and_cancels_what_is_left
+);

@@ -2,11 +2,13 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::{helpers::TestStack, http_fixtures::TextServer};
+use crate::{
+    helpers::{Backend, TestStack},
+    http_fixtures::TextServer,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn word_count_over_http_and_s3_inputs_sums_every_word() {
-    let mut stack = TestStack::start().await;
+async fn word_count_over_http_and_stored_inputs_sums_every_word(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let texts = HashMap::from([
         (
             "sonnet.txt".to_string(),
@@ -15,11 +17,11 @@ async fn word_count_over_http_and_s3_inputs_sums_every_word() {
         ("short.txt".to_string(), "to be or not to be".to_string()),
     ]);
     let server = TextServer::start(texts).await;
-    let in_s3 = stack
-        .put_object("inputs/plays.txt", "all the world's a stage")
+    let stored = stack
+        .put_input("inputs/plays.txt", "all the world's a stage")
         .await;
-    let also_in_s3 = stack
-        .put_object(
+    let also_stored = stack
+        .put_input(
             "inputs/more.txt",
             "and all the men and women merely players",
         )
@@ -28,7 +30,7 @@ async fn word_count_over_http_and_s3_inputs_sums_every_word() {
     let created = stack
         .post_job(json!({
             "action": "word_count",
-            "inputs": [server.url("sonnet.txt"), server.url("short.txt"), in_s3, also_in_s3],
+            "inputs": [server.url("sonnet.txt"), server.url("short.txt"), stored, also_stored],
         }))
         .await;
     assert_eq!(created["status"], "processing");
@@ -45,9 +47,8 @@ async fn word_count_over_http_and_s3_inputs_sums_every_word() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_posted_as_plain_json_runs_too() {
-    let mut stack = TestStack::start().await;
+async fn a_job_posted_as_plain_json_runs_too(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let reply = stack
         .http
         .post(stack.url("/jobs"))
@@ -66,9 +67,8 @@ async fn a_job_posted_as_plain_json_runs_too() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn status_lists_live_workers_as_nodes() {
-    let mut stack = TestStack::start().await;
+async fn status_lists_live_workers_as_nodes(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
     let nodes = stack
         .wait_until(
             "both workers to appear in /status",
@@ -90,3 +90,9 @@ async fn status_lists_live_workers_as_nodes() {
     }
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    word_count_over_http_and_stored_inputs_sums_every_word,
+    a_job_posted_as_plain_json_runs_too,
+    status_lists_live_workers_as_nodes
+);

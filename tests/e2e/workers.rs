@@ -1,51 +1,31 @@
-use crowd::shared::amqp::{self, QueueNames};
-use lapin::{options::QueueDeclareOptions, types::FieldTable};
 use serde_json::json;
 
 use crate::{
-    helpers::{StackOptions, TestStack},
+    helpers::{Backend, StackOptions, TestStack},
     http_fixtures::GatedServer,
 };
 
-async fn ready_in_queue(stack: &TestStack, action: &str) -> u32 {
-    let conn = amqp::connect(&stack.config.amqp_url, "crowd test probe")
-        .await
-        .expect("connect");
-    let channel = conn.create_channel().await.expect("channel");
-    let queue = QueueNames::new(&stack.config.queue_prefix).work(action);
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::durable()
-    };
-    let declared = channel
-        .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-        .await
-        .expect("the queue exists");
-    conn.close(200, "done".into()).await.ok();
-    declared.message_count()
-}
-
 async fn queued_units(stack: &TestStack, job_id: i64) -> i64 {
     stack
-        .db
-        .query_one(
+        .probe
+        .count(
             "SELECT count(*) FROM work_units WHERE job_id = $1 AND state = 'queued'",
-            &[&job_id],
+            job_id,
         )
         .await
-        .expect("count")
-        .get(0)
 }
 
 /// Prefetch = max_workers: a worker never holds a unit it is not running, so the rest stay in
 /// the queue for any idle worker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn workers_hold_no_more_units_than_they_run() {
-    let mut stack = TestStack::start_with(StackOptions {
-        workers: 2,
-        configure: |c| c.max_workers = 2,
-        ..Default::default()
-    })
+async fn workers_hold_no_more_units_than_they_run(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 2,
+            configure: |c| c.max_workers = 2,
+            ..Default::default()
+        },
+    )
     .await;
     let mut gated = GatedServer::start().await;
     let inputs: Vec<String> = (0..6).map(|i| gated.url(&format!("unit{i}"))).collect();
@@ -63,7 +43,11 @@ async fn workers_hold_no_more_units_than_they_run() {
         })
         .await;
     assert_eq!(
-        ready_in_queue(&stack, "word_count").await,
+        stack
+            .queue
+            .waiting("word_count")
+            .await
+            .expect("queue depth"),
         2,
         "two workers x 2 running, 2 waiting in the queue"
     );
@@ -88,12 +72,14 @@ async fn workers_hold_no_more_units_than_they_run() {
 
 /// A worker that goes away mid-unit hands its units back; another worker finishes the job and
 /// the abandoned attempt counts for nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn units_of_a_worker_that_dies_midway_are_run_by_another() {
-    let mut stack = TestStack::start_with(StackOptions {
-        workers: 0,
-        ..Default::default()
-    })
+async fn units_of_a_worker_that_dies_midway_are_run_by_another(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    )
     .await;
     let mut gated = GatedServer::start().await;
     let doomed = stack.start_worker("doomed", |c| {
@@ -123,15 +109,17 @@ async fn units_of_a_worker_that_dies_midway_are_run_by_another() {
 
 /// A stage that outlives `unit_timeout_secs` fails its attempt and is retried like any
 /// failure, so a hung download or action cannot hold a unit (and its prefetch slot) forever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stage_that_runs_too_long_times_out_and_is_retried() {
-    let mut stack = TestStack::start_with(StackOptions {
-        configure: |c| {
-            c.unit_timeout_secs = 1;
-            c.work_unit_retries = 2;
+async fn a_stage_that_runs_too_long_times_out_and_is_retried(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            configure: |c| {
+                c.unit_timeout_secs = 1;
+                c.work_unit_retries = 2;
+            },
+            ..Default::default()
         },
-        ..Default::default()
-    })
+    )
     .await;
     let gated = GatedServer::start().await; // never released
     let created = stack
@@ -144,3 +132,9 @@ async fn a_stage_that_runs_too_long_times_out_and_is_retried() {
     assert_eq!(stack.attempts(id, None).await, vec![2]);
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    workers_hold_no_more_units_than_they_run,
+    units_of_a_worker_that_dies_midway_are_run_by_another,
+    a_stage_that_runs_too_long_times_out_and_is_retried
+);

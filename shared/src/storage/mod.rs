@@ -26,10 +26,14 @@ pub trait AssetStore: Send + Sync {
     /// Deletes every file whose key starts with `prefix`; returns how many went.
     async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64>;
 
-    /// Copies `s3://bucket/key` to `dest`. Only a store that speaks S3 can.
+    /// Copies `s3://bucket/key` to `dest`. Only a store that speaks S3 can; for any other,
+    /// retrying will not help.
     async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
         let _ = dest;
-        anyhow::bail!("cannot read s3://{bucket}/{key}: the asset store is not S3")
+        Err(Unavailable(format!(
+            "cannot read s3://{bucket}/{key}: the asset store is not S3"
+        ))
+        .into())
     }
 
     /// A directory whose files this store hands out as `file://` URLs, which downloads may

@@ -2,6 +2,7 @@
 //! dispatcher run the same code whatever database is underneath: Postgres (`postgres/`) for
 //! the distributed services, SQLite in a file (`sqlite/`) for the embedded default.
 
+pub mod browse;
 mod postgres;
 mod sqlite;
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+pub use browse::{JobDetail, JobPage, JobQuery, JobSummary, StatusFilter, UnitView};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -205,4 +207,16 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the job on if its current stage has no unit left, under a lock on the job, so
     /// that of many callers at once exactly one moves it.
     async fn advance_job(&self, job_id: i64) -> StoreResult<()>;
+
+    /// A page of jobs, newest first.
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
+
+    /// The job and its units, or `None` for an unknown id.
+    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>>;
+
+    /// Units that finished (succeeded, or failed for good) within the last `window`.
+    async fn units_finished_within(&self, window: Duration) -> StoreResult<i64>;
+
+    /// Up to `limit` complete jobs that completed more than `age` ago, oldest first.
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>>;
 }

@@ -1,5 +1,6 @@
 //! The Postgres store.
 
+mod browse;
 mod callbacks;
 mod listen;
 mod nodes;
@@ -15,12 +16,13 @@ use serde_json::Value;
 
 use self::outbox::insert_units;
 use super::{
+    browse::{JobDetail, JobPage, JobQuery},
     Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
     StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
-    job_view::{JobFacts, JobView},
+    job_view::JobView,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
     status::{JobStatus, Stage},
@@ -90,35 +92,7 @@ impl Store for PgStore {
 
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT j.status, j.outputs, j.email, j.time_taken,
-                        EXTRACT(EPOCH FROM now() - j.created_at)::float8 AS age,
-                        count(u.id) FILTER (WHERE u.stage <> $2) AS total,
-                        count(u.id) FILTER (WHERE u.stage <> $2 AND u.state IN ('succeeded', 'failed')) AS done,
-                        count(u.id) FILTER (WHERE u.state IN ('pending', 'queued')) AS incomplete
-                 FROM jobs j LEFT JOIN work_units u ON u.job_id = j.id
-                 WHERE j.id = $1
-                 GROUP BY j.id",
-                &[&id, &Stage::Merge.code()],
-            )
-            .await
-            .context("reading a job")?;
-        let Some(row) = row else { return Ok(None) };
-        let code: i16 = row.get("status");
-        let status = JobStatus::from_code(code)
-            .with_context(|| format!("job {id} has unknown status {code}"))?;
-        Ok(Some(JobView::from_facts(JobFacts {
-            id,
-            status,
-            outputs: row.get("outputs"),
-            email: row.get("email"),
-            time_taken: row.get("time_taken"),
-            age: row.get("age"),
-            units_total: row.get("total"),
-            units_done: row.get("done"),
-            units_incomplete: row.get("incomplete"),
-        })))
+        Ok(browse::job(&client, id).await?.map(|job| job.view))
     }
 
     async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
@@ -257,6 +231,30 @@ impl Store for PgStore {
 
     async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
         progress::advance_job(&self.pool, job_id)
+            .await
+            .map_err(classify)
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage> {
+        let client = self.client().await?;
+        browse::list(&client, query).await.map_err(classify)
+    }
+
+    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>> {
+        let client = self.client().await?;
+        browse::detail(&client, id).await.map_err(classify)
+    }
+
+    async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
+        let client = self.client().await?;
+        browse::finished_within(&client, window)
+            .await
+            .map_err(classify)
+    }
+
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
+        let client = self.client().await?;
+        browse::complete_before(&client, age, limit)
             .await
             .map_err(classify)
     }

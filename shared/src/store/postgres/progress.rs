@@ -28,7 +28,8 @@ pub(super) async fn record_completion(
     if let Outcome::Succeeded { output } = &c.outcome {
         let recorded = client
             .execute(
-                "UPDATE work_units SET state = 'succeeded', output = $3, time = $4, attempts = attempts + 1
+                "UPDATE work_units SET state = 'succeeded', output = $3, time = $4, attempts = attempts + 1,
+                     finished_at = now()
                  WHERE id = $1 AND job_id = $2 AND attempts = $5 AND state IN ('pending', 'queued')
                    AND stage <> $6",
                 &[&c.unit_id, &c.job_id, output, &c.time, &c.attempt, &Stage::Split.code()],
@@ -65,7 +66,8 @@ pub(super) async fn record_completion(
     match &c.outcome {
         Outcome::Succeeded { output } => {
             tx.execute(
-                "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1
+                "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1,
+                    finished_at = now()
                  WHERE id = $1",
                 &[&c.unit_id, output, &c.time],
             )
@@ -92,7 +94,7 @@ pub(super) async fn record_completion(
                 AfterFailure::Fail => {
                     tx.execute(
                         "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
-                            output = to_jsonb($2::text), time = $3
+                            output = to_jsonb($2::text), time = $3, finished_at = now()
                      WHERE id = $1",
                         &[&c.unit_id, error, &c.time],
                     )

@@ -2,6 +2,7 @@
 //! installed. One connection behind a mutex (SQLite has one writer anyway), used from blocking
 //! threads; wake-ups are in-process, since every reader lives in this process.
 
+mod browse;
 mod progress;
 mod queries;
 
@@ -14,8 +15,10 @@ use std::{
 use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::Connection;
+use tokio::sync::watch;
 
 use super::{
+    browse::{JobDetail, JobPage, JobQuery},
     Applied, DueCallback, NewJob, Overview, Publish, Relayed, Store, StoreError, StoreResult,
     Wakeups,
 };
@@ -38,6 +41,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// Whoever `watch`es, to be woken after commits that add work or a due callback.
     watchers: Arc<Mutex<Vec<Arc<Wakeups>>>>,
+    /// Counts calls that changed rows, for observers in this process (tests, live pages).
+    changes: Arc<watch::Sender<u64>>,
 }
 
 /// What a write made ready, so the right loops are woken after it commits.
@@ -68,6 +73,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             watchers: Arc::new(Mutex::new(Vec::new())),
+            changes: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -85,6 +91,12 @@ impl SqliteStore {
         .await
     }
 
+    /// Ticks after every call that changed a row. Everything that writes to this file runs in
+    /// this process, so this sees every change.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Runs `f` on the connection in a blocking thread.
     async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -92,6 +104,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
         let conn = self.conn.clone();
+        let changes = self.changes.clone();
         tokio::task::spawn_blocking(move || {
             // A panic elsewhere poisons the lock but not the connection: carry on with it.
             let mut conn = conn
@@ -102,7 +115,12 @@ impl SqliteStore {
                 // later write.
                 conn.execute_batch("ROLLBACK").ok();
             }
-            f(&mut conn)
+            let before = conn.total_changes();
+            let result = f(&mut conn);
+            if conn.total_changes() != before {
+                changes.send_modify(|n| *n += 1);
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
@@ -153,7 +171,27 @@ impl Store for SqliteStore {
     }
 
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
-        self.with(move |conn| queries::job_view(conn, id)).await
+        self.with(move |conn| Ok(browse::job(conn, id)?.map(|job| job.view)))
+            .await
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage> {
+        let query = *query;
+        self.with(move |conn| browse::list(conn, &query)).await
+    }
+
+    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>> {
+        self.with(move |conn| browse::detail(conn, id)).await
+    }
+
+    async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
+        self.with(move |conn| browse::finished_within(conn, window))
+            .await
+    }
+
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
+        self.with(move |conn| browse::complete_before(conn, age, limit))
+            .await
     }
 
     async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {

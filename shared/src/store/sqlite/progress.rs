@@ -51,7 +51,8 @@ pub(super) fn record_completion(
     match &c.outcome {
         Outcome::Succeeded { output } => {
             tx.execute(
-                "UPDATE work_units SET state = 'succeeded', output = ?2, time = ?3, attempts = attempts + 1
+                "UPDATE work_units SET state = 'succeeded', output = ?2, time = ?3, attempts = attempts + 1,
+                        finished_at = unixepoch('subsec')
                  WHERE id = ?1",
                 params![c.unit_id, output.to_string(), c.time],
             )?;
@@ -82,7 +83,8 @@ pub(super) fn record_completion(
                 }
                 AfterFailure::Fail => {
                     tx.execute(
-                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3
+                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3,
+                             finished_at = unixepoch('subsec')
                          WHERE id = ?1",
                         params![c.unit_id, error, c.time],
                     )?;

@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::{
     catalog::Stages,
-    job_view::{JobFacts, JobView},
     messages::{Heartbeat, WorkMessage},
     status::{JobStatus, Stage},
     store::{DueCallback, NewJob, NodeView, Overview},
@@ -64,49 +63,6 @@ pub(super) fn create_job(
     insert_units(&tx, id, &job.action, first_stage, &job.inputs)?;
     tx.commit()?;
     Ok(id)
-}
-
-pub(super) fn job_view(conn: &mut Connection, id: i64) -> anyhow::Result<Option<JobView>> {
-    let row = conn
-        .query_row(
-            "SELECT j.status, j.outputs, j.email, j.time_taken, unixepoch('subsec') - j.created_at,
-                    count(CASE WHEN u.stage <> ?2 THEN 1 END),
-                    count(CASE WHEN u.stage <> ?2 AND u.state IN ('succeeded', 'failed') THEN 1 END),
-                    count(CASE WHEN u.state IN ('pending', 'queued') THEN 1 END)
-             FROM jobs j LEFT JOIN work_units u ON u.job_id = j.id
-             WHERE j.id = ?1
-             GROUP BY j.id",
-            params![id, Stage::Merge.code()],
-            |r| {
-                Ok((
-                    r.get::<_, i16>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, f64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((code, outputs, email, time_taken, age, total, done, incomplete)) = row else {
-        return Ok(None);
-    };
-    let status = JobStatus::from_code(code)
-        .with_context(|| format!("job {id} has unknown status {code}"))?;
-    Ok(Some(JobView::from_facts(JobFacts {
-        id,
-        status,
-        outputs: outputs.as_deref().map(parse).transpose()?,
-        email,
-        time_taken,
-        age,
-        units_total: total,
-        units_done: done,
-        units_incomplete: incomplete,
-    })))
 }
 
 pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Option<String>> {

@@ -1,0 +1,119 @@
+//! `GET /jobs` and `GET /jobs/:id/units`: what the operations page and scripts browse.
+
+use std::sync::Arc;
+
+use crowd_shared::store::{JobQuery, StatusFilter};
+use serde_json::json;
+use warp::{Rejection, Reply};
+
+use crate::{handlers::parse_id, ApiError, ApiState};
+
+pub const MAX_PER_PAGE: u32 = 200;
+const DEFAULT_PER_PAGE: u32 = 20;
+
+/// Reads `status`, `page` and `per_page`; anything else, or a bad value, is a 400 that says so.
+pub fn parse_query(pairs: &[(String, String)]) -> Result<JobQuery, ApiError> {
+    let mut query = JobQuery {
+        status: None,
+        page: 1,
+        per_page: DEFAULT_PER_PAGE,
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "status" if value.is_empty() => {}
+            "status" => {
+                query.status = Some(StatusFilter::parse(value).ok_or_else(|| {
+                    bad(format!(
+                        "unknown status {value:?}: use processing, splitting, merging, succeeded, \
+                         failed, incomplete or complete"
+                    ))
+                })?)
+            }
+            "page" => query.page = number(name, value, 1, u32::MAX)?,
+            "per_page" => query.per_page = number(name, value, 1, MAX_PER_PAGE)?,
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter {name:?}: use status, page and per_page"
+                )))
+            }
+        }
+    }
+    Ok(query)
+}
+
+fn number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, ApiError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            bad(format!(
+                "{name} must be a whole number from {min} to {max}, not {value:?}"
+            ))
+        })
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::BadParameter(message)
+}
+
+pub async fn list_jobs(
+    pairs: Vec<(String, String)>,
+    state: Arc<ApiState>,
+) -> Result<impl Reply, Rejection> {
+    let query = parse_query(&pairs)?;
+    let page = state
+        .store
+        .list_jobs(&query)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(warp::reply::json(&json!({
+        "jobs": page.jobs,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": page.total,
+    })))
+}
+
+pub async fn job_units(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&raw_id)?;
+    let detail = state
+        .store
+        .job_detail(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(ApiError::JobNotFound(raw_id))?;
+    Ok(warp::reply::json(&detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(query).expect("query")
+    }
+
+    #[test]
+    fn defaults_and_good_values() {
+        let q = parse_query(&pairs("")).expect("defaults");
+        assert_eq!((q.status, q.page, q.per_page), (None, 1, 20));
+        let q = parse_query(&pairs("status=failed&page=3&per_page=50")).expect("values");
+        assert_eq!(q.offset(), 100);
+        assert_eq!(q.status.map(StatusFilter::codes), Some(vec![3]));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (query, needle) in [
+            ("status=done", "unknown status"),
+            ("page=0", "page must be"),
+            ("page=x", "page must be"),
+            ("per_page=500", "per_page must be"),
+            ("sort=id", "unknown parameter"),
+        ] {
+            let e = parse_query(&pairs(query)).expect_err(query);
+            assert!(e.to_string().contains(needle), "{query}: {e}");
+        }
+    }
+}

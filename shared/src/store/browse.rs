@@ -1,0 +1,188 @@
+//! What people browse: pages of jobs (`GET /jobs`), a job with its units (`GET /jobs/:id/units`)
+//! and how fast units finish, for the operations page and for scripts.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    job_view::JobView,
+    status::{JobStatus, Stage, UnitState},
+};
+
+/// Which jobs a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Is(JobStatus),
+    Incomplete,
+    Complete,
+}
+
+impl StatusFilter {
+    /// A status name, or `incomplete` / `complete`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "incomplete" => StatusFilter::Incomplete,
+            "complete" => StatusFilter::Complete,
+            "processing" => StatusFilter::Is(JobStatus::Processing),
+            "succeeded" => StatusFilter::Is(JobStatus::Succeeded),
+            "failed" => StatusFilter::Is(JobStatus::Failed),
+            "splitting" => StatusFilter::Is(JobStatus::Splitting),
+            "merging" => StatusFilter::Is(JobStatus::Merging),
+            _ => return None,
+        })
+    }
+
+    /// The stored status codes it matches.
+    pub fn codes(self) -> Vec<i16> {
+        let statuses: &[JobStatus] = match self {
+            StatusFilter::Is(s) => return vec![s.code()],
+            StatusFilter::Incomplete => &[
+                JobStatus::Processing,
+                JobStatus::Splitting,
+                JobStatus::Merging,
+            ],
+            StatusFilter::Complete => &[JobStatus::Succeeded, JobStatus::Failed],
+        };
+        statuses.iter().map(|s| s.code()).collect()
+    }
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobQuery {
+    pub status: Option<StatusFilter>,
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl JobQuery {
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
+    }
+}
+
+/// A job as listings show it: CloudCrowd's JSON plus what a list needs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobSummary {
+    #[serde(flatten)]
+    pub view: JobView,
+    pub action: String,
+    /// Unix seconds.
+    pub created_at: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    pub jobs: Vec<JobSummary>,
+    /// Jobs matching the filter, on every page.
+    pub total: i64,
+}
+
+/// A job and its units in unit order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobDetail {
+    pub job: JobSummary,
+    pub units: Vec<UnitView>,
+}
+
+/// One work unit, as the job page shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnitView {
+    pub id: i64,
+    pub stage: Stage,
+    pub status: UnitState,
+    /// Attempts finished so far.
+    pub attempts: i32,
+    pub input: Value,
+    /// What the action returned, once it succeeded.
+    pub output: Option<Value>,
+    /// Why the last attempt failed (a unit waiting for a retry shows it too).
+    pub error: Option<String>,
+    /// Seconds the last attempt took.
+    pub time: Option<f64>,
+    /// Unix seconds.
+    pub updated_at: f64,
+}
+
+/// A unit's row, as both stores read it.
+pub struct UnitRow {
+    pub id: i64,
+    pub stage: i16,
+    pub state: String,
+    pub attempts: i32,
+    pub input: Value,
+    /// The output of a success, or the error string of the last failure.
+    pub stored: Option<Value>,
+    pub time: Option<f64>,
+    pub updated_at: f64,
+}
+
+impl TryFrom<UnitRow> for UnitView {
+    type Error = anyhow::Error;
+
+    fn try_from(row: UnitRow) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let status = UnitState::parse(&row.state).context("a unit with an unknown state")?;
+        let stage = Stage::from_code(row.stage).context("a unit with an unknown stage")?;
+        let (output, error) = match (status, row.stored) {
+            (UnitState::Succeeded, stored) => (stored, None),
+            (_, Some(Value::String(error))) => (None, Some(error)),
+            (_, stored) => (None, stored.map(|v| v.to_string())),
+        };
+        Ok(UnitView {
+            id: row.id,
+            stage,
+            status,
+            attempts: row.attempts,
+            input: row.input,
+            output,
+            error,
+            time: row.time,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_name_the_statuses_they_match() {
+        assert_eq!(
+            StatusFilter::parse("complete").map(StatusFilter::codes),
+            Some(vec![2, 3])
+        );
+        assert_eq!(
+            StatusFilter::parse("incomplete").map(StatusFilter::codes),
+            Some(vec![1, 4, 5])
+        );
+        assert_eq!(
+            StatusFilter::parse("merging").map(StatusFilter::codes),
+            Some(vec![5])
+        );
+        assert_eq!(StatusFilter::parse("done"), None);
+    }
+
+    #[test]
+    fn a_failed_unit_shows_its_error_and_no_output() {
+        let row = |state: &str, stored| UnitRow {
+            id: 1,
+            stage: 1,
+            state: state.into(),
+            attempts: 1,
+            input: Value::from("x"),
+            stored,
+            time: None,
+            updated_at: 0.0,
+        };
+        let failed = UnitView::try_from(row("failed", Some(Value::from("boom")))).expect("view");
+        assert_eq!(
+            (failed.output, failed.error),
+            (None, Some("boom".to_string()))
+        );
+        let done = UnitView::try_from(row("succeeded", Some(Value::from(3)))).expect("view");
+        assert_eq!((done.output, done.error), (Some(Value::from(3)), None));
+    }
+}

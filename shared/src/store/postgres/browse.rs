@@ -1,0 +1,147 @@
+//! Listings for people: pages of jobs, a job's units, the finishing rate, old complete jobs.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_postgres::{types::ToSql, Client, Row};
+
+use crate::{
+    job_view::{JobFacts, JobView},
+    status::{JobStatus, Stage},
+    store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
+};
+
+/// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
+fn summaries_sql(source: &str) -> String {
+    let merge = Stage::Merge.code();
+    format!(
+        "SELECT j.id, j.action, EXTRACT(EPOCH FROM j.created_at)::float8 AS created_at,
+                j.status, j.outputs, j.email, j.time_taken,
+                EXTRACT(EPOCH FROM now() - j.created_at)::float8 AS age,
+                c.total, c.done, c.incomplete
+         FROM ({source}) j
+         CROSS JOIN LATERAL (
+             SELECT count(*) FILTER (WHERE u.stage <> {merge}) AS total,
+                    count(*) FILTER (WHERE u.stage <> {merge} AND u.state IN ('succeeded', 'failed')) AS done,
+                    count(*) FILTER (WHERE u.state IN ('pending', 'queued')) AS incomplete
+             FROM work_units u WHERE u.job_id = j.id) c
+         ORDER BY j.id DESC"
+    )
+}
+
+async fn summaries(
+    client: &Client,
+    source: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> anyhow::Result<Vec<JobSummary>> {
+    let rows = client
+        .query(&summaries_sql(source), params)
+        .await
+        .context("reading jobs")?;
+    rows.iter().map(summary).collect()
+}
+
+fn summary(row: &Row) -> anyhow::Result<JobSummary> {
+    let id: i64 = row.get("id");
+    let code: i16 = row.get("status");
+    let status = JobStatus::from_code(code)
+        .with_context(|| format!("job {id} has unknown status {code}"))?;
+    Ok(JobSummary {
+        view: JobView::from_facts(JobFacts {
+            id,
+            status,
+            outputs: row.get("outputs"),
+            email: row.get("email"),
+            time_taken: row.get("time_taken"),
+            age: row.get("age"),
+            units_total: row.get("total"),
+            units_done: row.get("done"),
+            units_incomplete: row.get("incomplete"),
+        }),
+        action: row.get("action"),
+        created_at: row.get("created_at"),
+    })
+}
+
+pub(super) async fn job(client: &Client, id: i64) -> anyhow::Result<Option<JobSummary>> {
+    let mut jobs = summaries(client, "SELECT * FROM jobs WHERE id = $1", &[&id]).await?;
+    Ok(jobs.pop())
+}
+
+pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<JobPage> {
+    let codes: Option<Vec<i16>> = query.status.map(|s| s.codes());
+    let filter = "$1::int2[] IS NULL OR status = ANY($1)";
+    let jobs = summaries(
+        client,
+        &format!("SELECT * FROM jobs WHERE {filter} ORDER BY id DESC LIMIT $2 OFFSET $3"),
+        &[&codes, &i64::from(query.per_page), &query.offset()],
+    )
+    .await?;
+    let total = client
+        .query_one(
+            &format!("SELECT count(*) FROM jobs WHERE {filter}"),
+            &[&codes],
+        )
+        .await
+        .context("counting jobs")?
+        .get(0);
+    Ok(JobPage { jobs, total })
+}
+
+pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<JobDetail>> {
+    let Some(job) = job(client, id).await? else {
+        return Ok(None);
+    };
+    let rows = client
+        .query(
+            "SELECT id, stage, state, attempts, input, output, time,
+                    EXTRACT(EPOCH FROM updated_at)::float8 AS updated_at
+             FROM work_units WHERE job_id = $1 ORDER BY id",
+            &[&id],
+        )
+        .await
+        .context("reading a job's units")?;
+    let units = rows
+        .iter()
+        .map(|r| {
+            UnitView::try_from(UnitRow {
+                id: r.get("id"),
+                stage: r.get("stage"),
+                state: r.get("state"),
+                attempts: r.get("attempts"),
+                input: r.get("input"),
+                stored: r.get("output"),
+                time: r.get("time"),
+                updated_at: r.get("updated_at"),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Some(JobDetail { job, units }))
+}
+
+pub(super) async fn finished_within(client: &Client, window: Duration) -> anyhow::Result<i64> {
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM work_units WHERE finished_at > now() - make_interval(secs => $1)",
+            &[&window.as_secs_f64()],
+        )
+        .await
+        .context("counting finished units")?
+        .get(0))
+}
+
+pub(super) async fn complete_before(
+    client: &Client,
+    age: Duration,
+    limit: i64,
+) -> anyhow::Result<Vec<i64>> {
+    let rows = client
+        .query(
+            "SELECT id FROM jobs WHERE status IN (2, 3) AND updated_at < now() - make_interval(secs => $1)
+             ORDER BY id LIMIT $2",
+            &[&age.as_secs_f64(), &limit],
+        )
+        .await
+        .context("finding old complete jobs")?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -1,0 +1,175 @@
+//! Listings for people on the embedded store: as `postgres/browse.rs`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
+
+use super::queries::parse;
+use crate::{
+    job_view::{JobFacts, JobView},
+    status::{JobStatus, Stage},
+    store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
+};
+
+/// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
+fn summaries_sql(source: &str) -> String {
+    let merge = Stage::Merge.code();
+    format!(
+        "SELECT j.id, j.action, j.created_at, j.status, j.outputs, j.email, j.time_taken,
+                unixepoch('subsec') - j.created_at,
+                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}),
+                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}
+                    AND u.state IN ('succeeded', 'failed')),
+                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.state IN ('pending', 'queued'))
+         FROM ({source}) j
+         ORDER BY j.id DESC"
+    )
+}
+
+fn summaries(conn: &Connection, source: &str, params: &[Sql]) -> anyhow::Result<Vec<JobSummary>> {
+    let mut statement = conn.prepare_cached(&summaries_sql(source))?;
+    let rows = statement.query_map(params_from_iter(params), summary_row)?;
+    rows.map(|row| row.map_err(anyhow::Error::from).and_then(summary))
+        .collect()
+}
+
+struct SummaryRow {
+    id: i64,
+    action: String,
+    created_at: f64,
+    status: i16,
+    outputs: Option<String>,
+    email: Option<String>,
+    time_taken: Option<f64>,
+    age: f64,
+    counts: [i64; 3],
+}
+
+fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
+    Ok(SummaryRow {
+        id: r.get(0)?,
+        action: r.get(1)?,
+        created_at: r.get(2)?,
+        status: r.get(3)?,
+        outputs: r.get(4)?,
+        email: r.get(5)?,
+        time_taken: r.get(6)?,
+        age: r.get(7)?,
+        counts: [r.get(8)?, r.get(9)?, r.get(10)?],
+    })
+}
+
+fn summary(row: SummaryRow) -> anyhow::Result<JobSummary> {
+    let status = JobStatus::from_code(row.status)
+        .with_context(|| format!("job {} has unknown status {}", row.id, row.status))?;
+    let [total, done, incomplete] = row.counts;
+    Ok(JobSummary {
+        view: JobView::from_facts(JobFacts {
+            id: row.id,
+            status,
+            outputs: row.outputs.as_deref().map(parse).transpose()?,
+            email: row.email,
+            time_taken: row.time_taken,
+            age: row.age,
+            units_total: total,
+            units_done: done,
+            units_incomplete: incomplete,
+        }),
+        action: row.action,
+        created_at: row.created_at,
+    })
+}
+
+pub(super) fn job(conn: &Connection, id: i64) -> anyhow::Result<Option<JobSummary>> {
+    let mut jobs = summaries(
+        conn,
+        "SELECT * FROM jobs WHERE id = ?1",
+        &[Sql::Integer(id)],
+    )?;
+    Ok(jobs.pop())
+}
+
+pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPage> {
+    // The codes are numbers of our own, never user text.
+    let filter = match query.status {
+        Some(status) => {
+            let codes: Vec<String> = status.codes().iter().map(i16::to_string).collect();
+            format!("status IN ({})", codes.join(", "))
+        }
+        None => "1".to_string(),
+    };
+    let jobs = summaries(
+        conn,
+        &format!("SELECT * FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"),
+        &[
+            Sql::Integer(query.per_page.into()),
+            Sql::Integer(query.offset()),
+        ],
+    )?;
+    let total = conn.query_row(
+        &format!("SELECT count(*) FROM jobs WHERE {filter}"),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(JobPage { jobs, total })
+}
+
+pub(super) fn detail(conn: &Connection, id: i64) -> anyhow::Result<Option<JobDetail>> {
+    let Some(job) = job(conn, id)? else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT id, stage, state, attempts, input, output, time, updated_at
+         FROM work_units WHERE job_id = ?1 ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i16>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i32>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<f64>>(6)?,
+            r.get::<_, f64>(7)?,
+        ))
+    })?;
+    let units = rows
+        .map(|row| {
+            let (id, stage, state, attempts, input, output, time, updated_at) = row?;
+            UnitView::try_from(UnitRow {
+                id,
+                stage,
+                state,
+                attempts,
+                input: parse(&input)?,
+                stored: output.as_deref().map(parse).transpose()?,
+                time,
+                updated_at,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Some(JobDetail { job, units }))
+}
+
+pub(super) fn finished_within(conn: &Connection, window: Duration) -> anyhow::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM work_units WHERE finished_at > unixepoch('subsec') - ?1",
+        params![window.as_secs_f64()],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn complete_before(
+    conn: &Connection,
+    age: Duration,
+    limit: i64,
+) -> anyhow::Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id FROM jobs WHERE status IN (2, 3) AND updated_at < unixepoch('subsec') - ?1
+         ORDER BY id LIMIT ?2",
+    )?;
+    let ids = statement.query_map(params![age.as_secs_f64(), limit], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
