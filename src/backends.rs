@@ -23,9 +23,8 @@ pub struct Backends {
 impl Backends {
     /// Postgres (migrated first), RabbitMQ and the configured asset store.
     pub async fn distributed(config: &Config) -> anyhow::Result<Self> {
-        db::migrate(&config.database_url).await?;
         Ok(Backends {
-            store: Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?),
+            store: postgres(config).await?,
             queue: Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix)),
             assets: storage::from_config(config).await?,
         })
@@ -36,10 +35,9 @@ impl Backends {
     /// `data_dir`, in-process queues. The asset store is the configured one.
     pub async fn up(config: &Config, data_dir: &Path, choice: Choice) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = if choice.postgres {
-            db::migrate(&config.database_url).await?;
-            Arc::new(PgStore::new(&config.database_url, config.db_pool_size)?)
+            postgres(config).await?
         } else {
-            let store = SqliteStore::open(&data_dir.join("crowd.db"))?;
+            let store = sqlite(data_dir)?;
             if !choice.rabbitmq {
                 // In-process queues died with the last run: what they held goes back to the
                 // outbox. (Postgres with in-process queues relies on the sweeper instead.)
@@ -69,6 +67,31 @@ impl Backends {
             assets: storage::from_config(config).await?,
         })
     }
+}
+
+/// The store `choice` names: Postgres (migrated first), or SQLite in `data_dir`.
+pub async fn open_store(
+    config: &Config,
+    data_dir: &Path,
+    choice: Choice,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(if choice.postgres {
+        postgres(config).await?
+    } else {
+        Arc::new(sqlite(data_dir)?)
+    })
+}
+
+async fn postgres(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    db::migrate(&config.database_url).await?;
+    Ok(Arc::new(PgStore::new(
+        &config.database_url,
+        config.db_pool_size,
+    )?))
+}
+
+fn sqlite(data_dir: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(&data_dir.join("crowd.db"))
 }
 
 /// Which distributed backends to use instead of the embedded ones.

@@ -4,9 +4,15 @@
 
 mod backends;
 
-use std::{future::Future, path::PathBuf, sync::Arc};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use crowd_shared::{
+    jobs,
     queue::{AmqpQueue, Queue},
     shutdown::CancellationToken,
     storage::{self, AssetStore},
@@ -64,6 +70,19 @@ pub async fn worker_on(
 ) -> anyhow::Result<()> {
     let env = WorkerEnv::new(config, Registry::builtin(), queue, assets)?;
     crowd_worker::run(Arc::new(env), shutdown).await
+}
+
+/// `crowd cleanup`: on the store `choice` names (Postgres, or SQLite in `data_dir`), deletes the
+/// complete jobs that completed more than `age` ago, with their files; returns how many.
+pub async fn cleanup(
+    config: &Config,
+    data_dir: &Path,
+    choice: Choice,
+    age: Duration,
+) -> anyhow::Result<u64> {
+    let store = backends::open_store(config, data_dir, choice).await?;
+    let assets = storage::from_config(config).await?;
+    Ok(jobs::cleanup_older_than(store.as_ref(), assets.as_ref(), age).await?)
 }
 
 /// Runs the API on Postgres, after applying migrations.

@@ -1,5 +1,7 @@
 //! `crowd`: one binary for every part of CloudCrowd.
 
+mod cli;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -64,6 +66,19 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted. Example: `crowd config`
     Config,
+    /// Delete complete jobs that completed more than --days days ago, with their units and
+    /// stored files. Runs on the store itself: Postgres when DATABASE_URL is set, otherwise
+    /// the embedded store in --data-dir. Example: `crowd cleanup --days 7`
+    Cleanup {
+        /// Keep jobs that completed within this many days.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// The data directory of `crowd up` (when DATABASE_URL is not set).
+        #[arg(long, default_value = "crowd-data")]
+        data_dir: PathBuf,
+    },
+    #[command(flatten)]
+    Client(Box<cli::Command>),
 }
 
 #[derive(clap::Args)]
@@ -79,11 +94,17 @@ struct Listen {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = match cli.command {
+        // Client commands only talk HTTP to an api: no configuration, logs or signal handler
+        // (Ctrl-C must still stop `submit --wait` at once).
+        Command::Client(command) => std::process::exit(cli::run(*command).await),
+        command => command,
+    };
     telemetry::init();
     let mut config = Config::load(cli.config.as_deref())?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    match cli.command {
+    match command {
         Command::Api(listen) => {
             let listener = bind(&listen, &mut config).await?;
             crowd::run_api(config, listener, shutdown).await
@@ -137,10 +158,26 @@ async fn main() -> anyhow::Result<()> {
             crowd::run_all(config, listener, shutdown).await
         }
         Command::Migrate => db::migrate(&config.database_url).await.context("migrating"),
+        Command::Cleanup { days, data_dir } => {
+            let choice = crowd::Choice::from_env();
+            if !choice.postgres {
+                anyhow::ensure!(
+                    data_dir.join("crowd.db").is_file(),
+                    "no embedded store in {} (set DATABASE_URL for Postgres, or --data-dir)",
+                    data_dir.display()
+                );
+                embedded_defaults(&mut config, &data_dir);
+            }
+            let age = std::time::Duration::from_secs(u64::from(days) * 86_400);
+            let removed = crowd::cleanup(&config, &data_dir, choice, age).await?;
+            println!("removed {removed} complete jobs older than {days} days, with their files");
+            Ok(())
+        }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config.redacted_json())?);
             Ok(())
         }
+        Command::Client(_) => unreachable!("client commands ran above"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Job operations the api and the dispatcher share: deleting a job with its stored files.
+//! Job operations the api, the dispatcher and the command line share: deleting a job with its
+//! stored files, and cleaning up old complete jobs.
 
 use crate::{
     storage::{job_prefix, AssetStore},
@@ -24,4 +25,28 @@ pub async fn delete_with_files(
         ),
     }
     Ok(true)
+}
+
+/// Jobs deleted per round of a cleanup, so no one statement holds a huge list.
+const CLEANUP_BATCH: i64 = 500;
+
+/// CloudCrowd's cleanup, files included: deletes every complete job that completed more than
+/// `age` ago, with its units and stored files; returns how many jobs went.
+pub async fn cleanup_older_than(
+    store: &dyn Store,
+    assets: &dyn AssetStore,
+    age: std::time::Duration,
+) -> StoreResult<u64> {
+    let mut deleted = 0;
+    loop {
+        let ids = store.complete_jobs_older_than(age, CLEANUP_BATCH).await?;
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        for id in ids {
+            if delete_with_files(store, assets, id).await? {
+                deleted += 1;
+            }
+        }
+    }
 }

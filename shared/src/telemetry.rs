@@ -1,4 +1,5 @@
-//! The one place tracing is set up. `RUST_LOG` filters; `info` by default.
+//! The one place tracing is set up. `RUST_LOG` filters; `info` by default. Logs go to stderr,
+//! so what a command prints on stdout (an id, outputs, a count) can be piped.
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,5 +10,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }

@@ -36,6 +36,7 @@ mod s3_server;
 mod bad_requests;
 mod browsing;
 mod callbacks;
+mod cleanup;
 mod deletion;
 mod idempotency;
 mod latency;

@@ -8,12 +8,14 @@
 mod helpers;
 #[path = "../e2e/http_fixtures.rs"]
 mod http_fixtures;
+#[path = "../e2e/probe.rs"]
+mod probe;
 #[path = "../e2e/s3_server.rs"]
 mod s3_server;
 
 use serde_json::json;
 
-use helpers::TestStack;
+use helpers::{Backend, TestStack};
 use http_fixtures::GatedServer;
 
 async fn rabbitmqctl(args: &[&str]) {
@@ -31,7 +33,7 @@ async fn rabbitmqctl(args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_survives_a_broker_restart_and_dropped_database_connections() {
-    let mut stack = TestStack::start().await;
+    let mut stack = TestStack::start(Backend::Distributed).await;
     let mut gated = GatedServer::start().await;
     let mut inputs: Vec<String> = (0..3).map(|i| gated.url(&format!("held{i}"))).collect();
     inputs.extend((0..5).map(|_| "two words".to_string()));
@@ -44,15 +46,16 @@ async fn a_job_survives_a_broker_restart_and_dropped_database_connections() {
     }
 
     // Every server connection of the stack's database dies (the test's own survives).
-    stack
-        .db
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .await
-        .expect("terminate backends");
+    let probe::Probe::Postgres { db, .. } = &stack.probe else {
+        panic!("a distributed stack probes Postgres")
+    };
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .await
+    .expect("terminate backends");
     // The broker goes away with every connection and comes back with its durable queues.
     rabbitmqctl(&["stop_app"]).await;
     rabbitmqctl(&["start_app"]).await;

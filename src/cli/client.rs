@@ -1,0 +1,269 @@
+//! The typed HTTP client of the api: one method per route, and the one place where a reply
+//! that is not a success (or no reply at all) becomes the message the user reads.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use reqwest::{RequestBuilder, StatusCode, Url};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::Value;
+
+use super::ApiArgs;
+
+/// Long enough for a busy api, short enough that a wrong `--api` does not hang the terminal.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A job as the api shows it. `action` and `created_at` come only from `GET /jobs` and
+/// `GET /jobs/:id/units`.
+#[derive(Debug, Deserialize)]
+pub struct Job {
+    pub id: u64,
+    pub status: String,
+    pub percent_complete: i64,
+    /// Units not yet complete.
+    pub work_units: i64,
+    /// Seconds.
+    pub time_taken: f64,
+    pub outputs: Option<Value>,
+    pub action: Option<String>,
+}
+
+impl Job {
+    pub fn is_complete(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed")
+    }
+}
+
+/// `GET /jobs`.
+#[derive(Debug, Deserialize)]
+pub struct JobsPage {
+    pub jobs: Vec<Job>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+}
+
+/// `GET /jobs/:id/units`.
+#[derive(Debug, Deserialize)]
+pub struct JobUnits {
+    pub job: Job,
+    pub units: Vec<Unit>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Unit {
+    pub id: u64,
+    pub stage: String,
+    pub status: String,
+    pub attempts: i64,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    /// Seconds the unit took, once it ended.
+    pub time: Option<f64>,
+}
+
+/// `GET /status`.
+#[derive(Debug, Deserialize)]
+pub struct Status {
+    pub nodes: Vec<Node>,
+    pub job_count: i64,
+    pub work_unit_count: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Node {
+    pub host: String,
+    pub tag: Option<String>,
+    /// Ids of the units the node is running.
+    pub workers: Vec<i64>,
+    pub max_workers: i64,
+    pub status: String,
+}
+
+/// The filter and page of `GET /jobs`.
+pub struct JobsQuery {
+    pub status: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// The `{"error", "message"}` body of every api error.
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    message: String,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    /// Ends with `/`, so route paths join under it (an api behind a path prefix works too).
+    base: Url,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl Client {
+    pub fn new(args: &ApiArgs) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client {
+            http,
+            base: args.api.clone(),
+            user: args.user.clone(),
+            password: args.password.clone(),
+        })
+    }
+
+    /// `POST /jobs` with the job as a JSON body.
+    pub async fn submit(&self, job: &Value) -> anyhow::Result<Job> {
+        let url = self.url(&["jobs"]);
+        decode(self.send(self.http.post(url).json(job)).await?)
+    }
+
+    /// `GET /jobs/:id`.
+    pub async fn job<T: DeserializeOwned>(&self, id: u64) -> anyhow::Result<T> {
+        decode(self.get(self.url(&["jobs", &id.to_string()])).await?)
+    }
+
+    /// `GET /jobs/:id/units`.
+    pub async fn units<T: DeserializeOwned>(&self, id: u64) -> anyhow::Result<T> {
+        let url = self.url(&["jobs", &id.to_string(), "units"]);
+        decode(self.get(url).await?)
+    }
+
+    /// `GET /jobs?status=&page=&per_page=`, newest first.
+    pub async fn jobs<T: DeserializeOwned>(&self, query: &JobsQuery) -> anyhow::Result<T> {
+        let mut url = self.url(&["jobs"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(status) = &query.status {
+                pairs.append_pair("status", status);
+            }
+            pairs.append_pair("page", &query.page.to_string());
+            pairs.append_pair("per_page", &query.per_page.to_string());
+        }
+        decode(self.get(url).await?)
+    }
+
+    /// `GET /status`.
+    pub async fn status<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        decode(self.get(self.url(&["status"])).await?)
+    }
+
+    /// `DELETE /jobs/:id`: the job, its units and its stored files.
+    pub async fn cancel(&self, id: u64) -> anyhow::Result<()> {
+        let url = self.url(&["jobs", &id.to_string()]);
+        self.send(self.http.delete(url)).await?;
+        Ok(())
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has a path")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    async fn get(&self, url: Url) -> anyhow::Result<Vec<u8>> {
+        self.send(self.http.get(url)).await
+    }
+
+    /// Sends with the credentials, if any; a reply other than 2xx becomes its message.
+    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Vec<u8>> {
+        let request = match &self.user {
+            Some(user) => request.basic_auth(user, self.password.as_ref()),
+            None => request,
+        };
+        let unreachable = |e: reqwest::Error| {
+            anyhow!("cannot reach the api at {}: {}", self.base, root_cause(&e))
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            Err(api_error(status, &body))
+        }
+    }
+}
+
+/// The api's own words when it gave them (`{"error", "message"}`), else the status.
+fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
+    let message = match serde_json::from_slice::<ApiErrorBody>(body) {
+        Ok(error) => error.message,
+        Err(_) => format!("the api answered {status}"),
+    };
+    if status == StatusCode::UNAUTHORIZED {
+        anyhow!("{message} (give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD)")
+    } else {
+        anyhow!(message)
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: Vec<u8>) -> anyhow::Result<T> {
+    serde_json::from_slice(&body).context("the api's reply is not what this crowd understands")
+}
+
+/// The innermost error ("Connection refused"), not reqwest's layers around it.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// `--api`: a base URL; `host:port` alone means `http://host:port`.
+pub fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the api is reached over http:// or https://".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_and_port_alone_is_an_http_url() {
+        let url = parse_base_url("localhost:9173").expect("valid");
+        assert_eq!(url.as_str(), "http://localhost:9173/");
+    }
+
+    #[test]
+    fn routes_join_under_a_path_prefix() {
+        let args = ApiArgs {
+            api: parse_base_url("http://example.com/crowd/").expect("valid"),
+            user: None,
+            password: None,
+        };
+        let client = Client::new(&args).expect("client");
+        assert_eq!(
+            client.url(&["jobs", "7", "units"]).as_str(),
+            "http://example.com/crowd/jobs/7/units"
+        );
+    }
+
+    #[test]
+    fn api_errors_read_as_the_api_message() {
+        let body = br#"{"error":"not_found","message":"no job with id 7"}"#;
+        let error = api_error(StatusCode::NOT_FOUND, body);
+        assert_eq!(error.to_string(), "no job with id 7");
+        let error = api_error(StatusCode::BAD_GATEWAY, b"<html>");
+        assert_eq!(error.to_string(), "the api answered 502 Bad Gateway");
+    }
+}

@@ -1,0 +1,106 @@
+//! The client commands of `crowd` (`submit`, `status`, `jobs`, `job`, `cancel`): they talk to a
+//! running api over HTTP, so they work against `crowd up`, `crowd serve` or an api elsewhere.
+//!
+//! Exit codes: 0 when done, 1 when a job `submit --wait` followed failed, 2 for a usage,
+//! connection or api error (clap exits 2 on usage errors too).
+
+mod client;
+mod show;
+mod submit;
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use reqwest::Url;
+
+use client::Client;
+
+/// Where the api is and how to log in to it; every client command takes these.
+#[derive(Args)]
+pub struct ApiArgs {
+    /// The api's base URL.
+    #[arg(long, env = "CROWD_API", default_value = "http://127.0.0.1:9173",
+          value_parser = client::parse_base_url)]
+    api: Url,
+    /// User name for the api's basic auth (its `login`).
+    #[arg(long, env = "CROWD_LOGIN")]
+    user: Option<String>,
+    /// Password for the api's basic auth.
+    #[arg(long, env = "CROWD_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Submit a job and print its id; with --wait, follow it, then print its outputs.
+    /// Example: `crowd submit word_count book.txt "to be or not to be" --wait`
+    ///
+    /// Local paths become absolute file:// URLs; other inputs (URLs, text) are sent as they
+    /// are. --wait shows a progress bar on stderr, prints the outputs as JSON on stdout, and
+    /// exits 1 if the job failed. Errors (bad arguments, an unreachable api, a job the api
+    /// refuses) exit 2.
+    Submit(submit::SubmitArgs),
+    /// Show the worker nodes and how many jobs and units are incomplete. Example: `crowd status`
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the api's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List jobs, newest first. Example: `crowd jobs --status failed --per-page 50`
+    Jobs(show::JobsArgs),
+    /// Show one job and its work units. Example: `crowd job 12`
+    Job {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The job's id.
+        id: u64,
+        /// Print the api's JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job: delete it with its work units and stored files. Example: `crowd cancel 12`
+    Cancel {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The job's id.
+        id: u64,
+    },
+}
+
+/// How a command ended, beyond errors.
+pub enum Outcome {
+    Done,
+    /// The job `submit --wait` followed ended `failed`.
+    JobFailed,
+}
+
+/// Runs a client command and returns the process's exit code.
+pub async fn run(command: Command) -> i32 {
+    let code = match dispatch(command).await {
+        Ok(Outcome::Done) => 0,
+        Ok(Outcome::JobFailed) => 1,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    // The caller exits the process at once; whatever was printed must be out first.
+    let _ = std::io::stdout().flush();
+    code
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Submit(args) => submit::run(args).await,
+        Command::Status { api, json } => show::status(&Client::new(&api)?, json).await,
+        Command::Jobs(args) => show::jobs(args).await,
+        Command::Job { api, id, json } => show::job(&Client::new(&api)?, id, json).await,
+        Command::Cancel { api, id } => {
+            Client::new(&api)?.cancel(id).await?;
+            println!("job {id} cancelled");
+            Ok(Outcome::Done)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `crowd submit`: builds a job from the command line (or reads one from a file), posts it,
+//! and with `--wait` follows it to its end with a progress bar on stderr.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
+use reqwest::Url;
+use serde_json::{json, Map, Value};
+
+use super::{
+    client::{Client, Job},
+    ApiArgs, Outcome,
+};
+
+/// How often `--wait` asks for the job: quick enough to feel live, cheap for the api.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The action to run, e.g. word_count.
+    #[arg(required_unless_present = "file")]
+    action: Option<String>,
+    /// The inputs: URLs, local paths (sent as absolute file:// URLs) or text.
+    #[arg(required_unless_present = "file")]
+    inputs: Vec<String>,
+    /// The action's options, a JSON object, e.g. '{"lines_per_chunk": 100}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_options)]
+    options: Option<Map<String, Value>>,
+    /// A URL the api POSTs the job to when it ends.
+    #[arg(long, value_name = "URL")]
+    callback_url: Option<String>,
+    /// A whole job in a JSON file, as POST /jobs takes it, instead of ACTION and INPUTS.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["action", "inputs", "options", "callback_url"])]
+    file: Option<PathBuf>,
+    /// Follow the job until it ends, then print its outputs (exit 1 if it failed).
+    #[arg(long)]
+    wait: bool,
+}
+
+pub async fn run(args: SubmitArgs) -> anyhow::Result<Outcome> {
+    let client = Client::new(&args.api)?;
+    let job = client.submit(&job_json(&args)?).await?;
+    if !args.wait {
+        println!("{}", job.id);
+        return Ok(Outcome::Done);
+    }
+    // The id on stderr, so that stdout holds the outputs alone, for pipes.
+    eprintln!("job {} submitted", job.id);
+    let job = follow(&client, job).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(job.outputs.as_ref().unwrap_or(&Value::Null))?
+    );
+    if job.status == "succeeded" {
+        Ok(Outcome::Done)
+    } else {
+        eprintln!("job {} {} (see `crowd job {}`)", job.id, job.status, job.id);
+        Ok(Outcome::JobFailed)
+    }
+}
+
+fn job_json(args: &SubmitArgs) -> anyhow::Result<Value> {
+    if let Some(path) = &args.file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON job", path.display()));
+    }
+    let mut job = json!({
+        "action": args.action,
+        "inputs": args.inputs.iter().map(|input| input_value(input)).collect::<Vec<_>>(),
+        "options": args.options.clone().unwrap_or_default(),
+    });
+    if let Some(url) = &args.callback_url {
+        job["callback_url"] = url.as_str().into();
+    }
+    Ok(job)
+}
+
+/// A local path becomes an absolute `file://` URL (the worker does not share our current
+/// directory); a URL, or anything that names no existing path, is sent as it is.
+fn input_value(raw: &str) -> String {
+    if raw.contains("://") {
+        return raw.to_string();
+    }
+    std::fs::canonicalize(raw)
+        .ok()
+        .and_then(|path| Url::from_file_path(path).ok())
+        .map_or_else(|| raw.to_string(), String::from)
+}
+
+fn parse_options(raw: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str(raw) {
+        Ok(Value::Object(options)) => Ok(options),
+        Ok(_) => Err("the options must be a JSON object, e.g. '{\"key\": 1}'".into()),
+        Err(e) => Err(format!("not valid JSON: {e}")),
+    }
+}
+
+/// Polls the job until it ends, showing its progress (hidden when stderr is not a terminal).
+async fn follow(client: &Client, mut job: Job) -> anyhow::Result<Job> {
+    let bar = ProgressBar::new(100)
+        .with_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {wide_bar} {pos:>3}% {msg}")
+                .expect("a valid template"),
+        )
+        .with_finish(ProgressFinish::AndClear);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        bar.set_position(u64::try_from(job.percent_complete).unwrap_or(0));
+        bar.set_message(format!(
+            "job {} {}, {} units left",
+            job.id, job.status, job.work_units
+        ));
+        if job.is_complete() {
+            return Ok(job);
+        }
+        poll.tick().await;
+        job = client.job(job.id).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_paths_become_file_urls_and_the_rest_stays_as_it_is() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("a b.txt");
+        std::fs::write(&file, "x").expect("write");
+        let url = input_value(file.to_str().expect("utf-8"));
+        assert!(
+            url.starts_with("file:///") && url.ends_with("/a%20b.txt"),
+            "{url}"
+        );
+        assert_eq!(input_value("to be or not to be"), "to be or not to be");
+        assert_eq!(input_value("s3://bucket/key"), "s3://bucket/key");
+    }
+
+    #[test]
+    fn options_must_be_a_json_object() {
+        assert!(parse_options(r#"{"lines_per_chunk": 1}"#).is_ok());
+        assert!(parse_options("[1]").is_err());
+        assert!(parse_options("{bad").is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! The command line (`crowd submit`, `status`, `jobs`, `job`, `cancel`, `cleanup`), run as a user runs
+//! them: the real `crowd` binary, against an embedded stack started in this process.
+
+use std::{path::Path, time::Duration};
+
+use crowd::shared::{shutdown::CancellationToken, Config, Secret};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// Longest a command may take, `--wait` included.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// `crowd up`'s backends in this process, with a directory of texts the workers may read.
+struct Stack {
+    api: String,
+    /// The commands' working directory, where `book.txt` is.
+    texts: TempDir,
+    data: TempDir,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// What a command did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    async fn start_with(configure: impl FnOnce(&mut Config)) -> Stack {
+        let data = tempfile::tempdir().expect("data dir");
+        let texts = tempfile::tempdir().expect("texts");
+        std::fs::write(
+            texts.path().join("book.txt"),
+            "one two three\nfour five\nsix",
+        )
+        .expect("write");
+        let mut config = Config {
+            local_storage_path: data.path().join("files"),
+            temp_storage_path: data.path().join("tmp"),
+            allowed_file_roots: vec![texts.path().canonicalize().expect("canonical")],
+            ..Config::default()
+        };
+        configure(&mut config);
+        let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind");
+        let api = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(crowd::run_up(
+            config,
+            data.path().to_path_buf(),
+            crowd::Choice::default(),
+            listener,
+            shutdown.clone(),
+        ));
+        Stack {
+            api,
+            texts,
+            data,
+            shutdown,
+            task,
+        }
+    }
+
+    /// `crowd <command> --api <this stack> <rest>`.
+    async fn crowd(&self, args: &[&str]) -> Run {
+        let (command, rest) = args.split_first().expect("a command");
+        let mut all = vec![*command, "--api", &self.api];
+        all.extend(rest);
+        crowd_in(self.texts.path(), &all).await
+    }
+
+    /// Submits with `--wait` and returns the job's id, from `crowd jobs --json`'s newest.
+    async fn submit_and_wait(&self, args: &[&str]) -> u64 {
+        let mut all = vec!["submit", "--wait"];
+        all.extend(args);
+        let run = self.crowd(&all).await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let jobs = self.crowd(&["jobs", "--json", "--per-page", "1"]).await;
+        let newest: Value = serde_json::from_str(&jobs.stdout).expect("jobs JSON");
+        newest["jobs"][0]["id"].as_u64().expect("an id")
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("stack task")
+            .expect("stack ran cleanly");
+    }
+}
+
+/// Runs the binary in `dir`, with none of the user's `CROWD_*` settings.
+async fn crowd_in(dir: &Path, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_crowd"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CROWD_API")
+        .env_remove("CROWD_LOGIN")
+        .env_remove("CROWD_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .env_remove("CROWD_DATABASE_URL");
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::task::spawn_blocking(move || command.output().expect("run crowd")),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("crowd {args:?} did not end in time"))
+    .expect("the blocking task");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_wait_counts_the_words_of_a_local_file_and_a_text() {
+    let stack = Stack::start().await;
+    // `book.txt` is relative to the command's directory: it goes out as an absolute file:// URL.
+    let run = stack
+        .crowd(&["submit", "word_count", "book.txt", "seven eight", "--wait"])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let outputs: Value = serde_json::from_str(&run.stdout).expect("outputs JSON on stdout");
+    assert_eq!(outputs, json!([8]));
+    assert!(run.stderr.contains("submitted"), "{}", run.stderr);
+
+    let run = stack.crowd(&["submit", "word_count", "a b c"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.trim().parse::<u64>().is_ok(),
+        "without --wait, the id alone: {:?}",
+        run.stdout
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_wait_exits_1_when_the_job_fails() {
+    let stack = Stack::start().await;
+    let run = stack
+        .crowd(&["submit", "always_fails", "anything", "--wait"])
+        .await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("failed"), "{}", run.stderr);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_reads_a_whole_job_from_a_file() {
+    let stack = Stack::start().await;
+    let job = json!({"action": "chunked_word_count", "inputs": ["one\ntwo three"],
+                     "options": {"lines_per_chunk": 1}});
+    std::fs::write(stack.texts.path().join("job.json"), job.to_string()).expect("write");
+    let run = stack
+        .crowd(&["submit", "--file", "job.json", "--wait"])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).expect("JSON"),
+        json!([3])
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_job_and_status_show_the_work_done() {
+    let stack = Stack::start().await;
+    let first = stack.submit_and_wait(&["word_count", "book.txt"]).await;
+    let second = stack.submit_and_wait(&["word_count", "a b", "c d e"]).await;
+
+    let run = stack.crowd(&["jobs"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let ids: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        ids[..2],
+        [second.to_string(), first.to_string()],
+        "newest first:\n{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("word_count") && run.stdout.contains("succeeded"));
+
+    let run = stack.crowd(&["jobs", "--status", "failed", "--json"]).await;
+    let page: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(page["total"], 0, "{page}");
+
+    let run = stack.crowd(&["job", &second.to_string()]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let stages: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("UNIT"))
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        stages,
+        ["process", "process", "merge"],
+        "one row per unit:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("c d e"),
+        "inputs shown:\n{}",
+        run.stdout
+    );
+
+    let run = stack.crowd(&["job", &second.to_string(), "--json"]).await;
+    let detail: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(detail["job"]["outputs"], json!([5]), "{detail}");
+
+    let run = stack.crowd(&["status"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("0 incomplete jobs"),
+        "{}",
+        run.stdout
+    );
+    let run = stack.crowd(&["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(status["job_count"], 0, "{status}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_job_is_gone() {
+    let stack = Stack::start().await;
+    let run = stack.crowd(&["submit", "word_count", "book.txt"]).await;
+    let id = run.stdout.trim().to_string();
+
+    let run = stack.crowd(&["cancel", &id]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), format!("job {id} cancelled"));
+
+    for command in ["job", "cancel"] {
+        let run = stack.crowd(&[command, &id]).await;
+        assert_eq!(run.code, Some(2), "{command}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim(),
+            format!("error: no job with id {id}"),
+            "{command}"
+        );
+    }
+    stack.stop().await;
+}
+
+/// `crowd cleanup` works on the store itself (here the embedded one, beside the running stack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cleanup_removes_complete_jobs_from_the_data_dir() {
+    let stack = Stack::start().await;
+    let id = stack
+        .submit_and_wait(&["word_count", "book.txt"])
+        .await
+        .to_string();
+    let data_dir = stack.data.path().to_str().expect("UTF-8 path").to_string();
+    let cleanup = async |days: &str| {
+        let run = crowd_in(
+            stack.texts.path(),
+            &["cleanup", "--days", days, "--data-dir", &data_dir],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run.stdout
+    };
+    assert!(cleanup("7").await.starts_with("removed 0 complete jobs"));
+    assert_eq!(
+        stack.crowd(&["job", &id]).await.code,
+        Some(0),
+        "still there"
+    );
+    let removed = cleanup("0").await;
+    assert!(removed.starts_with("removed 1 complete jobs"), "{removed}");
+    assert_eq!(stack.crowd(&["job", &id]).await.code, Some(2), "gone");
+
+    let nowhere = crowd_in(
+        stack.texts.path(),
+        &["cleanup", "--data-dir", "no-such-dir"],
+    )
+    .await;
+    assert_ne!(nowhere.code, Some(0));
+    assert!(
+        nowhere.stderr.contains("no embedded store in no-such-dir"),
+        "{}",
+        nowhere.stderr
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mistakes_exit_2_with_a_message_that_says_what_is_wrong() {
+    let stack = Stack::start().await;
+    let run = stack
+        .crowd(&["submit", "word_count", "x", "--options", "{not json"])
+        .await;
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("--options") && run.stderr.contains("not valid JSON"),
+        "{}",
+        run.stderr
+    );
+
+    let run = stack.crowd(&["submit", "no_such_action", "x"]).await;
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .starts_with("error: no action named \"no_such_action\""),
+        "the api's message: {}",
+        run.stderr
+    );
+
+    let run = stack.crowd(&["jobs", "--status", "lost"]).await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+
+    // A port nothing listens on: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let api = format!("127.0.0.1:{port}");
+    let run = crowd_in(stack.texts.path(), &["status", "--api", &api]).await;
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .starts_with("error: cannot reach the api at http://127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_with_a_password_needs_the_user_and_password() {
+    let stack = Stack::start_with(|config| {
+        config.login = Some("crowd".into());
+        config.password = Some(Secret::new("hunter2"));
+    })
+    .await;
+    let run = stack.crowd(&["status"]).await;
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("authentication required") && run.stderr.contains("--user"),
+        "{}",
+        run.stderr
+    );
+
+    let run = stack
+        .crowd(&["status", "--user", "crowd", "--password", "hunter2"])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    stack.stop().await;
+}

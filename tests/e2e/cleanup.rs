@@ -1,0 +1,63 @@
+//! `crowd cleanup`: old complete jobs go, with their units and their stored files; jobs still
+//! running stay.
+
+use std::time::Duration;
+
+use crowd::shared::jobs::cleanup_older_than;
+use serde_json::json;
+
+use crate::{
+    helpers::{Backend, TestStack},
+    http_fixtures::GatedServer,
+};
+
+async fn cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
+    let mut gated = GatedServer::start().await;
+    let text: String = (0..6).map(|i| format!("line {i}\n")).collect();
+    let done = stack
+        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+                         "options": {"lines_per_chunk": 2}}))
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let running = stack
+        .post_job(json!({"action": "word_count", "inputs": [gated.url("held")]}))
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    stack.wait_for_job(done).await;
+    gated.arrival().await;
+    let prefix = format!("chunked_word_count/job_{done}/");
+    assert_eq!(stack.stored_keys(&prefix).await.len(), 3, "3 chunks saved");
+
+    let (store, assets) = (stack.store.clone(), stack.assets.clone());
+    let cleanup = async |age| {
+        cleanup_older_than(store.as_ref(), assets.as_ref(), age)
+            .await
+            .expect("cleanup")
+    };
+    assert_eq!(
+        cleanup(Duration::from_secs(3600)).await,
+        0,
+        "none completed an hour ago"
+    );
+    assert_eq!(stack.get_job(done).await.0, 200);
+    assert_eq!(cleanup(Duration::ZERO).await, 1, "the complete job goes");
+    assert_eq!(stack.get_job(done).await.0, 404);
+    assert!(
+        stack.stored_keys(&prefix).await.is_empty(),
+        "with its files"
+    );
+    assert_eq!(
+        stack.get_job(running).await.1["status"],
+        "processing",
+        "the running job stays"
+    );
+
+    gated.release(1);
+    assert_eq!(stack.wait_for_job(running).await["status"], "succeeded");
+    stack.stop().await;
+}
+
+crate::on_both_backends!(cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest);
