@@ -453,6 +453,9 @@
       facts,
       outputs ? el('div', { class: 'outputs' }, el('h3', {}, 'Outputs'), el('pre', { class: 'output', id: 'job-outputs' }, renderValue(outputs, true))) : null);
 
+    // The contract has no "running" status; the nodes' lists of running units say which are.
+    const running = new Set(((state.latest && state.latest.nodes) || []).flatMap((n) => (Array.isArray(n.workers) ? n.workers : [])));
+    const statusOf = (unit) => (unit.status === 'queued' && running.has(unit.id) ? 'running' : unit.status);
     const shown = units.slice(0, MAX_UNIT_ROWS);
     const table = el('table', { class: 'grid', id: 'units' },
       el('thead', {}, el('tr', {}, ['Unit', 'Stage', 'Status', 'Attempts', 'Time', 'Input', 'Error', 'Output'].map((h) =>
@@ -460,23 +463,23 @@
       el('tbody', {}, shown.map((unit) => el('tr', { 'data-unit-id': unit.id },
         el('td', { class: 'mono' }, unit.id),
         el('td', {}, unit.stage),
-        el('td', {}, statusBadge(unit.status)),
+        el('td', {}, statusBadge(statusOf(unit))),
         el('td', { class: 'num' }, fmtNumber(unit.attempts)),
         el('td', { class: 'num' }, fmtDuration(unit.time)),
         el('td', { class: 'value' }, el('div', {}, renderInput(unit.input))),
         el('td', { class: 'value error-text' }, el('div', {}, unit.error ? unit.error : el('span', { class: 'muted' }, '–'))),
         el('td', { class: 'value' }, el('div', {}, renderValue(unit.output, true)))))));
     const unitsPanel = el('section', { class: 'panel' },
-      el('div', { class: 'panel-head' }, el('h2', {}, `Work units (${fmtNumber(units.length)})`), unitSummary(units)),
+      el('div', { class: 'panel-head' }, el('h2', {}, `Work units (${fmtNumber(units.length)})`), unitSummary(units.map(statusOf))),
       el('div', { class: 'scroll' }, table),
       units.length > shown.length ? el('p', { class: 'muted' }, `… and ${fmtNumber(units.length - shown.length)} more.`) : null);
     $('job-body').replaceChildren(head, unitsPanel);
   }
 
   /** "38 succeeded · 2 queued": how a job's units stand, at a glance. */
-  function unitSummary(units) {
+  function unitSummary(statuses) {
     const counts = new Map();
-    for (const unit of units) counts.set(unit.status, (counts.get(unit.status) || 0) + 1);
+    for (const status of statuses) counts.set(status, (counts.get(status) || 0) + 1);
     return el('span', { class: 'summary' }, [...counts].map(([status, n], i) =>
       [i ? ' · ' : null, el('span', { class: `count-${String(status).replace(/[^a-z_]/g, '')}` }, `${fmtNumber(n)} ${status}`)]));
   }

@@ -3,21 +3,23 @@
 
 use std::{path::Path, time::Duration};
 
-use crowd::shared::{shutdown::CancellationToken, Config, Secret};
+#[path = "../common/up_stack.rs"]
+mod up_stack;
+
+use crowd::shared::{Config, Secret};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use up_stack::UpStack;
 
 /// Longest a command may take, `--wait` included.
 const WAIT: Duration = Duration::from_secs(90);
 
-/// `crowd up`'s backends in this process, with a directory of texts the workers may read.
+/// `crowd up`'s stack in this process, with a directory of texts the workers may read.
 struct Stack {
+    up: UpStack,
     api: String,
     /// The commands' working directory, where `book.txt` is.
     texts: TempDir,
-    data: TempDir,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 /// What a command did.
@@ -33,36 +35,22 @@ impl Stack {
     }
 
     async fn start_with(configure: impl FnOnce(&mut Config)) -> Stack {
-        let data = tempfile::tempdir().expect("data dir");
         let texts = tempfile::tempdir().expect("texts");
         std::fs::write(
             texts.path().join("book.txt"),
             "one two three\nfour five\nsix",
         )
         .expect("write");
-        let mut config = Config {
-            local_storage_path: data.path().join("files"),
-            temp_storage_path: data.path().join("tmp"),
-            allowed_file_roots: vec![texts.path().canonicalize().expect("canonical")],
-            ..Config::default()
-        };
-        configure(&mut config);
-        let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind");
-        let api = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crowd::run_up(
-            config,
-            data.path().to_path_buf(),
-            crowd::Choice::default(),
-            listener,
-            shutdown.clone(),
-        ));
+        let readable = texts.path().canonicalize().expect("canonical");
+        let up = UpStack::start(crowd::Choice::default(), |config| {
+            config.allowed_file_roots = vec![readable];
+            configure(config);
+        })
+        .await;
         Stack {
-            api,
+            api: up.api.clone(),
+            up,
             texts,
-            data,
-            shutdown,
-            task,
         }
     }
 
@@ -86,11 +74,7 @@ impl Stack {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .expect("stack task")
-            .expect("stack ran cleanly");
+        self.up.stop().await;
     }
 }
 
@@ -263,7 +247,13 @@ async fn cleanup_removes_complete_jobs_from_the_data_dir() {
         .submit_and_wait(&["word_count", "book.txt"])
         .await
         .to_string();
-    let data_dir = stack.data.path().to_str().expect("UTF-8 path").to_string();
+    let data_dir = stack
+        .up
+        .data
+        .path()
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string();
     let cleanup = async |days: &str| {
         let run = crowd_in(
             stack.texts.path(),

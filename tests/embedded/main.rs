@@ -6,6 +6,8 @@
 
 #[path = "../e2e/http_fixtures.rs"]
 mod http_fixtures;
+#[path = "../common/up_stack.rs"]
+mod up_stack;
 
 mod helpers {
     pub const WAIT: std::time::Duration = std::time::Duration::from_secs(90);
@@ -16,10 +18,10 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use crowd::shared::{shutdown::CancellationToken, Config};
 use serde_json::{json, Value};
 
 use http_fixtures::{CallbackReceiver, GatedServer};
+use up_stack::UpStack;
 
 async fn post(api: &str, job: Value) -> Value {
     let reply = reqwest::Client::new()
@@ -68,27 +70,18 @@ async fn jobs_run_in_one_process_on_postgres_and_in_process_queues() {
 }
 
 async fn run_jobs_in_one_process(choice: crowd::Choice, database_url: Option<String>) {
-    let data = tempfile::tempdir().expect("data dir");
     let texts = tempfile::tempdir().expect("texts");
     let book = texts.path().join("book.txt");
     std::fs::write(&book, "one two three\nfour five\nsix").expect("write");
-    let config = Config {
-        local_storage_path: data.path().join("files"),
-        temp_storage_path: data.path().join("tmp"),
-        allowed_file_roots: vec![texts.path().to_path_buf()],
-        database_url: database_url.unwrap_or_else(|| Config::default().database_url),
-        ..Config::default()
-    };
-    let listener = crowd::bind_api("127.0.0.1", 0).await.expect("bind");
-    let api = format!("http://{}", listener.local_addr().expect("addr"));
-    let shutdown = CancellationToken::new();
-    let stack = tokio::spawn(crowd::run_up(
-        config,
-        data.path().to_path_buf(),
-        choice,
-        listener,
-        shutdown.clone(),
-    ));
+    let readable = texts.path().to_path_buf();
+    let stack = UpStack::start(choice, |config| {
+        config.allowed_file_roots = vec![readable];
+        if let Some(url) = database_url {
+            config.database_url = url;
+        }
+    })
+    .await;
+    let (api, data) = (stack.api.clone(), stack.data.path().to_path_buf());
     let mut receiver = CallbackReceiver::start(vec![200]).await;
     let book_url = format!("file://{}", book.display());
 
@@ -108,7 +101,7 @@ async fn run_jobs_in_one_process(choice: crowd::Choice, database_url: Option<Str
         (Some("succeeded"), json!([6]))
     );
     assert!(
-        data.path().join("files/chunked_word_count").is_dir(),
+        data.join("files/chunked_word_count").is_dir(),
         "chunks saved under the data dir"
     );
 
@@ -124,8 +117,7 @@ async fn run_jobs_in_one_process(choice: crowd::Choice, database_url: Option<Str
         "retried to the last attempt"
     );
 
-    shutdown.cancel();
-    stack.await.expect("stack task").expect("stack ran cleanly");
+    stack.stop().await;
 }
 
 /// `crowd up` as a user runs it, killed with SIGKILL mid-job and started again on the same

@@ -101,7 +101,7 @@ pub struct UnitView {
     pub error: Option<String>,
     /// Seconds the last attempt took.
     pub time: Option<f64>,
-    /// Unix seconds.
+    /// When it finished, or last became pending (Unix seconds).
     pub updated_at: f64,
 }
 

@@ -95,7 +95,7 @@ pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<Jo
     let rows = client
         .query(
             "SELECT id, stage, state, attempts, input, output, time,
-                    EXTRACT(EPOCH FROM updated_at)::float8 AS updated_at
+                    EXTRACT(EPOCH FROM COALESCE(finished_at, updated_at))::float8 AS updated_at
              FROM work_units WHERE job_id = $1 ORDER BY id",
             &[&id],
         )

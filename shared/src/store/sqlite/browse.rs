@@ -120,7 +120,7 @@ pub(super) fn detail(conn: &Connection, id: i64) -> anyhow::Result<Option<JobDet
         return Ok(None);
     };
     let mut statement = conn.prepare_cached(
-        "SELECT id, stage, state, attempts, input, output, time, updated_at
+        "SELECT id, stage, state, attempts, input, output, time, COALESCE(finished_at, updated_at)
          FROM work_units WHERE job_id = ?1 ORDER BY id",
     )?;
     let rows = statement.query_map(params![id], |r| {
