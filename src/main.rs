@@ -159,18 +159,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => db::migrate(&config.database_url).await.context("migrating"),
         Command::Cleanup { days, data_dir } => {
-            let choice = crowd::Choice::from_env();
-            if !choice.postgres {
-                anyhow::ensure!(
-                    data_dir.join("crowd.db").is_file(),
-                    "no embedded store in {} (set DATABASE_URL for Postgres, or --data-dir)",
-                    data_dir.display()
-                );
-                embedded_defaults(&mut config, &data_dir);
+            if let Err(e) = cleanup(&mut config, days, &data_dir).await {
+                // As every client command reports a failure.
+                eprintln!("error: {e:#}");
+                std::process::exit(2);
             }
-            let age = std::time::Duration::from_secs(u64::from(days) * 86_400);
-            let removed = crowd::cleanup(&config, &data_dir, choice, age).await?;
-            println!("removed {removed} complete jobs older than {days} days, with their files");
             Ok(())
         }
         Command::Config => {
@@ -179,6 +172,24 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Client(_) => unreachable!("client commands ran above"),
     }
+}
+
+/// Deletes old complete jobs from the store the environment names, and their files from where
+/// `crowd up` keeps them when its data directory is here.
+async fn cleanup(config: &mut Config, days: u32, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let choice = crowd::Choice::from_env();
+    anyhow::ensure!(
+        choice.postgres || data_dir.join("crowd.db").is_file(),
+        "no embedded store in {} (set DATABASE_URL for Postgres, or --data-dir)",
+        data_dir.display()
+    );
+    if data_dir.is_dir() {
+        embedded_defaults(config, data_dir);
+    }
+    let age = std::time::Duration::from_secs(u64::from(days) * 86_400);
+    let removed = crowd::cleanup(config, data_dir, choice, age).await?;
+    println!("removed {removed} complete jobs older than {days} days, with their files");
+    Ok(())
 }
 
 /// One user's own machine: files and scratch space under the data directory, and `file://`

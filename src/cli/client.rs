@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
@@ -180,8 +180,9 @@ impl Client {
             Some(user) => request.basic_auth(user, self.password.as_ref()),
             None => request,
         };
-        let unreachable = |e: reqwest::Error| {
-            anyhow!("cannot reach the api at {}: {}", self.base, root_cause(&e))
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            api: self.base.to_string(),
+            cause: root_cause(&e),
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -194,16 +195,31 @@ impl Client {
     }
 }
 
+/// Why a request failed, for callers that act on it (a poll retries an unreachable api).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the api at {api}: {cause}")]
+    Unreachable { api: String, cause: String },
+    /// 404: the job (or route) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The api's own words when it gave them (`{"error", "message"}`), else the status.
 fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
     let message = match serde_json::from_slice::<ApiErrorBody>(body) {
         Ok(error) => error.message,
         Err(_) => format!("the api answered {status}"),
     };
-    if status == StatusCode::UNAUTHORIZED {
-        anyhow!("{message} (give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD)")
-    } else {
-        anyhow!(message)
+    match status {
+        StatusCode::NOT_FOUND => ClientError::NotFound(message).into(),
+        StatusCode::UNAUTHORIZED => ClientError::Refused(format!(
+            "{message} (give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD)"
+        ))
+        .into(),
+        _ => ClientError::Refused(message).into(),
     }
 }
 

@@ -1,7 +1,10 @@
 //! `crowd submit`: builds a job from the command line (or reads one from a file), posts it,
 //! and with `--wait` follows it to its end with a progress bar on stderr.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::Args;
@@ -10,12 +13,14 @@ use reqwest::Url;
 use serde_json::{json, Map, Value};
 
 use super::{
-    client::{Client, Job},
+    client::{Client, ClientError, Job},
     ApiArgs, Outcome,
 };
 
 /// How often `--wait` asks for the job: quick enough to feel live, cheap for the api.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Polls in a row that may find the api unreachable (about a minute) before giving up.
+const MAX_POLL_FAILURES: u32 = 240;
 
 #[derive(Args)]
 pub struct SubmitArgs {
@@ -81,10 +86,10 @@ fn job_json(args: &SubmitArgs) -> anyhow::Result<Value> {
     Ok(job)
 }
 
-/// A local path becomes an absolute `file://` URL (the worker does not share our current
-/// directory); a URL, or anything that names no existing path, is sent as it is.
+/// A local file becomes an absolute `file://` URL (the worker does not share our current
+/// directory); a URL, or anything that names no existing file, is sent as it is.
 fn input_value(raw: &str) -> String {
-    if raw.contains("://") {
+    if raw.contains("://") || !Path::new(raw).is_file() {
         return raw.to_string();
     }
     std::fs::canonicalize(raw)
@@ -111,6 +116,7 @@ async fn follow(client: &Client, mut job: Job) -> anyhow::Result<Job> {
         .with_finish(ProgressFinish::AndClear);
     bar.enable_steady_tick(Duration::from_millis(100));
     let mut poll = tokio::time::interval(POLL_INTERVAL);
+    let mut failures = 0;
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         bar.set_position(u64::try_from(job.percent_complete).unwrap_or(0));
@@ -122,7 +128,25 @@ async fn follow(client: &Client, mut job: Job) -> anyhow::Result<Job> {
             return Ok(job);
         }
         poll.tick().await;
-        job = client.job(job.id).await?;
+        match client.job(job.id).await {
+            Ok(now) => {
+                job = now;
+                failures = 0;
+            }
+            Err(e) => match e.downcast_ref::<ClientError>() {
+                // The job goes on without us: a restarting api is worth waiting for.
+                Some(ClientError::Unreachable { .. }) if failures < MAX_POLL_FAILURES => {
+                    failures += 1;
+                    bar.set_message(format!("job {}: {e}; trying again", job.id));
+                }
+                Some(ClientError::NotFound(_)) => anyhow::bail!(
+                    "job {} was deleted before it could be read (a callback that answers 201 \
+                     deletes its job, and so does `crowd cancel`)",
+                    job.id
+                ),
+                _ => return Err(e),
+            },
+        }
     }
 }
 
@@ -131,7 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn existing_paths_become_file_urls_and_the_rest_stays_as_it_is() {
+    fn existing_files_become_file_urls_and_the_rest_stays_as_it_is() {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("a b.txt");
         std::fs::write(&file, "x").expect("write");
@@ -142,6 +166,12 @@ mod tests {
         );
         assert_eq!(input_value("to be or not to be"), "to be or not to be");
         assert_eq!(input_value("s3://bucket/key"), "s3://bucket/key");
+        let folder = dir.path().to_str().expect("utf-8");
+        assert_eq!(
+            input_value(folder),
+            folder,
+            "only files are sent as file:// URLs"
+        );
     }
 
     #[test]

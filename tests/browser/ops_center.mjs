@@ -2,12 +2,14 @@
 //
 //   node tests/browser/ops_center.mjs <base-url> <screenshot.png>
 //
-// Posts a word_count job, watches its row reach 100% on the overview, opens its page, checks
-// its units and output, cancels another job from its page, and checks the banner shown while
-// /events is unreachable. Saves the overview to <screenshot.png> and the job page beside it
+// Opens the overview, posts a word_count job whose inputs a server of this script holds back,
+// sees its row appear at 0 %, lets the inputs go and watches the row reach 100 % without a
+// reload, opens its page, checks its units and output, cancels a running job from its page, and
+// checks the banner shown while /events is unreachable. Saves the overview to <screenshot.png> and the job page beside it
 // (<screenshot>-job.png). Exits non-zero, naming the step, on any failure.
 // tests/browser/main.rs runs it against a stack started in-process.
 
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 const WAIT_MS = 30_000;
@@ -43,6 +45,23 @@ async function postJob(job) {
   return JSON.parse(body);
 }
 
+// Serves input i (i + 1 words), holding every reply until release() so the test can watch a job
+// that is still running.
+const held = [];
+let holding = true;
+const inputs = http.createServer((request, response) => {
+  const i = Number(request.url.slice(1));
+  const reply = () => response.end(Array.from({ length: i + 1 }, (_, w) => `w${w}`).join(' '));
+  if (holding) held.push(reply);
+  else reply();
+});
+await new Promise((resolve) => inputs.listen(0, '127.0.0.1', resolve));
+const inputUrl = (i) => `http://127.0.0.1:${inputs.address().port}/${i}`;
+function release() {
+  holding = false;
+  held.splice(0).forEach((reply) => reply());
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   // No background networking: this machine's network is closed and Chromium's calls home only add noise.
@@ -55,14 +74,22 @@ page.on('pageerror', (error) => pageErrors.push(error.message));
 
 try {
   // Input i has i + 1 words, so the merged count is 1 + 2 + … + 40.
-  const inputs = Array.from({ length: INPUTS }, (_, i) => Array.from({ length: i + 1 }, (_, w) => `w${w}`).join(' '));
   const expectedCount = (INPUTS * (INPUTS + 1)) / 2;
-  const job = await step('post a word_count job with 40 inputs', () => postJob({ action: 'word_count', inputs }));
+  await step('open the overview', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('#live.on').waitFor();
+  });
+  const job = await step('post a word_count job with 40 held inputs', () =>
+    postJob({ action: 'word_count', inputs: Array.from({ length: INPUTS }, (_, i) => inputUrl(i)) }));
   const row = page.locator(`#jobs tr[data-job-id="${job.id}"]`);
 
-  await step('open the overview', () => page.goto(`${base}/`));
+  await step(`job ${job.id}'s row appears by itself, processing at 0%`, async () => {
+    await row.locator('.bar[role="progressbar"][aria-valuenow="0"]').waitFor();
+    await row.locator('.badge', { hasText: 'processing' }).waitFor();
+  });
 
-  await step(`job ${job.id}'s row reaches 100% and succeeded`, async () => {
+  await step(`released, job ${job.id}'s row reaches 100% and succeeded without a reload`, async () => {
+    release();
     await row.locator('.bar[role="progressbar"][aria-valuenow="100"]').waitFor();
     await row.locator('.badge', { hasText: 'succeeded' }).waitFor();
   });
@@ -86,10 +113,7 @@ try {
     }));
   });
 
-  await step(`save the overview to ${screenshot}`, async () => {
-    await page.waitForTimeout(3000); // a few more snapshots on the graphs
-    await page.screenshot({ path: screenshot, fullPage: true });
-  });
+  await step(`save the overview to ${screenshot}`, () => page.screenshot({ path: screenshot, fullPage: true }));
 
   await step(`clicking job ${job.id}'s row opens its page`, async () => {
     await row.locator('td').nth(1).click();
@@ -111,9 +135,11 @@ try {
     await page.screenshot({ path: jobScreenshot, fullPage: true });
   });
 
-  await step('"Cancel job" deletes a job and returns to the overview', async () => {
-    const other = await postJob({ action: 'word_count', inputs: ['to be deleted'] });
+  await step('"Cancel job" deletes a running job and returns to the overview', async () => {
+    holding = true;
+    const other = await postJob({ action: 'word_count', inputs: [inputUrl(0)] });
     await page.goto(`${base}/#/jobs/${other.id}`);
+    await page.locator('#job-body button.danger', { hasText: 'Cancel job' }).waitFor();
     page.once('dialog', (dialog) => dialog.accept());
     await page.locator('#job-body button.danger').click();
     await page.waitForURL((url) => url.hash === '#/' || url.hash === '');
@@ -121,6 +147,7 @@ try {
     check(reply.status === 404, `GET /jobs/${other.id} after cancelling answered ${reply.status}`);
     await page.goto(`${base}/#/jobs/${other.id}`);
     await page.getByText('Job not found').waitFor();
+    release(); // the worker's late completion of a deleted job changes nothing
   });
 
   await step('the banner shows while /events is unreachable and hides once it is back', async () => {
@@ -147,5 +174,8 @@ try {
     () => {});
   process.exitCode = 1;
 } finally {
+  release();
   await browser.close();
+  inputs.closeAllConnections();
+  inputs.close();
 }

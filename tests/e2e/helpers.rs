@@ -444,11 +444,16 @@ impl TestStack {
         }
     }
 
-    /// Stops every service, then removes what the stack made.
+    /// Stops every service, removes what the stack made, then fails if a service failed.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
+        let mut failures = Vec::new();
         while let Some(ended) = self.tasks.join_next().await {
-            ended.expect("service task").expect("service ended cleanly");
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(format!("{e:#}")),
+                Err(e) => failures.push(e.to_string()),
+            }
         }
         if let Services::Distributed {
             admin_url, db_name, ..
@@ -463,6 +468,7 @@ impl TestStack {
             }
         }
         let _ = std::fs::remove_dir_all(&self.config.temp_storage_path);
+        assert!(failures.is_empty(), "services failed: {failures:?}");
     }
 }
 

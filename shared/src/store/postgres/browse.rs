@@ -11,6 +11,9 @@ use crate::{
     store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
 };
 
+/// What a listing reads of a job (not its inputs and options, which may be large).
+const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
+
 /// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
 fn summaries_sql(source: &str) -> String {
     let merge = Stage::Merge.code();
@@ -64,7 +67,12 @@ fn summary(row: &Row) -> anyhow::Result<JobSummary> {
 }
 
 pub(super) async fn job(client: &Client, id: i64) -> anyhow::Result<Option<JobSummary>> {
-    let mut jobs = summaries(client, "SELECT * FROM jobs WHERE id = $1", &[&id]).await?;
+    let mut jobs = summaries(
+        client,
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+        &[&id],
+    )
+    .await?;
     Ok(jobs.pop())
 }
 
@@ -73,7 +81,9 @@ pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<Jo
     let filter = "$1::int2[] IS NULL OR status = ANY($1)";
     let jobs = summaries(
         client,
-        &format!("SELECT * FROM jobs WHERE {filter} ORDER BY id DESC LIMIT $2 OFFSET $3"),
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT $2 OFFSET $3"
+        ),
         &[&codes, &i64::from(query.per_page), &query.offset()],
     )
     .await?;

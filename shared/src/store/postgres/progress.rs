@@ -258,7 +258,8 @@ async fn complete_job(
     // Units still waiting (process units of a job whose other split failed) will not count:
     // cancel them, so their late completions are stale.
     tx.execute(
-        "UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text)
+        "UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text),
+             finished_at = now()
          WHERE job_id = $1 AND state IN ('pending', 'queued')",
         &[&job_id],
     )

@@ -12,6 +12,9 @@ use crate::{
     store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
 };
 
+/// What a listing reads of a job (not its inputs and options, which may be large).
+const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
+
 /// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
 fn summaries_sql(source: &str) -> String {
     let merge = Stage::Merge.code();
@@ -84,7 +87,7 @@ fn summary(row: SummaryRow) -> anyhow::Result<JobSummary> {
 pub(super) fn job(conn: &Connection, id: i64) -> anyhow::Result<Option<JobSummary>> {
     let mut jobs = summaries(
         conn,
-        "SELECT * FROM jobs WHERE id = ?1",
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
         &[Sql::Integer(id)],
     )?;
     Ok(jobs.pop())
@@ -101,7 +104,9 @@ pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPag
     };
     let jobs = summaries(
         conn,
-        &format!("SELECT * FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"),
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+        ),
         &[
             Sql::Integer(query.per_page.into()),
             Sql::Integer(query.offset()),

@@ -91,8 +91,8 @@ impl SqliteStore {
         .await
     }
 
-    /// Ticks after every call that changed a row. Everything that writes to this file runs in
-    /// this process, so this sees every change.
+    /// Ticks after every call of this store that changed a row: every write the running
+    /// system makes (a `crowd cleanup` from another process goes unseen).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }

@@ -224,7 +224,8 @@ impl JobMoves for SqliteMoves<'_> {
         )?;
         // Units still waiting will not count: cancel them, so their late completions are stale.
         self.conn.execute(
-            "UPDATE work_units SET state = 'failed', output = '\"cancelled: the job had already ended\"'
+            "UPDATE work_units SET state = 'failed', output = '\"cancelled: the job had already ended\"',
+                 finished_at = unixepoch('subsec')
              WHERE job_id = ?1 AND state IN ('pending', 'queued')",
             params![self.job_id],
         )?;
