@@ -136,6 +136,14 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
         } => {
             embedded_defaults(&mut config, &data_dir);
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback && config.allowed_hosts.is_empty() {
+                // Only this machine can connect; only its own names are answered.
+                config.allowed_hosts = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
+            }
             let listen = Listen { port, host };
             let listener = bind(&listen, &mut config).await?;
             let addr = listener.local_addr()?;

@@ -27,6 +27,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
+    /// Addressed to a host name the api does not answer to.
+    #[error("requests for host {0:?} are refused (allowed_hosts)")]
+    ForeignHost(String),
     /// Sent by a browser from another site's page.
     #[error("requests from pages of another origin ({0}) are refused")]
     ForeignOrigin(String),
@@ -66,6 +69,7 @@ impl ApiError {
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForeignOrigin(_) => (StatusCode::FORBIDDEN, "foreign_origin"),
+            ApiError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

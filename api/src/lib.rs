@@ -3,6 +3,7 @@
 //! (live snapshots) and the operations page at `/`. Filters in `routes`, handlers in
 //! `handlers`, `listing`, `events` and `ops_page`, one error type in `error`.
 
+mod allowed_hosts;
 mod auth;
 mod error;
 mod events;
@@ -33,6 +34,8 @@ pub struct ApiState {
     /// A node unheard for this long is no longer listed.
     pub node_ttl: Duration,
     pub credentials: Option<(String, String)>,
+    /// Host names the api answers to (any when empty).
+    pub allowed_hosts: Arc<Vec<String>>,
     /// What `/events` streams.
     pub snapshots: events::Snapshots,
     /// Ends the open event streams when the api shuts down.
@@ -56,6 +59,7 @@ impl ApiState {
             credentials: config
                 .credentials()
                 .map(|(l, p)| (l.to_string(), p.to_string())),
+            allowed_hosts: Arc::new(config.allowed_hosts.clone()),
             snapshots: events::Snapshots::new(),
             stop_streams: CancellationToken::new(),
         })

@@ -2,7 +2,10 @@
 //! so nothing comes from a CDN.
 
 use warp::{
-    http::header::{CACHE_CONTROL, CONTENT_TYPE},
+    http::header::{
+        HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+        X_FRAME_OPTIONS,
+    },
     Reply,
 };
 
@@ -11,9 +14,18 @@ const SCRIPT: &str = include_str!("../assets/ops.js");
 const STYLE: &str = include_str!("../assets/ops.css");
 
 fn asset(body: &'static str, content_type: &'static str) -> warp::reply::Response {
-    let reply = warp::reply::with_header(body, CONTENT_TYPE, content_type);
+    let mut reply = warp::reply::with_header(body, CONTENT_TYPE, content_type).into_response();
+    let headers = reply.headers_mut();
     // Assets change with the binary; a page from an older version must not linger.
-    warp::reply::with_header(reply, CACHE_CONTROL, "no-cache").into_response()
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // No other site may frame the page and trick a click on its cancel button.
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    reply
 }
 
 pub fn page() -> warp::reply::Response {

@@ -6,7 +6,9 @@ use std::{convert::Infallible, sync::Arc};
 use bytes::Bytes;
 use warp::{Filter, Reply};
 
-use crate::{auth, error, events, handlers, listing, ops_page, same_origin, ApiState};
+use crate::{
+    allowed_hosts, auth, error, events, handlers, listing, ops_page, same_origin, ApiState,
+};
 
 pub fn routes(
     state: Arc<ApiState>,
@@ -68,7 +70,8 @@ pub fn routes(
 
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete);
     let browsing = list.or(units).or(events).or(ops);
-    auth::require(state.credentials.clone())
+    allowed_hosts::require(state.allowed_hosts.clone())
+        .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())
         .and(cloudcrowd.or(browsing))
         .recover(error::recover)

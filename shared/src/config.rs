@@ -80,6 +80,11 @@ pub struct Config {
     pub s3_presign_secs: u64,
     /// HTTP basic auth for every API route, when both are set.
     pub login: Option<String>,
+    /// Host names (no port) the api answers to; any when empty. `crowd up` on a loopback
+    /// address sets the loopback names, so a page that rebinds its own DNS name to 127.0.0.1
+    /// cannot reach the api.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_hosts: Vec<String>,
     pub password: Option<Secret>,
     /// Largest `POST /jobs` body accepted, in bytes.
     pub max_body_bytes: u64,
@@ -134,6 +139,7 @@ impl Default for Config {
             s3_public_url: None,
             s3_presign_secs: 24 * 60 * 60,
             login: None,
+            allowed_hosts: Vec::new(),
             password: None,
             max_body_bytes: 16 * 1024 * 1024,
             max_inputs: 100_000,

@@ -170,6 +170,40 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) 
     stack.stop().await;
 }
 
+/// With `allowed_hosts` set (as `crowd up` sets it on a loopback address), a request naming
+/// another host, as a page that rebound its DNS name to this machine sends, is refused.
+async fn requests_for_other_host_names_are_refused_when_hosts_are_listed(backend: Backend) {
+    let stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            configure: |c| c.allowed_hosts = vec!["localhost".into(), "127.0.0.1".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let port = stack.api.rsplit(':').next().expect("a port").to_string();
+    for path in ["/", "/jobs", "/status"] {
+        let rebound = stack
+            .http
+            .get(stack.url(path))
+            .header("host", format!("rebound.example:{port}"))
+            .send()
+            .await
+            .expect("GET");
+        expect_error(rebound, 403, "rebound.example").await;
+        let own = stack
+            .http
+            .get(stack.url(path))
+            .header("host", format!("localhost:{port}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(own.status(), 200, "{path}");
+    }
+    stack.stop().await;
+}
+
 async fn basic_auth_guards_every_route_when_configured(backend: Backend) {
     let stack = TestStack::start_with(
         backend,
@@ -233,5 +267,6 @@ async fn basic_auth_guards_every_route_when_configured(backend: Backend) {
 
 crate::on_both_backends!(
     every_bad_request_gets_a_4xx_that_says_what_is_wrong,
+    requests_for_other_host_names_are_refused_when_hosts_are_listed,
     basic_auth_guards_every_route_when_configured
 );

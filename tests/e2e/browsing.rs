@@ -273,6 +273,11 @@ async fn the_operations_page_and_its_live_events_are_served(backend: Backend) {
     ] {
         let reply = stack.http.get(stack.url(path)).send().await.expect("GET");
         assert_eq!(reply.status(), 200, "{path}");
+        assert_eq!(
+            reply.headers().get("x-frame-options").map(|v| v.as_bytes()),
+            Some(&b"DENY"[..]),
+            "{path}: no other site may frame it"
+        );
         let got = reply
             .headers()
             .get("content-type")

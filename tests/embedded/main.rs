@@ -163,6 +163,14 @@ async fn a_job_survives_sigkill_and_a_restart() {
     let mut gated = GatedServer::start().await;
     let mut receiver = CallbackReceiver::start(vec![200]).await;
     let mut first = start_up(data.path());
+    // On 127.0.0.1 it answers only to this machine's names, whatever a page's DNS says.
+    let rebound = reqwest::Client::new()
+        .get(format!("{}/jobs", first.api))
+        .header("host", "rebound.example")
+        .send()
+        .await
+        .expect("GET /jobs");
+    assert_eq!(rebound.status(), 403);
     let inputs: Vec<String> = (0..3).map(|i| gated.url(&format!("held{i}"))).collect();
     let mut all_inputs = inputs.clone();
     all_inputs.push("two words".into());
