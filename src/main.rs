@@ -149,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             let choice = crowd::Choice::from_env();
             println!(
-                "CloudCrowd is up: the API is at http://{}:{} ({}; data in {})",
+                "CloudCrowd is up: the API and the operations page are at http://{}:{} ({}; data in {})",
                 if addr.ip().is_unspecified() {
                     "127.0.0.1".to_string()
                 } else {
