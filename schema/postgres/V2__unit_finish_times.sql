@@ -4,5 +4,3 @@ ALTER TABLE work_units ADD COLUMN finished_at TIMESTAMPTZ;
 CREATE INDEX work_units_finished ON work_units (finished_at) WHERE finished_at IS NOT NULL;
 -- Cleanup finds complete jobs by when they completed.
 CREATE INDEX jobs_complete_updated ON jobs (updated_at) WHERE status IN (2, 3);
--- The count of incomplete units that /status and the operations page show every second.
-CREATE INDEX work_units_incomplete ON work_units (job_id) WHERE state IN ('pending', 'queued');

@@ -117,8 +117,11 @@ impl Store for PgStore {
             .context("listing nodes")?;
         let counts = client
             .query_one(
+                // Units are counted through the incomplete jobs (their index), not by a scan
+                // of every unit: a finished job leaves no unit waiting.
                 "SELECT (SELECT count(*) FROM jobs WHERE status IN ($1, $2, $3)),
-                        (SELECT count(*) FROM work_units WHERE state IN ('pending', 'queued'))",
+                        (SELECT count(*) FROM jobs j JOIN work_units u ON u.job_id = j.id
+                         WHERE j.status IN ($1, $2, $3) AND u.state IN ('pending', 'queued'))",
                 &[
                     &JobStatus::Processing.code(),
                     &JobStatus::Splitting.code(),
