@@ -95,9 +95,18 @@ struct Listen {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = match cli.command {
-        // Client commands only talk HTTP to an api: no configuration, logs or signal handler
-        // (Ctrl-C must still stop `submit --wait` at once).
-        Command::Client(command) => std::process::exit(cli::run(*command).await),
+        // Client commands only talk HTTP to an api: the configuration gives them its address and
+        // login, but no logs or signal handler (Ctrl-C must still stop `submit --wait` at once).
+        Command::Client(command) => {
+            let config = match Config::load(cli.config.as_deref()) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            std::process::exit(cli::run(*command, &config).await)
+        }
         command => command,
     };
     telemetry::init();

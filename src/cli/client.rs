@@ -8,6 +8,8 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
 
+use crowd::shared::config::DEFAULT_PORT;
+
 use super::ApiArgs;
 
 /// Long enough for a busy api, short enough that a wrong `--api` does not hang the terminal.
@@ -112,7 +114,11 @@ impl Client {
             .context("building the HTTP client")?;
         Ok(Client {
             http,
-            base: args.api.clone(),
+            base: match &args.api {
+                Some(api) => api.clone(),
+                None => parse_base_url(&format!("127.0.0.1:{DEFAULT_PORT}"))
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            },
             user: args.user.clone(),
             password: args.password.clone(),
         })
@@ -263,7 +269,7 @@ mod tests {
     #[test]
     fn routes_join_under_a_path_prefix() {
         let args = ApiArgs {
-            api: parse_base_url("http://example.com/crowd/").expect("valid"),
+            api: Some(parse_base_url("http://example.com/crowd/").expect("valid")),
             user: None,
             password: None,
         };

@@ -11,17 +11,19 @@ mod submit;
 use std::io::Write;
 
 use clap::{Args, Subcommand};
+use crowd::shared::Config;
 use reqwest::Url;
 
 use client::Client;
 
-/// Where the api is and how to log in to it; every client command takes these.
+/// Where the api is and how to log in to it; every client command takes these. What flags and
+/// the environment leave out comes from the configuration (`crowd.toml`, `CROWD_*`), as the api
+/// on this machine reads it.
 #[derive(Args)]
 pub struct ApiArgs {
-    /// The api's base URL.
-    #[arg(long, env = "CROWD_API", default_value = "http://127.0.0.1:9173",
-          value_parser = client::parse_base_url)]
-    api: Url,
+    /// The api's base URL [default: http://127.0.0.1 on the configured port, 9173]
+    #[arg(long, env = "CROWD_API", value_parser = client::parse_base_url)]
+    api: Option<Url>,
     /// User name for the api's basic auth (its `login`).
     #[arg(long, env = "CROWD_LOGIN")]
     user: Option<String>,
@@ -69,6 +71,34 @@ pub enum Command {
     },
 }
 
+impl ApiArgs {
+    /// Fills in from `config` what flags and the environment left out: the api on this
+    /// machine's configured port, and the api's own login.
+    fn fill_from(&mut self, config: &Config) {
+        if self.api.is_none() {
+            self.api = client::parse_base_url(&format!("127.0.0.1:{}", config.port)).ok();
+        }
+        if self.user.is_none() && self.password.is_none() {
+            if let (Some(login), Some(password)) = (&config.login, &config.password) {
+                self.user = Some(login.clone());
+                self.password = Some(password.expose().to_string());
+            }
+        }
+    }
+}
+
+impl Command {
+    fn api_args(&mut self) -> &mut ApiArgs {
+        match self {
+            Command::Submit(args) => &mut args.api,
+            Command::Jobs(args) => &mut args.api,
+            Command::Status { api, .. }
+            | Command::Job { api, .. }
+            | Command::Cancel { api, .. } => api,
+        }
+    }
+}
+
 /// How a command ended, beyond errors.
 pub enum Outcome {
     Done,
@@ -77,7 +107,8 @@ pub enum Outcome {
 }
 
 /// Runs a client command and returns the process's exit code.
-pub async fn run(command: Command) -> i32 {
+pub async fn run(mut command: Command, config: &Config) -> i32 {
+    command.api_args().fill_from(config);
     let code = match dispatch(command).await {
         Ok(Outcome::Done) => 0,
         Ok(Outcome::JobFailed) => 1,

@@ -15,7 +15,7 @@ const CELL_CHARS: usize = 48;
 #[derive(Args)]
 pub struct JobsArgs {
     #[command(flatten)]
-    api: ApiArgs,
+    pub(super) api: ApiArgs,
     /// Only jobs in this status (`incomplete`: not yet ended; `complete`: ended).
     #[arg(long, value_parser = ["processing", "succeeded", "failed", "splitting", "merging",
                                 "incomplete", "complete"])]

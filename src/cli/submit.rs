@@ -25,7 +25,7 @@ const MAX_POLL_FAILURES: u32 = 240;
 #[derive(Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
-    api: ApiArgs,
+    pub(super) api: ApiArgs,
     /// The action to run, e.g. word_count.
     #[arg(required_unless_present = "file")]
     action: Option<String>,

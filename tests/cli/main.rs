@@ -88,7 +88,9 @@ async fn crowd_in(dir: &Path, args: &[&str]) -> Run {
         .env_remove("CROWD_LOGIN")
         .env_remove("CROWD_PASSWORD")
         .env_remove("DATABASE_URL")
-        .env_remove("CROWD_DATABASE_URL");
+        .env_remove("CROWD_DATABASE_URL")
+        .env_remove("CROWD_CONFIG")
+        .env_remove("CROWD_PORT");
     let output = tokio::time::timeout(
         WAIT,
         tokio::task::spawn_blocking(move || command.output().expect("run crowd")),
@@ -236,6 +238,28 @@ async fn a_cancelled_job_is_gone() {
             "{command}"
         );
     }
+    stack.stop().await;
+}
+
+/// Without --api or credentials, the client finds the api on this machine where the
+/// configuration file puts it, with the api's own login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_configuration_file_gives_the_api_address_and_login() {
+    let stack = Stack::start_with(|c| {
+        c.login = Some("crowd".into());
+        c.password = Some(Secret::new("s3cret"));
+    })
+    .await;
+    let port = stack.api.rsplit(':').next().expect("a port");
+    std::fs::write(
+        stack.texts.path().join("crowd.toml"),
+        format!("port = {port}\nlogin = \"crowd\"\npassword = \"s3cret\"\n"),
+    )
+    .expect("write crowd.toml");
+    let run = crowd_in(stack.texts.path(), &["status", "--json"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let status: Value = serde_json::from_str(&run.stdout).expect("status JSON");
+    assert!(status["nodes"].is_array(), "{status}");
     stack.stop().await;
 }
 
