@@ -4,10 +4,12 @@
 use anyhow::Context;
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
     BasicProperties, Channel, Connection, ConnectionProperties,
 };
 use serde::Serialize;
+
+use crate::{messages::WorkMessage, status::Stage};
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -61,15 +63,33 @@ pub async fn confirmed_channel(conn: &Connection) -> anyhow::Result<Channel> {
 
 /// Declares a durable queue: work and completions must survive a broker restart.
 pub async fn declare_durable(channel: &Channel, queue: &str) -> anyhow::Result<()> {
+    declare(channel, queue, FieldTable::default()).await
+}
+
+/// Declares an action's work queue: durable, with two priorities, so a merge (the last unit of
+/// its job) overtakes the process units of jobs posted after it.
+pub async fn declare_work(channel: &Channel, queue: &str) -> anyhow::Result<()> {
+    let mut args = FieldTable::default();
+    args.insert("x-max-priority".into(), AMQPValue::LongInt(1));
+    declare(channel, queue, args).await
+}
+
+async fn declare(channel: &Channel, queue: &str, args: FieldTable) -> anyhow::Result<()> {
     channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), args)
         .await
-        .with_context(|| format!("declaring queue {queue}"))?;
+        .with_context(|| {
+            format!(
+                "declaring queue {queue} (a queue left by an older version with other \
+                 arguments must be deleted first)"
+            )
+        })?;
     Ok(())
+}
+
+/// A merge unit's priority in its work queue; everything else has 0.
+pub fn work_priority(msg: &WorkMessage) -> u8 {
+    u8::from(msg.stage == Stage::Merge)
 }
 
 /// Publishes `message` as persistent JSON to `queue` and waits for the broker's confirm.
@@ -92,6 +112,16 @@ pub async fn publish<T: Serialize>(
     queue: &str,
     message: &T,
 ) -> anyhow::Result<lapin::PublisherConfirm> {
+    publish_with_priority(channel, queue, message, 0).await
+}
+
+/// As `publish`, with a priority (for work queues, which have two).
+pub async fn publish_with_priority<T: Serialize>(
+    channel: &Channel,
+    queue: &str,
+    message: &T,
+    priority: u8,
+) -> anyhow::Result<lapin::PublisherConfirm> {
     let body = serde_json::to_vec(message).context("encoding message")?;
     let options = BasicPublishOptions {
         mandatory: true,
@@ -99,6 +129,7 @@ pub async fn publish<T: Serialize>(
     };
     let props = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
+        .with_priority(priority)
         .with_content_type("application/json".into());
     channel
         .basic_publish("".into(), queue.into(), options, &body, props)

@@ -15,9 +15,14 @@ pub struct FakeWorker {
 
 impl FakeWorker {
     pub async fn start(stack: &TestStack, action: &str) -> FakeWorker {
+        FakeWorker::start_with_prefetch(stack, action, 100).await
+    }
+
+    /// Holds at most `prefetch` messages that `next` has not returned yet.
+    pub async fn start_with_prefetch(stack: &TestStack, action: &str, prefetch: u16) -> FakeWorker {
         let link = stack
             .queue
-            .worker_link("fake worker", &[action.to_string()], 100)
+            .worker_link("fake worker", &[action.to_string()], prefetch)
             .await
             .expect("a worker link");
         FakeWorker { link }

@@ -120,6 +120,15 @@ impl TestStack {
         TestStack::start_with(backend, StackOptions::default()).await
     }
 
+    /// A stack with no workers: the test takes the units itself (or starts workers later).
+    pub async fn without_workers(backend: Backend) -> TestStack {
+        let options = StackOptions {
+            workers: 0,
+            ..Default::default()
+        };
+        TestStack::start_with(backend, options).await
+    }
+
     pub async fn start_with(backend: Backend, options: StackOptions) -> TestStack {
         if std::env::var("RUST_LOG").is_ok() {
             crowd::shared::telemetry::init();

@@ -23,14 +23,7 @@ async fn unit_rows(
 }
 
 async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
-    let mut stack = TestStack::start_with(
-        backend,
-        StackOptions {
-            workers: 0,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stack = TestStack::without_workers(backend).await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
     let store = stack.store.clone();
     let store = store.as_ref();
@@ -107,14 +100,7 @@ async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
 }
 
 async fn the_last_two_units_finishing_together_queue_exactly_one_merge(backend: Backend) {
-    let stack = TestStack::start_with(
-        backend,
-        StackOptions {
-            workers: 0,
-            ..Default::default()
-        },
-    )
-    .await;
+    let stack = TestStack::without_workers(backend).await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
     let store = stack.store.clone();
     let store = store.as_ref();

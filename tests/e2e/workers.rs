@@ -73,14 +73,7 @@ async fn workers_hold_no_more_units_than_they_run(backend: Backend) {
 /// A worker that goes away mid-unit hands its units back; another worker finishes the job and
 /// the abandoned attempt counts for nothing.
 async fn units_of_a_worker_that_dies_midway_are_run_by_another(backend: Backend) {
-    let mut stack = TestStack::start_with(
-        backend,
-        StackOptions {
-            workers: 0,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stack = TestStack::without_workers(backend).await;
     let mut gated = GatedServer::start().await;
     let doomed = stack.start_worker("doomed", |c| {
         c.max_workers = 2;

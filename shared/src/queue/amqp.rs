@@ -94,7 +94,7 @@ impl Queue for AmqpQueue {
         let mut consumers = Vec::new();
         for (i, action) in actions.iter().enumerate() {
             let queue = self.names.work(action);
-            amqp::declare_durable(&consume, &queue).await?;
+            amqp::declare_work(&consume, &queue).await?;
             if let Some(shares) = &shares {
                 // Applies to the consumers started after it on this channel: this one.
                 consume
@@ -335,10 +335,12 @@ impl Publisher {
         for msg in &units {
             let queue = self.names.work(&msg.action);
             if !self.declared.contains(&queue) {
-                amqp::declare_durable(&self.channel, &queue).await?;
+                amqp::declare_work(&self.channel, &queue).await?;
                 self.declared.insert(queue.clone());
             }
-            let confirm = amqp::publish(&self.channel, &queue, msg).await?;
+            let confirm =
+                amqp::publish_with_priority(&self.channel, &queue, msg, amqp::work_priority(msg))
+                    .await?;
             pending.push((msg.unit_id, queue, confirm));
         }
         let mut published = Published::default();

@@ -17,6 +17,7 @@ use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink}
 use crate::{
     messages::{Completion, Heartbeat, WorkMessage},
     shutdown::CancellationToken,
+    status::Stage,
     store::{Publish, Published},
 };
 
@@ -215,8 +216,10 @@ impl Publish for MemoryQueue {
     async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
         let confirmed = units.iter().map(|u| u.unit_id).collect();
         for unit in units {
+            // A merge goes first, as its priority puts it on RabbitMQ.
+            let first = unit.stage == Stage::Merge;
             self.inner
-                .push(Name::Work(unit.action.clone()), Message::Work(unit), false);
+                .push(Name::Work(unit.action.clone()), Message::Work(unit), first);
         }
         Ok(Published {
             confirmed,
