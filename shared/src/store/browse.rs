@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    job_view::JobView,
+    job_view::{JobFacts, JobView},
     status::{JobStatus, Stage, UnitState},
 };
 
@@ -103,6 +103,52 @@ pub struct UnitView {
     pub time: Option<f64>,
     /// When it finished, or last became pending (Unix seconds).
     pub updated_at: f64,
+}
+
+/// What a listing reads of a job (not its inputs and options, which may be large).
+pub const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
+
+/// A job's row with its unit counts, as both stores read it.
+pub struct SummaryRow {
+    pub id: i64,
+    pub action: String,
+    /// Unix seconds.
+    pub created_at: f64,
+    pub status: i16,
+    pub outputs: Option<Value>,
+    pub email: Option<String>,
+    pub time_taken: Option<f64>,
+    /// Seconds since creation.
+    pub age: f64,
+    /// Units, merge excluded.
+    pub units_total: i64,
+    pub units_done: i64,
+    pub units_incomplete: i64,
+}
+
+impl TryFrom<SummaryRow> for JobSummary {
+    type Error = anyhow::Error;
+
+    fn try_from(row: SummaryRow) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let status = JobStatus::from_code(row.status)
+            .with_context(|| format!("job {} has unknown status {}", row.id, row.status))?;
+        Ok(JobSummary {
+            view: JobView::from_facts(JobFacts {
+                id: row.id,
+                status,
+                outputs: row.outputs,
+                email: row.email,
+                time_taken: row.time_taken,
+                age: row.age,
+                units_total: row.units_total,
+                units_done: row.units_done,
+                units_incomplete: row.units_incomplete,
+            }),
+            action: row.action,
+            created_at: row.created_at,
+        })
+    }
 }
 
 /// A unit's row, as both stores read it.

@@ -6,13 +6,11 @@ use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use crate::{
-    job_view::{JobFacts, JobView},
-    status::{JobStatus, Stage},
-    store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
+    status::Stage,
+    store::browse::{
+        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+    },
 };
-
-/// What a listing reads of a job (not its inputs and options, which may be large).
-const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
 
 /// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
 fn summaries_sql(source: &str) -> String {
@@ -45,24 +43,18 @@ async fn summaries(
 }
 
 fn summary(row: &Row) -> anyhow::Result<JobSummary> {
-    let id: i64 = row.get("id");
-    let code: i16 = row.get("status");
-    let status = JobStatus::from_code(code)
-        .with_context(|| format!("job {id} has unknown status {code}"))?;
-    Ok(JobSummary {
-        view: JobView::from_facts(JobFacts {
-            id,
-            status,
-            outputs: row.get("outputs"),
-            email: row.get("email"),
-            time_taken: row.get("time_taken"),
-            age: row.get("age"),
-            units_total: row.get("total"),
-            units_done: row.get("done"),
-            units_incomplete: row.get("incomplete"),
-        }),
+    JobSummary::try_from(SummaryRow {
+        id: row.get("id"),
         action: row.get("action"),
         created_at: row.get("created_at"),
+        status: row.get("status"),
+        outputs: row.get("outputs"),
+        email: row.get("email"),
+        time_taken: row.get("time_taken"),
+        age: row.get("age"),
+        units_total: row.get("total"),
+        units_done: row.get("done"),
+        units_incomplete: row.get("incomplete"),
     })
 }
 

@@ -2,18 +2,21 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
+use rusqlite::{
+    params, params_from_iter,
+    types::{Type, Value as Sql},
+    Connection,
+    Error::FromSqlConversionFailure,
+    Row,
+};
 
 use super::queries::parse;
 use crate::{
-    job_view::{JobFacts, JobView},
-    status::{JobStatus, Stage},
-    store::browse::{JobDetail, JobPage, JobQuery, JobSummary, UnitRow, UnitView},
+    status::Stage,
+    store::browse::{
+        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+    },
 };
-
-/// What a listing reads of a job (not its inputs and options, which may be large).
-const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
 
 /// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
 fn summaries_sql(source: &str) -> String {
@@ -33,54 +36,27 @@ fn summaries_sql(source: &str) -> String {
 fn summaries(conn: &Connection, source: &str, params: &[Sql]) -> anyhow::Result<Vec<JobSummary>> {
     let mut statement = conn.prepare_cached(&summaries_sql(source))?;
     let rows = statement.query_map(params_from_iter(params), summary_row)?;
-    rows.map(|row| row.map_err(anyhow::Error::from).and_then(summary))
-        .collect()
-}
-
-struct SummaryRow {
-    id: i64,
-    action: String,
-    created_at: f64,
-    status: i16,
-    outputs: Option<String>,
-    email: Option<String>,
-    time_taken: Option<f64>,
-    age: f64,
-    counts: [i64; 3],
+    rows.map(|row| JobSummary::try_from(row?)).collect()
 }
 
 fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
+    let outputs: Option<String> = r.get(4)?;
     Ok(SummaryRow {
         id: r.get(0)?,
         action: r.get(1)?,
         created_at: r.get(2)?,
         status: r.get(3)?,
-        outputs: r.get(4)?,
+        outputs: outputs
+            .as_deref()
+            .map(parse)
+            .transpose()
+            .map_err(|e| FromSqlConversionFailure(4, Type::Text, e.into()))?,
         email: r.get(5)?,
         time_taken: r.get(6)?,
         age: r.get(7)?,
-        counts: [r.get(8)?, r.get(9)?, r.get(10)?],
-    })
-}
-
-fn summary(row: SummaryRow) -> anyhow::Result<JobSummary> {
-    let status = JobStatus::from_code(row.status)
-        .with_context(|| format!("job {} has unknown status {}", row.id, row.status))?;
-    let [total, done, incomplete] = row.counts;
-    Ok(JobSummary {
-        view: JobView::from_facts(JobFacts {
-            id: row.id,
-            status,
-            outputs: row.outputs.as_deref().map(parse).transpose()?,
-            email: row.email,
-            time_taken: row.time_taken,
-            age: row.age,
-            units_total: total,
-            units_done: done,
-            units_incomplete: incomplete,
-        }),
-        action: row.action,
-        created_at: row.created_at,
+        units_total: r.get(8)?,
+        units_done: r.get(9)?,
+        units_incomplete: r.get(10)?,
     })
 }
 
