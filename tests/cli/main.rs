@@ -3,10 +3,18 @@
 
 use std::{path::Path, time::Duration};
 
+#[path = "../e2e/http_fixtures.rs"]
+#[allow(dead_code)] // The shared fixtures have more than these tests use.
+mod http_fixtures;
 #[path = "../common/up_stack.rs"]
 mod up_stack;
 
+mod helpers {
+    pub const WAIT: std::time::Duration = super::WAIT;
+}
+
 use crowd::shared::{Config, Secret};
+use http_fixtures::GatedServer;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use up_stack::UpStack;
@@ -216,6 +224,40 @@ async fn jobs_job_and_status_show_the_work_done() {
     let run = stack.crowd(&["status", "--json"]).await;
     let status: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(status["job_count"], 0, "{status}");
+    stack.stop().await;
+}
+
+/// A job deleted while `submit --wait` follows it (a callback that answered 201 does that too)
+/// ends the wait with a message that says so, not a bare 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_wait_says_so_when_the_job_is_deleted_under_it() {
+    let stack = Stack::start().await;
+    let mut gated = GatedServer::start().await;
+    let held = gated.url("held");
+    let api = stack.api.clone();
+    let dir = stack.texts.path().to_path_buf();
+    let waiting = tokio::spawn(async move {
+        crowd_in(
+            &dir,
+            &["submit", "--api", &api, "--wait", "word_count", &held],
+        )
+        .await
+    });
+    gated.arrival().await; // the job runs, and the command waits on it
+    let run = stack.crowd(&["jobs", "--json"]).await;
+    let jobs: Value = serde_json::from_str(&run.stdout).expect("jobs JSON");
+    let id = jobs["jobs"][0]["id"].as_u64().expect("an id").to_string();
+    assert_eq!(stack.crowd(&["cancel", &id]).await.code, Some(0));
+
+    let run = waiting.await.expect("the waiting command");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("job {id} was deleted before it could be read")),
+        "{}",
+        run.stderr
+    );
+    gated.release(1);
     stack.stop().await;
 }
 

@@ -121,6 +121,15 @@ async fn jobs_are_listed_newest_first_by_page_and_status(backend: Backend) {
         ids(&get(&stack, "/jobs?status=merging").await.1),
         Vec::<i64>::new()
     );
+    let (_, status) = get(&stack, "/status").await;
+    assert_eq!(
+        (
+            status["job_count"].clone(),
+            status["work_unit_count"].clone()
+        ),
+        (json!(1), json!(1)),
+        "the held job and its unit are counted: {status}"
+    );
     gated.release(1);
     stack.wait_for_job(held).await;
     stack.stop().await;
