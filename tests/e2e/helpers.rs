@@ -146,28 +146,17 @@ impl TestStack {
             None => {
                 stack
                     .tasks
-                    .spawn(crowd::run_api(config.clone(), listener, shutdown.clone()));
-                for _ in 0..options.dispatchers {
-                    stack
-                        .tasks
-                        .spawn(crowd::run_dispatcher(config.clone(), shutdown.clone()));
-                }
+                    .spawn(crowd::run_api(config, listener, shutdown));
             }
             Some(backends) => {
-                let (api_backends, api_config, api_shutdown) =
-                    (backends.clone(), config.clone(), shutdown.clone());
                 stack.tasks.spawn(async move {
-                    crowd::api_on(&api_config, &api_backends, listener, api_shutdown).await;
+                    crowd::api_on(&config, &backends, listener, shutdown).await;
                     Ok(())
                 });
-                for _ in 0..options.dispatchers {
-                    let (backends, config, shutdown) =
-                        (backends.clone(), config.clone(), shutdown.clone());
-                    stack.tasks.spawn(async move {
-                        crowd::dispatcher_on(&config, &backends, shutdown).await
-                    });
-                }
             }
+        }
+        for _ in 0..options.dispatchers {
+            stack.start_dispatcher();
         }
         for w in 0..options.workers {
             stack.start_worker(&format!("worker-{w}"), |_| {});
@@ -270,6 +259,20 @@ impl TestStack {
             .await;
         // Any answer will do: with basic auth on, it is a 401.
         reply.expect("the api answers");
+    }
+
+    /// Starts one more dispatcher (a test that needs the outbox held starts with none).
+    pub fn start_dispatcher(&mut self) {
+        let (config, shutdown) = (self.config.clone(), self.shutdown.clone());
+        match self.shared_backends() {
+            None => {
+                self.tasks.spawn(crowd::run_dispatcher(config, shutdown));
+            }
+            Some(backends) => {
+                self.tasks
+                    .spawn(async move { crowd::dispatcher_on(&config, &backends, shutdown).await });
+            }
+        }
     }
 
     /// Starts one more worker, stopped by the token returned (its own, not the stack's).

@@ -44,5 +44,6 @@ mod latency;
 mod lost_units;
 mod retries;
 mod split_merge;
+mod stored_values;
 mod word_count;
 mod workers;

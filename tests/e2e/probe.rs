@@ -81,6 +81,23 @@ impl Probe {
         }
     }
 
+    /// Runs `sql` (parameter `$1` = `id`), as another program writing to the database would.
+    pub async fn execute(&self, sql: &str, id: i64) {
+        match self {
+            Probe::Postgres { db, .. } => {
+                db.execute(sql, &[&id])
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Probe::Sqlite { db, .. } => {
+                db.lock()
+                    .expect("probe connection")
+                    .execute(sql, [id])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
     /// A text column from `sql` (parameter `$1` = `id`), `None` without a row.
     pub async fn text(&self, sql: &str, id: i64) -> Option<String> {
         match self {

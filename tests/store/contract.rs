@@ -24,7 +24,7 @@ impl Publish for Broker {
         self.received.extend(units);
         Ok(Published {
             confirmed,
-            refused: None,
+            ..Published::default()
         })
     }
 }

@@ -223,7 +223,7 @@ impl Publish for MemoryQueue {
         }
         Ok(Published {
             confirmed,
-            refused: None,
+            ..Published::default()
         })
     }
 }

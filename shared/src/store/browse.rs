@@ -105,6 +105,12 @@ pub struct UnitView {
     pub updated_at: f64,
 }
 
+/// What a listing shows in place of a stored value that cannot be read, so one bad value
+/// neither hides the rest nor fails the request.
+pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Value {
+    Value::from(format!("(this value cannot be read: {e})"))
+}
+
 /// What a listing reads of a job (not its inputs and options, which may be large).
 pub const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
 

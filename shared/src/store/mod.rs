@@ -104,8 +104,19 @@ pub trait Publish: Send {
 #[derive(Debug, Default)]
 pub struct Published {
     pub confirmed: Vec<i64>,
-    /// Why the others were not (they stay pending).
+    /// Units that can never be published (too big, refused by the broker): they fail for good,
+    /// each alone, so the rest keep flowing.
+    pub failed: Vec<Unpublishable>,
+    /// Why the others were not (they stay pending and are tried again).
     pub refused: Option<anyhow::Error>,
+}
+
+/// A unit that cannot be sent, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unpublishable {
+    pub unit_id: i64,
+    pub job_id: i64,
+    pub error: String,
 }
 
 /// What a relay round did.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
+use super::rows::{get, shown_json};
 use crate::{
     status::Stage,
     store::browse::{
@@ -44,17 +45,17 @@ async fn summaries(
 
 fn summary(row: &Row) -> anyhow::Result<JobSummary> {
     JobSummary::try_from(SummaryRow {
-        id: row.get("id"),
-        action: row.get("action"),
-        created_at: row.get("created_at"),
-        status: row.get("status"),
-        outputs: row.get("outputs"),
-        email: row.get("email"),
-        time_taken: row.get("time_taken"),
-        age: row.get("age"),
-        units_total: row.get("total"),
-        units_done: row.get("done"),
-        units_incomplete: row.get("incomplete"),
+        id: get(row, "id")?,
+        action: get(row, "action")?,
+        created_at: get(row, "created_at")?,
+        status: get(row, "status")?,
+        outputs: shown_json(row, "outputs"),
+        email: get(row, "email")?,
+        time_taken: get(row, "time_taken")?,
+        age: get(row, "age")?,
+        units_total: get(row, "total")?,
+        units_done: get(row, "done")?,
+        units_incomplete: get(row, "incomplete")?,
     })
 }
 
@@ -85,8 +86,8 @@ pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<Jo
             &[&codes],
         )
         .await
-        .context("counting jobs")?
-        .get(0);
+        .context("counting jobs")?;
+    let total = get(&total, 0)?;
     Ok(JobPage { jobs, total })
 }
 
@@ -107,14 +108,14 @@ pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<Jo
         .iter()
         .map(|r| {
             UnitView::try_from(UnitRow {
-                id: r.get("id"),
-                stage: r.get("stage"),
-                state: r.get("state"),
-                attempts: r.get("attempts"),
-                input: r.get("input"),
-                stored: r.get("output"),
-                time: r.get("time"),
-                updated_at: r.get("updated_at"),
+                id: get(r, "id")?,
+                stage: get(r, "stage")?,
+                state: get(r, "state")?,
+                attempts: get(r, "attempts")?,
+                input: shown_json(r, "input").unwrap_or_default(),
+                stored: shown_json(r, "output"),
+                time: get(r, "time")?,
+                updated_at: get(r, "updated_at")?,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -122,14 +123,14 @@ pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<Jo
 }
 
 pub(super) async fn finished_within(client: &Client, window: Duration) -> anyhow::Result<i64> {
-    Ok(client
+    let row = client
         .query_one(
             "SELECT count(*) FROM work_units WHERE finished_at > now() - make_interval(secs => $1)",
             &[&window.as_secs_f64()],
         )
         .await
-        .context("counting finished units")?
-        .get(0))
+        .context("counting finished units")?;
+    get(&row, 0)
 }
 
 pub(super) async fn complete_before(
@@ -145,5 +146,5 @@ pub(super) async fn complete_before(
         )
         .await
         .context("finding old complete jobs")?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| get(r, 0)).collect()
 }

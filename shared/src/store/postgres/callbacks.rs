@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 
+use super::rows::get;
 use crate::store::DueCallback;
 
 pub(super) async fn claim(
@@ -26,14 +27,15 @@ pub(super) async fn claim(
         )
         .await
         .context("claiming due callbacks")?;
-    Ok(rows
-        .iter()
-        .map(|r| DueCallback {
-            job_id: r.get(0),
-            url: r.get(1),
-            attempts: r.get(2),
+    rows.iter()
+        .map(|r| {
+            Ok(DueCallback {
+                job_id: get(r, 0)?,
+                url: get(r, 1)?,
+                attempts: get(r, 2)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub(super) async fn delivered(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
@@ -79,7 +81,6 @@ pub(super) async fn next_in(pool: &Pool) -> anyhow::Result<Option<Duration>> {
             &[],
         )
         .await?;
-    Ok(row
-        .get::<_, Option<f64>>(0)
-        .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+    let secs: Option<f64> = get(&row, 0)?;
+    Ok(secs.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
 }

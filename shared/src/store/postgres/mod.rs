@@ -6,6 +6,7 @@ mod listen;
 mod nodes;
 mod outbox;
 mod progress;
+mod rows;
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +15,10 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 
-use self::outbox::insert_units;
+use self::{
+    outbox::insert_units,
+    rows::{get, shown_json},
+};
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
     Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
@@ -79,7 +83,7 @@ impl Store for PgStore {
             )
             .await
             .context("inserting a job")?;
-        let id: i64 = row.get(0);
+        let id: i64 = get(&row, 0)?;
         let first_stage = if stages.split {
             Stage::Split
         } else {
@@ -101,7 +105,7 @@ impl Store for PgStore {
             .query_opt("DELETE FROM jobs WHERE id = $1 RETURNING action", &[&id])
             .await
             .context("deleting a job")?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| get(&r, 0)).transpose()?)
     }
 
     async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview> {
@@ -130,18 +134,21 @@ impl Store for PgStore {
             )
             .await
             .context("counting incomplete work")?;
-        Ok(Overview {
-            nodes: nodes
-                .iter()
-                .map(|row| NodeView {
-                    name: row.get("name"),
-                    tag: row.get("tag"),
-                    running: row.get("running"),
-                    max_workers: row.get("max_workers"),
+        let nodes = nodes
+            .iter()
+            .map(|row| {
+                Ok(NodeView {
+                    name: get(row, "name")?,
+                    tag: get(row, "tag")?,
+                    running: shown_json(row, "running").unwrap_or_default(),
+                    max_workers: get(row, "max_workers")?,
                 })
-                .collect(),
-            job_count: counts.get(0),
-            work_unit_count: counts.get(1),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Overview {
+            nodes,
+            job_count: get(&counts, 0)?,
+            work_unit_count: get(&counts, 1)?,
         })
     }
 
@@ -225,7 +232,10 @@ impl Store for PgStore {
             )
             .await
             .context("listing incomplete jobs")?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<anyhow::Result<_>>()?)
     }
 
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {

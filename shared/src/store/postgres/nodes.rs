@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
+use super::rows::get;
 use crate::messages::Heartbeat;
 
 pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::Result<()> {
@@ -52,7 +53,7 @@ pub(super) async fn actions_with_old_queued_units(
             &[&older_than.as_secs_f64()],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| get(r, 0)).collect()
 }
 
 pub(super) async fn requeue_lost(

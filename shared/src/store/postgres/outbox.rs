@@ -1,14 +1,18 @@
 //! The outbox in Postgres: claiming pending units for a relay and marking them queued.
 
+use std::collections::BTreeSet;
+
 use anyhow::Context;
 use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
+use tokio_postgres::Row;
 
+use super::rows::get;
 use crate::{
     channels,
     messages::WorkMessage,
     status::Stage,
-    store::{Publish, Relayed},
+    store::{Publish, Published, Relayed, Unpublishable},
 };
 
 pub(super) async fn relay_pending(
@@ -39,34 +43,79 @@ pub(super) async fn relay_pending(
             refused: None,
         });
     }
-    let units = rows
-        .iter()
-        .map(|row| {
-            let stage_code: i16 = row.get("stage");
-            Ok(WorkMessage {
-                unit_id: row.get("id"),
-                job_id: row.get("job_id"),
-                action: row.get("action"),
-                stage: Stage::from_code(stage_code).context("unit with an unknown stage")?,
-                input: row.get("input"),
-                options: row.get("options"),
-                attempt: row.get("attempts"),
-                max_attempts,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let published = publish.publish(units).await?;
+    // A unit whose row cannot be read fails alone, with the reason; the others go on.
+    let mut units = Vec::with_capacity(rows.len());
+    let mut failed = Vec::new();
+    for row in &rows {
+        match work_message(row, max_attempts) {
+            Ok(msg) => units.push(msg),
+            Err(e) => failed.push(Unpublishable {
+                unit_id: get(row, "id")?,
+                job_id: get(row, "job_id")?,
+                error: format!("the unit could not be read from the database: {e:#}"),
+            }),
+        }
+    }
+    let published = if units.is_empty() {
+        Published::default()
+    } else {
+        publish.publish(units).await?
+    };
+    failed.extend(published.failed);
     tx.execute(
         "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
         &[&published.confirmed],
     )
     .await
     .context("marking units queued")?;
+    fail_pending(&tx, &failed).await?;
     tx.commit().await.context("committing the relay")?;
+    // A unit failed for good may have ended its job's stage.
+    for job_id in failed.iter().map(|f| f.job_id).collect::<BTreeSet<_>>() {
+        super::progress::advance_job(pool, job_id).await?;
+    }
     Ok(Relayed {
         claimed: rows.len(),
         refused: published.refused,
     })
+}
+
+fn work_message(row: &Row, max_attempts: i32) -> anyhow::Result<WorkMessage> {
+    let stage_code: i16 = get(row, "stage")?;
+    Ok(WorkMessage {
+        unit_id: get(row, "id")?,
+        job_id: get(row, "job_id")?,
+        action: get(row, "action")?,
+        stage: Stage::from_code(stage_code).context("unit with an unknown stage")?,
+        input: get(row, "input")?,
+        options: get(row, "options")?,
+        attempt: get(row, "attempts")?,
+        max_attempts,
+    })
+}
+
+/// Fails, for good, pending units that can never be published.
+async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> anyhow::Result<()> {
+    if units.is_empty() {
+        return Ok(());
+    }
+    for unit in units {
+        tracing::warn!(job.id = unit.job_id, work_unit.id = unit.unit_id, error = %unit.error,
+            "a unit cannot be published; it fails");
+    }
+    let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
+    let errors: Vec<&str> = units.iter().map(|u| u.error.as_str()).collect();
+    client
+        .execute(
+            "UPDATE work_units u SET state = 'failed', attempts = u.attempts + 1,
+                 output = to_jsonb(f.error), finished_at = now()
+             FROM unnest($1::int8[], $2::text[]) AS f(id, error)
+             WHERE u.id = f.id AND u.state = 'pending'",
+            &[&ids, &errors],
+        )
+        .await
+        .context("failing units that cannot be published")?;
+    Ok(())
 }
 
 /// Adds pending units (the outbox) and wakes the relays.

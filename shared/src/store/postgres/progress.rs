@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
 
-use super::outbox::{insert_units, notify};
+use super::{
+    outbox::{insert_units, notify},
+    rows::{get, shown_json},
+};
 use crate::{
     channels,
     messages::{Completion, Outcome},
@@ -52,16 +55,16 @@ pub(super) async fn record_completion(
     else {
         return Ok(Applied::Stale("unit or job gone"));
     };
-    let state = UnitState::parse(unit.get("state")).context("unit with an unknown state")?;
-    let attempts: i32 = unit.get("attempts");
+    let state = UnitState::parse(get(&unit, "state")?).context("unit with an unknown state")?;
+    let attempts: i32 = get(&unit, "attempts")?;
     if state.is_complete() {
         return Ok(Applied::Stale("unit already complete"));
     }
     if attempts != c.attempt {
         return Ok(Applied::Stale("an older attempt"));
     }
-    let stage = Stage::from_code(unit.get("stage")).context("unit with an unknown stage")?;
-    let action: String = unit.get("action");
+    let stage = Stage::from_code(get(&unit, "stage")?).context("unit with an unknown stage")?;
+    let action: String = get(&unit, "action")?;
 
     match &c.outcome {
         Outcome::Succeeded { output } => {
@@ -122,8 +125,8 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> 
         )
         .await?;
     match waiting {
-        None => return Ok(()),                               // gone, or complete
-        Some(row) if row.get::<_, bool>(0) => return Ok(()), // its stage is still running
+        None => return Ok(()),                                  // gone, or complete
+        Some(row) if get::<_, bool>(&row, 0)? => return Ok(()), // its stage is still running
         Some(_) => {}
     }
 
@@ -139,9 +142,10 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> 
     else {
         return Ok(());
     };
-    let status = JobStatus::from_code(job.get("status")).context("job with an unknown status")?;
-    let has_merge: bool = job.get("has_merge");
-    let action: String = job.get("action");
+    let status =
+        JobStatus::from_code(get(&job, "status")?).context("job with an unknown status")?;
+    let has_merge: bool = get(&job, "has_merge")?;
+    let action: String = get(&job, "action")?;
     let Some(stage) = stage_of(status) else {
         return Ok(());
     };
@@ -212,23 +216,27 @@ async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
         .await?;
     let mut tally = Tally::default();
     for row in rows {
-        let stage = Stage::from_code(row.get("stage")).context("unknown stage")?;
-        let state = UnitState::parse(row.get("state")).context("unknown state")?;
-        tally.add(stage, state, row.get("n"));
+        let stage = Stage::from_code(get(&row, "stage")?).context("unknown stage")?;
+        let state = UnitState::parse(get(&row, "state")?).context("unknown state")?;
+        tally.add(stage, state, get(&row, "n")?);
     }
     Ok(tally)
 }
 
 /// The outputs (or errors) of a stage's units, in unit order.
 async fn stage_outputs(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<Value> {
-    let row = tx
-        .query_one(
-            "SELECT coalesce(jsonb_agg(coalesce(output, 'null'::jsonb) ORDER BY id), '[]'::jsonb)
-             FROM work_units WHERE job_id = $1 AND stage = $2",
+    // Row by row, so one output that cannot be read shows as a note instead of failing them all.
+    let rows = tx
+        .query(
+            "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id",
             &[&job_id, &stage.code()],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(Value::Array(
+        rows.iter()
+            .map(|row| shown_json(row, 0).unwrap_or_default())
+            .collect(),
+    ))
 }
 
 async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {

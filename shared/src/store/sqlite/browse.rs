@@ -2,15 +2,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{
-    params, params_from_iter,
-    types::{Type, Value as Sql},
-    Connection,
-    Error::FromSqlConversionFailure,
-    Row,
-};
+use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
 
-use super::queries::parse;
+use super::queries::shown;
 use crate::{
     status::Stage,
     store::browse::{
@@ -46,11 +40,7 @@ fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
         action: r.get(1)?,
         created_at: r.get(2)?,
         status: r.get(3)?,
-        outputs: outputs
-            .as_deref()
-            .map(parse)
-            .transpose()
-            .map_err(|e| FromSqlConversionFailure(4, Type::Text, e.into()))?,
+        outputs: outputs.as_deref().map(shown),
         email: r.get(5)?,
         time_taken: r.get(6)?,
         age: r.get(7)?,
@@ -124,8 +114,8 @@ pub(super) fn detail(conn: &Connection, id: i64) -> anyhow::Result<Option<JobDet
                 stage,
                 state,
                 attempts,
-                input: parse(&input)?,
-                stored: output.as_deref().map(parse).transpose()?,
+                input: shown(&input),
+                stored: output.as_deref().map(shown),
                 time,
                 updated_at,
             })

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, Overview, Publish, Relayed, Store, StoreError, StoreResult,
-    Wakeups,
+    Applied, DueCallback, NewJob, Overview, Publish, Published, Relayed, Store, StoreError,
+    StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -228,19 +228,23 @@ impl Store for SqliteStore {
     ) -> StoreResult<Relayed> {
         // One dispatcher per embedded store: no claim is needed against another relay. A unit
         // completed before it is marked stays complete (the mark only touches pending units).
-        let units = self
+        let (units, mut failed) = self
             .with(move |conn| queries::pending_units(conn, limit, max_attempts))
             .await?;
-        if units.is_empty() {
+        let claimed = units.len() + failed.len();
+        if claimed == 0 {
             return Ok(Relayed {
                 claimed: 0,
                 refused: None,
             });
         }
-        let claimed = units.len();
         let sent: std::collections::HashMap<i64, i32> =
             units.iter().map(|u| (u.unit_id, u.attempt)).collect();
-        let published = publish.publish(units).await?;
+        let published = if units.is_empty() {
+            Published::default()
+        } else {
+            publish.publish(units).await?
+        };
         // The attempt sent, so a unit that failed and went back to the outbox in the meantime
         // is not marked queued in its retry's place.
         let confirmed: Vec<(i64, i32)> = published
@@ -250,6 +254,16 @@ impl Store for SqliteStore {
             .collect();
         self.with(move |conn| queries::mark_queued(conn, &confirmed))
             .await?;
+        failed.extend(published.failed);
+        if !failed.is_empty() {
+            let jobs: std::collections::BTreeSet<i64> = failed.iter().map(|f| f.job_id).collect();
+            self.with(move |conn| queries::fail_pending(conn, &failed))
+                .await?;
+            // A unit failed for good may have ended its job's stage.
+            for job_id in jobs {
+                self.advance_job(job_id).await?;
+            }
+        }
         Ok(Relayed {
             claimed,
             refused: published.refused,

@@ -199,9 +199,11 @@ impl JobMoves for SqliteMoves<'_> {
             .query_map(params![self.job_id, stage.code()], |r| {
                 r.get::<_, Option<String>>(0)
             })?
-            .map(|output| match output? {
-                Some(text) => queries::parse(&text),
-                None => Ok(Value::Null),
+            .map(|output| {
+                Ok(match output? {
+                    Some(text) => queries::shown(&text),
+                    None => Value::Null,
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Value::Array(outputs))

@@ -10,11 +10,22 @@ use crate::{
     catalog::Stages,
     messages::{Heartbeat, WorkMessage},
     status::{JobStatus, Stage},
-    store::{DueCallback, NewJob, NodeView, Overview},
+    store::{DueCallback, NewJob, NodeView, Overview, Unpublishable},
 };
 
 pub(super) fn parse(text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).context("a stored JSON value does not parse")
+}
+
+/// A stored JSON value shown to people: when it does not parse, a string saying so stands in.
+pub(super) fn shown(text: &str) -> Value {
+    parse(text).unwrap_or_else(|e| {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "a stored JSON value cannot be read"
+        );
+        crate::store::browse::unreadable(&format!("{e:#}"))
+    })
 }
 
 /// Adds pending units of `stage` to the job.
@@ -94,7 +105,7 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
             Ok(NodeView {
                 name,
                 tag,
-                running: parse(&running)?,
+                running: shown(&running),
                 max_workers,
             })
         })
@@ -114,11 +125,13 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
     })
 }
 
+/// Up to `limit` pending units, oldest first; a unit whose row cannot be read comes back as
+/// unpublishable, with the reason.
 pub(super) fn pending_units(
     conn: &mut Connection,
     limit: i64,
     max_attempts: i32,
-) -> anyhow::Result<Vec<WorkMessage>> {
+) -> anyhow::Result<(Vec<WorkMessage>, Vec<Unpublishable>)> {
     let mut query = conn.prepare_cached(
         "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
          FROM work_units u JOIN jobs j ON j.id = u.job_id
@@ -137,20 +150,53 @@ pub(super) fn pending_units(
             r.get::<_, String>(6)?,
         ))
     })?;
-    rows.map(|row| {
+    let (mut units, mut failed) = (Vec::new(), Vec::new());
+    for row in rows {
         let (unit_id, job_id, action, stage, input, attempt, options) = row?;
-        Ok(WorkMessage {
-            unit_id,
-            job_id,
-            action,
-            stage: Stage::from_code(stage).context("unit with an unknown stage")?,
-            input: parse(&input)?,
-            options: parse(&options)?,
-            attempt,
-            max_attempts,
-        })
-    })
-    .collect()
+        let message = || -> anyhow::Result<WorkMessage> {
+            Ok(WorkMessage {
+                unit_id,
+                job_id,
+                action,
+                stage: Stage::from_code(stage).context("unit with an unknown stage")?,
+                input: parse(&input)?,
+                options: parse(&options)?,
+                attempt,
+                max_attempts,
+            })
+        };
+        match message() {
+            Ok(msg) => units.push(msg),
+            Err(e) => failed.push(Unpublishable {
+                unit_id,
+                job_id,
+                error: format!("the unit could not be read from the database: {e:#}"),
+            }),
+        }
+    }
+    Ok((units, failed))
+}
+
+/// Fails, for good, pending units that can never be published.
+pub(super) fn fail_pending(conn: &mut Connection, units: &[Unpublishable]) -> anyhow::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut fail = tx.prepare_cached(
+            "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2,
+                 finished_at = unixepoch('subsec')
+             WHERE id = ?1 AND state = 'pending'",
+        )?;
+        for unit in units {
+            tracing::warn!(job.id = unit.job_id, work_unit.id = unit.unit_id, error = %unit.error,
+                "a unit cannot be published; it fails");
+            fail.execute(params![
+                unit.unit_id,
+                Value::from(unit.error.as_str()).to_string()
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 pub(super) fn mark_queued(conn: &mut Connection, units: &[(i64, i32)]) -> anyhow::Result<()> {
