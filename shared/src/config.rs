@@ -171,13 +171,15 @@ impl Config {
     /// Defaults, then `file` (or `crowd.toml` if it exists), then the plain variables above,
     /// then `CROWD_<FIELD>` variables.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
-        let toml = match file {
+        let path = match file {
             Some(path) => {
                 anyhow::ensure!(path.exists(), "config file {} not found", path.display());
-                Toml::file(path)
+                path
             }
-            None => Toml::file("crowd.toml"),
+            None => std::path::Path::new("crowd.toml"),
         };
+        let toml = Toml::file(path);
+        refuse_unknown_keys(&toml, path)?;
         Figment::from(Serialized::defaults(Config::default()))
             .merge(toml)
             .merge(Env::raw().only(PLAIN_ENV).map(|key| match key.as_str() {
@@ -236,6 +238,29 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.redacted_json())
     }
+}
+
+/// A misspelt key would otherwise leave its setting at the default without a word.
+fn refuse_unknown_keys(
+    toml: &figment::providers::Data<Toml>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let known = serde_json::to_value(Config::default()).context("listing the settings")?;
+    let given: std::collections::BTreeMap<String, figment::value::Value> = Figment::from(toml)
+        .extract()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let unknown: Vec<&str> = given
+        .keys()
+        .map(String::as_str)
+        .filter(|key| known.get(key).is_none())
+        .collect();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "{} has unknown settings: {} (see `crowd config` for the known ones)",
+        path.display(),
+        unknown.join(", ")
+    );
+    Ok(())
 }
 
 /// The URL with its password, if any, replaced by asterisks.
@@ -336,6 +361,21 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validated().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("crowd.toml");
+        std::fs::write(
+            &path,
+            "max_workers = 2\nmax_wrokers = 3\nunit_timeout = 5\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", Config::load(Some(&path)).expect_err("refused"));
+        assert!(err.contains("max_wrokers, unit_timeout"), "{err}");
+        std::fs::write(&path, "max_workers = 2\n").expect("write");
+        assert_eq!(Config::load(Some(&path)).expect("loads").max_workers, 2);
     }
 
     #[test]
