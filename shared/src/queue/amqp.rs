@@ -1,6 +1,13 @@
 //! The queue on RabbitMQ: durable queues, persistent messages, publisher confirms, manual acks.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -233,26 +240,39 @@ fn is_not_found(e: &lapin::Error) -> bool {
 
 struct LapinAcker(lapin::Acker);
 
+/// Settlements (acks, nacks, rejects) lapin did not send because their channel had closed: the
+/// broker delivers those messages again.
+pub static UNSENT_SETTLEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// lapin answers `Ok(false)` for a settlement it did not send (the channel closed, or it was
+/// settled already): an error here, so no caller takes it for done.
+fn sent(what: &str, result: lapin::Result<bool>) -> anyhow::Result<()> {
+    if result.with_context(|| format!("sending the {what}"))? {
+        return Ok(());
+    }
+    UNSENT_SETTLEMENTS.fetch_add(1, Ordering::Relaxed);
+    anyhow::bail!("the {what} was not sent: its channel is closed (the broker will deliver the message again)")
+}
+
 #[async_trait]
 impl Acker for LapinAcker {
     async fn ack(&self) -> anyhow::Result<()> {
-        self.0.ack(BasicAckOptions::default()).await?;
-        Ok(())
+        sent("ack", self.0.ack(BasicAckOptions::default()).await)
     }
 
     async fn requeue(&self) -> anyhow::Result<()> {
-        self.0
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            })
-            .await?;
-        Ok(())
+        let options = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        sent("nack", self.0.nack(options).await)
     }
 
     async fn reject(&self) -> anyhow::Result<()> {
-        self.0.reject(BasicRejectOptions { requeue: false }).await?;
-        Ok(())
+        sent(
+            "reject",
+            self.0.reject(BasicRejectOptions { requeue: false }).await,
+        )
     }
 }
 
