@@ -54,21 +54,36 @@ async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::R
 async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
     let completion = match delivery.body {
         Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "discarding a completion that does not parse");
-            delivery.acker.reject().await.ok();
-            return;
-        }
+        Err(unreadable) => match unreadable.unit_attempt() {
+            // A worker of another version: its unit is tried again (or fails, once out of
+            // attempts) rather than left waiting for an answer that was lost.
+            Some(unit) => Completion::without_run(
+                unit,
+                Outcome::failed(
+                    format!(
+                        "the worker's report could not be read ({}); is it another version of crowd?",
+                        unreadable.error
+                    ),
+                    true,
+                ),
+                "unknown",
+            ),
+            None => {
+                tracing::error!(error = %unreadable.error, "discarding a completion that names no unit");
+                settle(delivery.acker.reject().await, None);
+                return;
+            }
+        },
     };
     let mut result = apply_completion(d.store.as_ref(), &completion, d.max_attempts).await;
     if let Err(StoreError::Refused(e)) = &result {
         // The store will refuse this result every time: record the unit as failed instead of
         // handing the completion back forever.
         let refused = Completion {
-            outcome: Outcome::Failed {
-                error: format!("the unit's result could not be stored: {e:#}"),
-                retryable: false,
-            },
+            outcome: Outcome::failed(
+                format!("the unit's result could not be stored: {e:#}"),
+                false,
+            ),
             ..completion.clone()
         };
         result = apply_completion(d.store.as_ref(), &refused, d.max_attempts).await;
@@ -82,7 +97,7 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
                     "stale completion ignored"
                 );
             }
-            delivery.acker.ack().await.ok();
+            settle(delivery.acker.ack().await, Some(completion.unit_id));
         }
         Err(e) => {
             tracing::warn!(
@@ -91,7 +106,19 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
                 "completion not applied; retrying"
             );
             tokio::time::sleep(RETRY_PAUSE).await;
-            delivery.acker.requeue().await.ok();
+            settle(delivery.acker.requeue().await, Some(completion.unit_id));
         }
+    }
+}
+
+/// A settlement that failed belongs to a link that broke: the broker delivers the completion
+/// again, and applying it again changes nothing.
+fn settle(result: anyhow::Result<()>, unit_id: Option<i64>) {
+    if let Err(e) = result {
+        tracing::info!(
+            work_unit.id = unit_id,
+            error = format!("{e:#}"),
+            "completion not settled"
+        );
     }
 }

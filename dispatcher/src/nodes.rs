@@ -30,10 +30,10 @@ async fn session(d: &Dispatcher, shutdown: &CancellationToken) -> anyhow::Result
                                 tracing::warn!(error = format!("{e:#}"), "heartbeat not recorded");
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "ignoring a heartbeat that does not parse"),
+                        Err(e) => tracing::warn!(error = %e.error, "ignoring a heartbeat that does not parse"),
                     }
                     // Settled whatever happened: a heartbeat is only worth something once.
-                    delivery.acker.ack().await.ok();
+                    let _ = delivery.acker.ack().await; // auto-acked: nothing to send
                 }
                 Some(Err(e)) => return Err(e.context("consuming heartbeats")),
                 None => anyhow::bail!("the heartbeat queue closed"),

@@ -5,7 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use crowd_shared::{shutdown::CancellationToken, store::Publish};
+use async_trait::async_trait;
+use crowd_shared::{
+    messages::{encoded_len, WorkMessage},
+    shutdown::CancellationToken,
+    store::{Publish, Published, Unpublishable},
+};
 
 use crate::{Backoff, Dispatcher};
 
@@ -46,9 +51,13 @@ async fn relay_all(d: &Dispatcher, publisher: &mut Option<Box<dyn Publish>>) -> 
             *publisher = Some(d.queue.work_publisher().await?);
         }
         let link = publisher.as_mut().context("publisher")?;
+        let mut bounded = Bounded {
+            inner: link.as_mut(),
+            max_bytes: usize::try_from(d.config.max_message_bytes).unwrap_or(usize::MAX),
+        };
         let relayed = d
             .store
-            .relay_pending(BATCH, d.max_attempts, link.as_mut())
+            .relay_pending(BATCH, d.max_attempts, &mut bounded)
             .await?;
         if let Some(e) = relayed.refused {
             return Err(e.context("the queue did not confirm some units; they stay pending"));
@@ -56,5 +65,40 @@ async fn relay_all(d: &Dispatcher, publisher: &mut Option<Box<dyn Publish>>) -> 
         if relayed.claimed < BATCH as usize {
             return Ok(());
         }
+    }
+}
+
+/// Keeps messages over `max_message_bytes` from the queue: each fails its unit alone, with the
+/// reason, instead of making the broker close the relay's channel for every job.
+struct Bounded<'a> {
+    inner: &'a mut dyn Publish,
+    max_bytes: usize,
+}
+
+#[async_trait]
+impl Publish for Bounded<'_> {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let (fit, too_big): (Vec<_>, Vec<_>) = units
+            .into_iter()
+            .map(|msg| (encoded_len(&msg), msg))
+            .partition(|(bytes, _)| *bytes <= self.max_bytes);
+        let mut published = if fit.is_empty() {
+            Published::default()
+        } else {
+            self.inner
+                .publish(fit.into_iter().map(|(_, msg)| msg).collect())
+                .await?
+        };
+        published
+            .failed
+            .extend(too_big.into_iter().map(|(bytes, msg)| Unpublishable {
+                unit_id: msg.unit_id,
+                job_id: msg.job_id,
+                error: format!(
+                    "the unit's message is {bytes} bytes, more than max_message_bytes ({})",
+                    self.max_bytes
+                ),
+            }));
+        Ok(published)
     }
 }

@@ -101,8 +101,14 @@ pub struct Config {
     /// How long a stopping worker lets running units finish, in seconds.
     pub shutdown_grace_secs: u64,
     /// Longest one stage may run, in seconds (download included); a stage that takes longer
-    /// fails its attempt, which is retried like any other failure. 0: no limit.
+    /// fails its attempt, which is retried like any other failure. 0: no limit. The default is
+    /// below RabbitMQ's `consumer_timeout` (30 minutes), past which the broker would close the
+    /// worker's channel instead.
     pub unit_timeout_secs: u64,
+    /// Largest message sent through the queue, in bytes: a unit's work message or a stage's
+    /// result. Below RabbitMQ's own limit (16 MiB in 4.x), so what is too big fails its unit
+    /// with a message instead of closing a channel.
+    pub max_message_bytes: u64,
     /// Fallback poll of the outbox when no notification arrives, in milliseconds.
     pub poll_interval_ms: u64,
     /// A unit queued this long (seconds) that is neither in its queue nor running on a live
@@ -148,7 +154,8 @@ impl Default for Config {
             callback_retry_secs: 60 * 60,
             download_timeout_secs: 300,
             shutdown_grace_secs: 25,
-            unit_timeout_secs: 0,
+            unit_timeout_secs: 25 * 60,
+            max_message_bytes: 8 * 1024 * 1024,
             poll_interval_ms: 2_000,
             lost_unit_secs: 300,
         }

@@ -23,12 +23,51 @@ pub struct WorkMessage {
     pub max_attempts: i32,
 }
 
+impl WorkMessage {
+    pub fn unit_attempt(&self) -> UnitAttempt {
+        UnitAttempt {
+            unit_id: self.unit_id,
+            job_id: self.job_id,
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// What every version's work message and completion name: enough to answer for a unit whose
+/// message does not parse (one from an older or newer version, say).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct UnitAttempt {
+    pub unit_id: i64,
+    pub job_id: i64,
+    pub attempt: i32,
+}
+
 /// How a stage ended.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Outcome {
-    Succeeded { output: Value },
-    Failed { error: String, retryable: bool },
+    Succeeded {
+        output: Value,
+    },
+    Failed {
+        error: String,
+        retryable: bool,
+        /// The attempt ended with no answer because the worker running it stopped (reported by
+        /// the worker the broker then redelivered it to). Absent in older workers' messages.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stopped: bool,
+    },
+}
+
+impl Outcome {
+    /// A failure of the attempt, tried again if `retryable` and attempts are left.
+    pub fn failed(error: impl Into<String>, retryable: bool) -> Self {
+        Outcome::Failed {
+            error: error.into(),
+            retryable,
+            stopped: false,
+        }
+    }
 }
 
 /// A worker's report on one attempt.
@@ -43,6 +82,20 @@ pub struct Completion {
     pub node: String,
 }
 
+impl Completion {
+    /// An answer for `unit` that did not come from running it.
+    pub fn without_run(unit: UnitAttempt, outcome: Outcome, node: &str) -> Self {
+        Completion {
+            unit_id: unit.unit_id,
+            job_id: unit.job_id,
+            attempt: unit.attempt,
+            outcome,
+            time: 0.0,
+            node: node.to_string(),
+        }
+    }
+}
+
 /// A worker's periodic "still here", which `/status` shows as a node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Heartbeat {
@@ -54,4 +107,46 @@ pub struct Heartbeat {
     pub actions: Vec<String>,
     /// Sent once on shutdown, so the node leaves `/status` at once.
     pub leaving: bool,
+}
+
+/// Bytes `message` takes as JSON, counted without building it.
+pub fn encoded_len<T: Serialize>(message: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and messages always serialize.
+    let _ = serde_json::to_writer(&mut count, message);
+    count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_from_an_older_worker_reads_as_not_stopped() {
+        let old = r#"{"status":"failed","error":"boom","retryable":true}"#;
+        let outcome: Outcome = serde_json::from_str(old).expect("parses");
+        assert_eq!(outcome, Outcome::failed("boom", true));
+        assert_eq!(
+            serde_json::to_string(&outcome).expect("encodes"),
+            old,
+            "an ordinary failure is sent as before"
+        );
+    }
+
+    #[test]
+    fn encoded_len_counts_the_json() {
+        let outcome = Outcome::failed("boom", true);
+        let json = serde_json::to_vec(&outcome).expect("encodes");
+        assert_eq!(encoded_len(&outcome), json.len());
+    }
 }

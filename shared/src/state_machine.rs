@@ -116,6 +116,18 @@ pub fn after_failure(attempts_before: i32, max_attempts: i32, retryable: bool) -
     }
 }
 
+/// The error a failed attempt leaves on its unit. A stop (the worker running it died) says how
+/// many runs ended that way, so a unit that kills its workers is plain to see.
+pub fn failure_error(error: &str, stopped: bool, stops_before: i32) -> String {
+    if !stopped {
+        return error.to_string();
+    }
+    match stops_before + 1 {
+        1 => "the worker running it stopped 1 time".to_string(),
+        n => format!("the worker running it stopped {n} times"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +227,19 @@ mod tests {
         assert_eq!(after_failure(2, 3, true), AfterFailure::Fail);
         assert_eq!(after_failure(0, 3, false), AfterFailure::Fail);
         assert_eq!(after_failure(0, 1, true), AfterFailure::Fail);
+    }
+
+    #[test]
+    fn a_stop_counts_the_stops_so_far() {
+        assert_eq!(failure_error("boom", false, 2), "boom");
+        assert_eq!(
+            failure_error("stopped", true, 0),
+            "the worker running it stopped 1 time"
+        );
+        assert_eq!(
+            failure_error("stopped", true, 2),
+            "the worker running it stopped 3 times"
+        );
     }
 
     #[test]

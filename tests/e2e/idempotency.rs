@@ -51,10 +51,7 @@ async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
     ));
     let stale = Completion {
         attempt: 7,
-        outcome: Outcome::Failed {
-            error: "late".into(),
-            retryable: true,
-        },
+        outcome: Outcome::failed("late", true),
         ..done.clone()
     };
     assert!(matches!(

@@ -42,6 +42,7 @@ mod fairness;
 mod idempotency;
 mod latency;
 mod lost_units;
+mod message_size;
 mod retries;
 mod split_merge;
 mod stored_values;

@@ -71,10 +71,7 @@ fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
 
 fn failed(unit: &WorkMessage) -> Completion {
     Completion {
-        outcome: Outcome::Failed {
-            error: format!("boom {}", unit.attempt),
-            retryable: true,
-        },
+        outcome: Outcome::failed(format!("boom {}", unit.attempt), true),
         ..succeeded(unit, Value::Null)
     }
 }
@@ -183,6 +180,32 @@ pub async fn a_failing_unit_is_retried_then_fails_the_job(store: Arc<dyn Store>)
     let view = store.job_view(id).await.expect("view").expect("exists");
     assert_eq!(view.status, "failed");
     assert_eq!(view.outputs, Some(json!(["boom 1"])));
+}
+
+pub async fn stops_count_as_attempts_and_say_how_many(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), PLAIN)
+        .await
+        .expect("create");
+    let stopped = |unit: &WorkMessage| Completion {
+        outcome: Outcome::Failed {
+            error: "the worker running it stopped".into(),
+            retryable: true,
+            stopped: true,
+        },
+        ..succeeded(unit, Value::Null)
+    };
+    let first = relay(&store).await;
+    assert_eq!(apply(&store, &stopped(&first[0])).await, Applied::Recorded);
+    let second = relay(&store).await;
+    assert_eq!(second[0].attempt, 1, "a stop is an attempt");
+    apply(&store, &stopped(&second[0])).await; // the second of 2 attempts
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(view.status, "failed");
+    assert_eq!(
+        view.outputs,
+        Some(json!(["the worker running it stopped 2 times"]))
+    );
 }
 
 pub async fn split_outputs_become_flattened_process_units(store: Arc<dyn Store>) {

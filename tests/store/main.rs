@@ -91,6 +91,7 @@ on_both_stores!(
     a_job_with_a_merge_runs_to_success,
     duplicate_and_stale_completions_change_nothing,
     a_failing_unit_is_retried_then_fails_the_job,
+    stops_count_as_attempts_and_say_how_many,
     split_outputs_become_flattened_process_units,
     deleting_a_job_returns_its_action,
     heartbeats_make_nodes_and_leaving_removes_them,

@@ -29,7 +29,7 @@ fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
         node: env.node.clone(),
         tag: env.tag.clone(),
         max_workers: env.max_workers,
-        running: env.running_now(),
+        running: env.running.ids(),
         actions: env.actions.clone(),
         leaving,
     }

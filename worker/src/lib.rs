@@ -5,10 +5,14 @@ pub mod action;
 pub mod actions;
 pub mod consumer;
 pub mod download;
+pub mod env;
 pub mod heartbeat;
 pub mod registry;
+mod running;
 pub mod stage;
+mod unit;
 
 pub use action::{Action, ActionError, StageContext};
-pub use consumer::{run, WorkerEnv};
+pub use consumer::run;
+pub use env::WorkerEnv;
 pub use registry::Registry;

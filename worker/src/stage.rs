@@ -9,7 +9,7 @@ use crowd_shared::{
 };
 use serde_json::{json, Value};
 
-use crate::{action::Saver, consumer::WorkerEnv, download::Downloader, ActionError, StageContext};
+use crate::{action::Saver, download::Downloader, env::WorkerEnv, ActionError, StageContext};
 
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
     let started = Instant::now();
@@ -32,10 +32,7 @@ pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
         Err(e) => {
             tracing::info!(job.id = msg.job_id, work_unit.id = msg.unit_id, action = %msg.action,
                 attempt = msg.attempt, error = %e, "stage failed");
-            Outcome::Failed {
-                retryable: e.is_retryable(),
-                error: e.to_string().replace('\0', "\u{FFFD}"),
-            }
+            Outcome::failed(e.to_string().replace('\0', "\u{FFFD}"), e.is_retryable())
         }
     };
     Completion {

@@ -22,11 +22,14 @@ use lapin::{
 };
 use serde::de::DeserializeOwned;
 
-use super::{Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Reporter, WorkerLink};
+use super::{
+    Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Refused, Reporter, Undecodable,
+    WorkerLink,
+};
 use crate::{
     amqp::{self, QueueNames},
     messages::{Completion, Heartbeat, WorkMessage},
-    store::{Publish, Published},
+    store::{Publish, Published, Unpublishable},
 };
 
 /// Longest the relay waits for the broker with units claimed: a broker that blocks publishers
@@ -53,7 +56,7 @@ impl Queue for AmqpQueue {
         let conn = amqp::connect(&self.url, "crowd dispatcher relay").await?;
         let channel = amqp::confirmed_channel(&conn).await?;
         Ok(Box::new(Publisher {
-            _conn: conn,
+            conn,
             channel,
             names: self.names.clone(),
             declared: HashSet::new(),
@@ -161,7 +164,8 @@ impl Queue for AmqpQueue {
         let deliveries = consumer
             .map(|d| {
                 d.map_err(anyhow::Error::from).map(|d| Delivery {
-                    body: serde_json::from_slice(&d.data),
+                    body: Undecodable::of(&d.data),
+                    redelivered: d.redelivered,
                     acker: Box::new(AutoAcked) as Box<dyn Acker>,
                 })
             })
@@ -218,7 +222,8 @@ where
         .map(|d| {
             d.map_err(|e| anyhow::Error::new(e).context("consuming"))
                 .map(|d| Delivery {
-                    body: serde_json::from_slice(&d.data),
+                    body: Undecodable::of(&d.data),
+                    redelivered: d.redelivered,
                     acker: Box::new(LapinAcker(d.acker)) as Box<dyn Acker>,
                 })
         })
@@ -323,7 +328,15 @@ struct AmqpReporter {
 #[async_trait]
 impl Reporter for AmqpReporter {
     async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
-        amqp::publish_confirmed(&self.publish, &self.names.completions(), completion).await
+        let published =
+            amqp::publish_confirmed(&self.publish, &self.names.completions(), completion).await;
+        match published {
+            Err(e) => match refused_by_broker(&e) {
+                Some(reason) => Err(Refused(reason).into()),
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
@@ -332,7 +345,7 @@ impl Reporter for AmqpReporter {
 }
 
 struct Publisher {
-    _conn: Connection,
+    conn: Connection,
     channel: Channel,
     names: QueueNames,
     /// Queues declared on this connection.
@@ -342,28 +355,69 @@ struct Publisher {
 #[async_trait]
 impl Publish for Publisher {
     async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
-        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_and_confirm(units))
+        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_units(&units))
             .await
             .map_err(|_| anyhow::anyhow!("the broker did not confirm within {PUBLISH_TIMEOUT:?}"))?
     }
 }
 
 impl Publisher {
-    /// Publishes one message per unit, then waits for every confirm.
-    async fn publish_and_confirm(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+    /// Publishes the batch; if the broker refused one of its messages (and closed the channel
+    /// over it), finds which, one message at a time, so that unit fails alone and the others
+    /// go through.
+    async fn publish_units(&mut self, units: &[WorkMessage]) -> anyhow::Result<Published> {
+        let mut published = self.publish_batch(units).await?;
+        let Some(reason) = published.refused.as_ref().and_then(refused_by_broker) else {
+            return Ok(published);
+        };
+        tracing::warn!(%reason, "the broker refused a unit's message; publishing one at a time to find it");
+        published.refused = None;
+        let done: HashSet<i64> = published.confirmed.iter().copied().collect();
+        for msg in units.iter().filter(|m| !done.contains(&m.unit_id)) {
+            self.reopen_channel().await?;
+            match self.publish_batch(std::slice::from_ref(msg)).await?.refused {
+                None => published.confirmed.push(msg.unit_id),
+                Some(e) => match refused_by_broker(&e) {
+                    Some(reason) => published.failed.push(Unpublishable {
+                        unit_id: msg.unit_id,
+                        job_id: msg.job_id,
+                        error: format!(
+                            "the broker refused the unit's message ({} bytes): {reason}",
+                            crate::messages::encoded_len(msg)
+                        ),
+                    }),
+                    None => {
+                        published.refused = Some(e);
+                        break;
+                    }
+                },
+            }
+        }
+        self.reopen_channel().await?;
+        Ok(published)
+    }
+
+    /// Publishes one message per unit, then waits for every confirm. An error stops the
+    /// batch: what was confirmed before it is kept, and the error says why the rest was not.
+    async fn publish_batch(&mut self, units: &[WorkMessage]) -> anyhow::Result<Published> {
         let mut pending = Vec::with_capacity(units.len());
-        for msg in &units {
+        let mut published = Published::default();
+        for msg in units {
             let queue = self.names.work(&msg.action);
             if !self.declared.contains(&queue) {
                 amqp::declare_work(&self.channel, &queue).await?;
                 self.declared.insert(queue.clone());
             }
-            let confirm =
-                amqp::publish_with_priority(&self.channel, &queue, msg, amqp::work_priority(msg))
-                    .await?;
-            pending.push((msg.unit_id, queue, confirm));
+            match amqp::publish_with_priority(&self.channel, &queue, msg, amqp::work_priority(msg))
+                .await
+            {
+                Ok(confirm) => pending.push((msg.unit_id, queue, confirm)),
+                Err(e) => {
+                    published.refused = Some(e);
+                    break;
+                }
+            }
         }
-        let mut published = Published::default();
         for (unit_id, queue, confirm) in pending {
             match confirm
                 .await
@@ -371,11 +425,43 @@ impl Publisher {
                 .and_then(|c| amqp::check_confirm(c, &queue))
             {
                 Ok(()) => published.confirmed.push(unit_id),
-                Err(e) => published.refused = Some(e),
+                Err(e) => {
+                    published.refused.get_or_insert(e);
+                }
             }
         }
         Ok(published)
     }
+
+    /// A channel the broker closed (over a message it refused) is replaced; the connection
+    /// stays.
+    async fn reopen_channel(&mut self) -> anyhow::Result<()> {
+        if !self.channel.status().connected() {
+            self.channel = amqp::confirmed_channel(&self.conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The broker's reason, when it refused a message itself (over its size limit, which closes
+/// the channel with 406 or 311) rather than the link failing.
+fn refused_by_broker(e: &anyhow::Error) -> Option<String> {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<lapin::Error>())
+        .find_map(|e| match e.kind() {
+            lapin::ErrorKind::ProtocolError(p)
+                if matches!(
+                    p.kind(),
+                    AMQPErrorKind::Soft(
+                        AMQPSoftError::PRECONDITIONFAILED | AMQPSoftError::CONTENTTOOLARGE
+                    )
+                ) =>
+            {
+                Some(p.get_message().to_string())
+            }
+            _ => None,
+        })
 }
 
 #[cfg(test)]

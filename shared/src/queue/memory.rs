@@ -34,7 +34,13 @@ enum Name {
 
 #[derive(Default)]
 struct Queues {
-    messages: HashMap<Name, VecDeque<Message>>,
+    messages: HashMap<Name, VecDeque<Queued>>,
+}
+
+struct Queued {
+    message: Message,
+    /// Delivered before and handed back unsettled.
+    redelivered: bool,
 }
 
 #[derive(Clone)]
@@ -52,13 +58,18 @@ struct Inner {
 }
 
 impl Inner {
-    fn push(&self, name: Name, message: Message, front: bool) {
+    /// Adds a message: a new one at the back, or a merge or one handed back at the front.
+    fn push(&self, name: Name, message: Message, front: bool, redelivered: bool) {
         if let Ok(mut q) = self.queues.lock() {
             let queue = q.messages.entry(name.clone()).or_default();
+            let queued = Queued {
+                message,
+                redelivered,
+            };
             if front {
-                queue.push_front(message);
+                queue.push_front(queued);
             } else {
-                queue.push_back(message);
+                queue.push_back(queued);
             }
             if name == Name::Heartbeats && queue.len() > MAX_HEARTBEATS {
                 queue.pop_front();
@@ -68,7 +79,7 @@ impl Inner {
     }
 
     /// The first message in any of `names`, taking them in turn from `start`.
-    fn pop(&self, names: &[Name], start: usize) -> Option<(Name, Message)> {
+    fn pop(&self, names: &[Name], start: usize) -> Option<(Name, Queued)> {
         let mut q = self.queues.lock().ok()?;
         (0..names.len()).find_map(|i| {
             let name = &names[(start + i) % names.len()];
@@ -111,7 +122,7 @@ impl MemoryQueue {
                     _ = stopping.cancelled() => return,
                     permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
                 };
-                let (name, message) = loop {
+                let (name, queued) = loop {
                     let pushed = inner.pushed.notified();
                     tokio::pin!(pushed);
                     pushed.as_mut().enable();
@@ -127,12 +138,13 @@ impl MemoryQueue {
                     }
                 };
                 turn = turn.wrapping_add(1);
-                let Some(body) = unwrap(message.clone()) else {
+                let Some(body) = unwrap(queued.message.clone()) else {
                     continue;
                 };
-                let acker = MemoryAcker::new(inner.clone(), name, message, permit);
+                let acker = MemoryAcker::new(inner.clone(), name, queued.message, permit);
                 let delivery = Delivery {
                     body: Ok(body),
+                    redelivered: queued.redelivered,
                     acker: Box::new(acker) as Box<dyn Acker>,
                 };
                 if tx.send(Ok(delivery)).await.is_err() {
@@ -218,8 +230,12 @@ impl Publish for MemoryQueue {
         for unit in units {
             // A merge goes first, as its priority puts it on RabbitMQ.
             let first = unit.stage == Stage::Merge;
-            self.inner
-                .push(Name::Work(unit.action.clone()), Message::Work(unit), first);
+            self.inner.push(
+                Name::Work(unit.action.clone()),
+                Message::Work(unit),
+                first,
+                false,
+            );
         }
         Ok(Published {
             confirmed,
@@ -235,13 +251,18 @@ impl Reporter for MemoryQueue {
             Name::Completions,
             Message::Completion(completion.clone()),
             false,
+            false,
         );
         Ok(())
     }
 
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
-        self.inner
-            .push(Name::Heartbeats, Message::Heartbeat(beat.clone()), false);
+        self.inner.push(
+            Name::Heartbeats,
+            Message::Heartbeat(beat.clone()),
+            false,
+            false,
+        );
         Ok(())
     }
 }
@@ -279,7 +300,7 @@ impl MemoryAcker {
         let taken = self.held.lock().ok().and_then(|mut h| h.take());
         if let Some((name, message, permit)) = taken {
             if requeue {
-                self.inner.push(name, message, true);
+                self.inner.push(name, message, true, true);
             }
             drop(permit);
         }

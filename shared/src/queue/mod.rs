@@ -22,9 +22,40 @@ use crate::{
 /// One message taken from a queue, to be settled with its acker.
 pub struct Delivery<T> {
     /// The message, or why it does not parse.
-    pub body: Result<T, serde_json::Error>,
+    pub body: Result<T, Undecodable>,
+    /// It was delivered before and not acked: whoever held it stopped (died, lost its link, or
+    /// handed it back).
+    pub redelivered: bool,
     pub acker: Box<dyn Acker>,
 }
+
+/// A message that does not parse as what its queue carries (sent by another version, say).
+#[derive(Debug)]
+pub struct Undecodable {
+    pub error: serde_json::Error,
+    /// The message as JSON, when it is JSON at all, so a caller can still read what it names.
+    pub raw: Option<serde_json::Value>,
+}
+
+impl Undecodable {
+    pub fn of<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Undecodable> {
+        serde_json::from_slice(bytes).map_err(|error| Undecodable {
+            error,
+            raw: serde_json::from_slice(bytes).ok(),
+        })
+    }
+
+    /// The unit and attempt the message names, if it names them.
+    pub fn unit_attempt(&self) -> Option<crate::messages::UnitAttempt> {
+        serde_json::from_value(self.raw.clone()?).ok()
+    }
+}
+
+/// The queue refused a message and will refuse it again (the broker's size limit, say): it
+/// must be replaced, not retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the queue refused the message: {0}")]
+pub struct Refused(pub String);
 
 #[async_trait]
 pub trait Acker: Send + Sync {
@@ -42,7 +73,8 @@ pub type Deliveries<T> = BoxStream<'static, anyhow::Result<Delivery<T>>>;
 /// What a worker sends back.
 #[async_trait]
 pub trait Reporter: Send + Sync {
-    /// Publishes a completion and returns once it is safely queued.
+    /// Publishes a completion and returns once it is safely queued. A `Refused` error (found by
+    /// downcasting) means this message will never be taken; any other, that the link is broken.
     async fn complete(&self, completion: &Completion) -> anyhow::Result<()>;
     /// Publishes a heartbeat (best effort).
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()>;

@@ -14,7 +14,7 @@ use crate::{
     channels,
     messages::{Completion, Outcome},
     progress::{self, JobMoves},
-    state_machine::{after_failure, stage_of, AfterFailure, Tally},
+    state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
     store::Applied,
 };
@@ -47,7 +47,7 @@ pub(super) async fn record_completion(
     // the job's end cancelling the unit.
     let Some(unit) = tx
         .query_opt(
-            "SELECT stage, state, attempts, action FROM work_units
+            "SELECT stage, state, attempts, action, stops FROM work_units
              WHERE id = $1 AND job_id = $2 FOR UPDATE",
             &[&c.unit_id, &c.job_id],
         )
@@ -80,16 +80,23 @@ pub(super) async fn record_completion(
                 insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
             }
         }
-        Outcome::Failed { error, retryable } => {
+        Outcome::Failed {
+            error,
+            retryable,
+            stopped,
+        } => {
+            let error = failure_error(error, *stopped, get(&unit, "stops")?);
+            let stops = i32::from(*stopped);
             match after_failure(attempts, max_attempts, *retryable) {
                 AfterFailure::Retry => {
                     // Pending again with a fresh timestamp: the relay publishes it behind
                     // everything already waiting.
                     tx.execute(
                         "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
-                            output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp()
+                            output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp(),
+                            stops = stops + $4
                      WHERE id = $1",
-                        &[&c.unit_id, error, &c.time],
+                        &[&c.unit_id, &error, &c.time, &stops],
                     )
                     .await?;
                     notify(&tx, channels::WORK).await?;
@@ -97,9 +104,10 @@ pub(super) async fn record_completion(
                 AfterFailure::Fail => {
                     tx.execute(
                         "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
-                            output = to_jsonb($2::text), time = $3, finished_at = now()
+                            output = to_jsonb($2::text), time = $3, finished_at = now(),
+                            stops = stops + $4
                      WHERE id = $1",
-                        &[&c.unit_id, error, &c.time],
+                        &[&c.unit_id, &error, &c.time, &stops],
                     )
                     .await?;
                 }

@@ -11,7 +11,7 @@ use super::{queries, Woke};
 use crate::{
     messages::{Completion, Outcome},
     progress::{self, JobMoves},
-    state_machine::{after_failure, stage_of, AfterFailure, Tally},
+    state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
     store::Applied,
 };
@@ -24,7 +24,7 @@ pub(super) fn record_completion(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let unit = tx
         .query_row(
-            "SELECT stage, state, attempts, action FROM work_units WHERE id = ?1 AND job_id = ?2",
+            "SELECT stage, state, attempts, action, stops FROM work_units WHERE id = ?1 AND job_id = ?2",
             params![c.unit_id, c.job_id],
             |r| {
                 Ok((
@@ -32,11 +32,12 @@ pub(super) fn record_completion(
                     r.get::<_, String>(1)?,
                     r.get::<_, i32>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, i32>(4)?,
                 ))
             },
         )
         .optional()?;
-    let Some((stage, state, attempts, action)) = unit else {
+    let Some((stage, state, attempts, action, stops)) = unit else {
         return Ok((Applied::Stale("unit or job gone"), Woke::default()));
     };
     let state = UnitState::parse(&state).context("unit with an unknown state")?;
@@ -67,26 +68,31 @@ pub(super) fn record_completion(
                 woke.work = true;
             }
         }
-        Outcome::Failed { error, retryable } => {
-            let error = Value::from(error.as_str()).to_string();
+        Outcome::Failed {
+            error,
+            retryable,
+            stopped,
+        } => {
+            let error = Value::from(failure_error(error, *stopped, stops)).to_string();
+            let stops = i32::from(*stopped);
             match after_failure(attempts, max_attempts, *retryable) {
                 AfterFailure::Retry => {
                     // Pending again with a fresh timestamp: the relay publishes it behind
                     // everything already waiting.
                     tx.execute(
                         "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = ?2,
-                                time = ?3, updated_at = unixepoch('subsec')
+                                time = ?3, updated_at = unixepoch('subsec'), stops = stops + ?4
                          WHERE id = ?1",
-                        params![c.unit_id, error, c.time],
+                        params![c.unit_id, error, c.time, stops],
                     )?;
                     woke.work = true;
                 }
                 AfterFailure::Fail => {
                     tx.execute(
                         "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3,
-                             finished_at = unixepoch('subsec')
+                             finished_at = unixepoch('subsec'), stops = stops + ?4
                          WHERE id = ?1",
-                        params![c.unit_id, error, c.time],
+                        params![c.unit_id, error, c.time, stops],
                     )?;
                 }
             }

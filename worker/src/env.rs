@@ -1,0 +1,100 @@
+//! What every unit a worker runs shares: its actions, stores and settings, the units running
+//! now, and the link to the queue they report on.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use crowd_shared::{
+    queue::{Queue, Reporter},
+    shutdown::CancellationToken,
+    storage::AssetStore,
+    Config,
+};
+use tokio::sync::watch;
+
+use crate::{download::Downloader, running::Running, Registry};
+
+pub struct WorkerEnv {
+    pub registry: Registry,
+    pub store: Arc<dyn AssetStore>,
+    pub downloader: Downloader,
+    pub temp_root: PathBuf,
+    /// This worker's name in `/status` and in completions.
+    pub node: String,
+    pub tag: Option<String>,
+    pub max_workers: u16,
+    /// The actions it consumes.
+    pub actions: Vec<String>,
+    pub queue: Arc<dyn Queue>,
+    pub heartbeat_every: Duration,
+    pub grace: Duration,
+    /// Longest one stage may run; `None`: no limit.
+    pub unit_timeout: Option<Duration>,
+    /// Largest completion sent; a bigger result fails its unit instead.
+    pub max_message_bytes: usize,
+    /// Units running now: what heartbeats report, and what outlives a dropped link.
+    pub running: Running,
+    /// The link completions go out on now; `None` while reconnecting.
+    pub link: watch::Sender<Option<Link>>,
+    /// Cancelled when the worker has stopped: nothing waits for a link any more.
+    pub closing: CancellationToken,
+}
+
+/// A link's way back, and how a unit that could not use it says so.
+#[derive(Clone)]
+pub struct Link {
+    pub reporter: Arc<dyn Reporter>,
+    /// Cancelled when publishing on this link failed: the session ends and reconnects.
+    pub broken: CancellationToken,
+}
+
+impl WorkerEnv {
+    pub fn new(
+        config: &Config,
+        registry: Registry,
+        queue: Arc<dyn Queue>,
+        store: Arc<dyn AssetStore>,
+    ) -> anyhow::Result<Self> {
+        let actions: Vec<String> = registry
+            .names()
+            .filter(|name| config.actions.is_empty() || config.actions.iter().any(|a| a == name))
+            .filter(|name| !config.disabled_actions.iter().any(|a| a == name))
+            .map(String::from)
+            .collect();
+        for wanted in &config.actions {
+            anyhow::ensure!(
+                registry.get(wanted).is_some(),
+                "unknown action {wanted} in `actions`"
+            );
+        }
+        anyhow::ensure!(!actions.is_empty(), "this worker would consume no action");
+        Ok(WorkerEnv {
+            downloader: Downloader::new(config, store.clone())?,
+            registry,
+            store,
+            temp_root: config.temp_storage_path.clone(),
+            node: config.node_name.clone().unwrap_or_else(default_node_name),
+            tag: config.node_tag.clone(),
+            max_workers: config.max_workers.max(1),
+            actions,
+            queue,
+            heartbeat_every: config.heartbeat_interval(),
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+            unit_timeout: (config.unit_timeout_secs > 0)
+                .then(|| Duration::from_secs(config.unit_timeout_secs)),
+            max_message_bytes: usize::try_from(config.max_message_bytes).unwrap_or(usize::MAX),
+            running: Running::default(),
+            link: watch::Sender::new(None),
+            closing: CancellationToken::new(),
+        })
+    }
+}
+
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}

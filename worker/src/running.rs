@@ -1,0 +1,120 @@
+//! The units this worker runs now. They belong to the worker, not to its link to the queue: when
+//! the link drops, they keep running and report on the next link, and a redelivery of a unit
+//! still running here is taken over instead of run a second time.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
+
+use crowd_shared::queue::Acker;
+use tokio::{sync::watch, task::AbortHandle};
+
+#[derive(Default)]
+pub struct Running {
+    units: Mutex<HashMap<i64, Run>>,
+    /// How many units run, for whoever waits for them to finish.
+    count: watch::Sender<usize>,
+}
+
+struct Run {
+    attempt: i32,
+    /// Every delivery of this attempt held here (a redelivery after the link dropped, a copy
+    /// the sweeper sent): all are settled when it ends.
+    ackers: Vec<Box<dyn Acker>>,
+    abort: Option<AbortHandle>,
+}
+
+impl Running {
+    fn units(&self) -> MutexGuard<'_, HashMap<i64, Run>> {
+        // A panic elsewhere does not make the map wrong: carry on with it.
+        self.units
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The ids of the units running now, in order.
+    pub fn ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.units().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub fn len(&self) -> usize {
+        self.units().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records that `unit_id`'s `attempt` starts here, held by `acker`. If that attempt already
+    /// runs here (its delivery came back after the link dropped), this delivery joins it and
+    /// `false` is returned: the unit must not start twice.
+    pub fn start(&self, unit_id: i64, attempt: i32, acker: Box<dyn Acker>) -> bool {
+        let mut units = self.units();
+        if let Some(run) = units.get_mut(&unit_id) {
+            if run.attempt == attempt {
+                run.ackers.push(acker);
+                return false;
+            }
+        }
+        units.insert(
+            unit_id,
+            Run {
+                attempt,
+                ackers: vec![acker],
+                abort: None,
+            },
+        );
+        self.count.send_replace(units.len());
+        true
+    }
+
+    /// Whether `unit_id`'s `attempt` runs here now.
+    pub fn runs(&self, unit_id: i64, attempt: i32) -> bool {
+        self.units()
+            .get(&unit_id)
+            .is_some_and(|run| run.attempt == attempt)
+    }
+
+    /// Lets `abort_all` stop the attempt's task.
+    pub fn set_abort(&self, unit_id: i64, attempt: i32, abort: AbortHandle) {
+        match self.units().get_mut(&unit_id) {
+            Some(run) if run.attempt == attempt => run.abort = Some(abort),
+            _ => {}
+        }
+    }
+
+    /// The attempt ended; returns the deliveries to settle.
+    pub fn finish(&self, unit_id: i64, attempt: i32) -> Vec<Box<dyn Acker>> {
+        let mut units = self.units();
+        if units.get(&unit_id).is_none_or(|run| run.attempt != attempt) {
+            return Vec::new(); // A newer attempt of the unit runs here now.
+        }
+        let run = units.remove(&unit_id);
+        self.count.send_replace(units.len());
+        run.map(|run| run.ackers).unwrap_or_default()
+    }
+
+    /// Waits until no unit runs.
+    pub async fn drained(&self) {
+        let mut count = self.count.subscribe();
+        // `wait_for` fails only when the sender is gone, and `self` holds it.
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+
+    /// Stops every unit: their deliveries are dropped unsettled, so the queue hands them out
+    /// again when the link closes.
+    pub fn abort_all(&self) -> usize {
+        let mut units = self.units();
+        let n = units.len();
+        for (_, run) in units.drain() {
+            if let Some(abort) = run.abort {
+                abort.abort();
+            }
+        }
+        self.count.send_replace(0);
+        n
+    }
+}

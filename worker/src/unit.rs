@@ -1,0 +1,198 @@
+//! One delivery, from the queue to its settlement. A message that cannot be read, or the
+//! redelivery of a run that ended with no answer (its worker stopped), is answered with a failed
+//! attempt at once, so a unit that kills its workers is tried a bounded number of times; any
+//! other unit runs. Its completion goes out on whatever link is up by then, and only then is the
+//! delivery acked.
+
+use std::sync::Arc;
+
+use crowd_shared::{
+    messages::{encoded_len, Completion, Outcome, UnitAttempt, WorkMessage},
+    queue::{Acker, Delivery, Refused},
+};
+
+use crate::{env::WorkerEnv, stage};
+
+/// What the worker reports for a run that ended with no answer.
+const STOPPED: &str = "the worker running it stopped";
+
+/// Takes one delivery: answers it, joins it to the same attempt running here, or starts it.
+pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
+    let Delivery {
+        body,
+        redelivered,
+        acker,
+    } = delivery;
+    let msg = match body {
+        Ok(msg) => msg,
+        Err(unreadable) => {
+            let Some(unit) = unreadable.unit_attempt() else {
+                tracing::error!(error = %unreadable.error, "discarding a work message that names no unit");
+                tokio::spawn(settle(acker, Settle::Reject, None));
+                return;
+            };
+            let error = format!(
+                "this worker cannot read the unit's message ({}); a worker of another version may",
+                unreadable.error
+            );
+            tracing::warn!(work_unit.id = unit.unit_id, %error, "unreadable work message");
+            tokio::spawn(answer(
+                env.clone(),
+                unit,
+                Outcome::failed(error, true),
+                acker,
+            ));
+            return;
+        }
+    };
+    let unit = msg.unit_attempt();
+    if redelivered && !env.running.runs(unit.unit_id, unit.attempt) {
+        // Whoever ran it last stopped before answering. Counting that run as a failed attempt
+        // is what bounds a unit that crashes every worker it reaches.
+        tracing::warn!(
+            job.id = unit.job_id,
+            work_unit.id = unit.unit_id,
+            attempt = unit.attempt,
+            "a unit came back from a worker that stopped; counting that run as an attempt"
+        );
+        let stopped = Outcome::Failed {
+            error: STOPPED.into(),
+            retryable: true,
+            stopped: true,
+        };
+        tokio::spawn(answer(env.clone(), unit, stopped, acker));
+        return;
+    }
+    if !env.running.start(unit.unit_id, unit.attempt, acker) {
+        tracing::debug!(
+            work_unit.id = unit.unit_id,
+            "a unit running here was delivered again; it is settled when the run ends"
+        );
+        return;
+    }
+    let task = tokio::spawn(run(env.clone(), msg));
+    env.running
+        .set_abort(unit.unit_id, unit.attempt, task.abort_handle());
+}
+
+async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
+    let completion = within_limit(stage::run(&env, &msg).await, env.max_message_bytes);
+    if !report(&env, completion).await {
+        return; // The worker is closing; the queue hands the unit out again.
+    }
+    for acker in env.running.finish(msg.unit_id, msg.attempt) {
+        settle(acker, Settle::Ack, Some(msg.unit_id)).await;
+    }
+}
+
+/// Answers for a unit without running it.
+async fn answer(env: Arc<WorkerEnv>, unit: UnitAttempt, outcome: Outcome, acker: Box<dyn Acker>) {
+    if report(&env, Completion::without_run(unit, outcome, &env.node)).await {
+        settle(acker, Settle::Ack, Some(unit.unit_id)).await;
+    }
+}
+
+/// A result too big for the queue fails its attempt for good, with a message that says why.
+fn within_limit(mut completion: Completion, max_bytes: usize) -> Completion {
+    let bytes = encoded_len(&completion);
+    if bytes > max_bytes {
+        completion.outcome = Outcome::failed(
+            format!(
+                "the stage's result is {bytes} bytes, more than max_message_bytes ({max_bytes}): \
+                 save big results as files and return their URLs"
+            ),
+            false,
+        );
+    }
+    completion
+}
+
+/// Publishes `completion` on the current link, waiting for a new one while the worker
+/// reconnects; `false` if the worker closes first. A failure to publish breaks the link (the
+/// session ends and reconnects); a completion the queue refuses is replaced by a failure that
+/// says so.
+async fn report(env: &WorkerEnv, mut completion: Completion) -> bool {
+    let mut links = env.link.subscribe();
+    loop {
+        let link = tokio::select! {
+            _ = env.closing.cancelled() => return false,
+            link = links.wait_for(|l| l.as_ref().is_some_and(|l| !l.broken.is_cancelled())) => match link {
+                Ok(link) => link.clone(),
+                Err(_) => return false,
+            },
+        };
+        let Some(link) = link else { continue };
+        let Err(e) = link.reporter.complete(&completion).await else {
+            return true;
+        };
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            tracing::warn!(work_unit.id = completion.unit_id, error = %refused,
+                "the queue refused a completion; reporting a failure instead");
+            completion.outcome = Outcome::failed(
+                format!(
+                    "the queue refused the stage's result ({} bytes): {refused}",
+                    encoded_len(&completion)
+                ),
+                false,
+            );
+        } else {
+            tracing::warn!(
+                work_unit.id = completion.unit_id,
+                error = format!("{e:#}"),
+                "completion not sent; reconnecting to send it"
+            );
+        }
+        link.broken.cancel();
+    }
+}
+
+enum Settle {
+    Ack,
+    Reject,
+}
+
+/// Settles a delivery. One that fails belongs to a link that broke: the queue delivers the
+/// message again, and the answer already sent makes that delivery stale.
+async fn settle(acker: Box<dyn Acker>, how: Settle, unit_id: Option<i64>) {
+    let result = match how {
+        Settle::Ack => acker.ack().await,
+        Settle::Reject => acker.reject().await,
+    };
+    if let Err(e) = result {
+        tracing::info!(
+            work_unit.id = unit_id,
+            error = format!("{e:#}"),
+            "delivery not settled"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_over_the_limit_fails_for_good_and_says_so() {
+        let completion = Completion::without_run(
+            UnitAttempt {
+                unit_id: 1,
+                job_id: 2,
+                attempt: 0,
+            },
+            Outcome::Succeeded {
+                output: "x".repeat(1000).into(),
+            },
+            "node",
+        );
+        assert_eq!(within_limit(completion.clone(), 2000), completion);
+        let failed = within_limit(completion, 500);
+        let Outcome::Failed {
+            error, retryable, ..
+        } = failed.outcome
+        else {
+            panic!("should fail: {failed:?}");
+        };
+        assert!(!retryable);
+        assert!(error.contains("max_message_bytes (500)"), "{error}");
+    }
+}
