@@ -46,5 +46,6 @@ mod message_size;
 mod retries;
 mod split_merge;
 mod stored_values;
+mod versions;
 mod word_count;
 mod workers;
