@@ -16,6 +16,7 @@ mod processes;
 #[path = "../e2e/s3_server.rs"]
 mod s3_server;
 
+mod broker_limits;
 mod poison;
 mod restarts;
 

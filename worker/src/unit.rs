@@ -108,9 +108,9 @@ fn within_limit(mut completion: Completion, max_bytes: usize) -> Completion {
 }
 
 /// Publishes `completion` on the current link, waiting for a new one while the worker
-/// reconnects; `false` if the worker closes first. A failure to publish breaks the link (the
-/// session ends and reconnects); a completion the queue refuses is replaced by a failure that
-/// says so.
+/// reconnects; `false` if the worker closes first. A completion the queue refuses is replaced
+/// by a failure that says so; any other failure to publish breaks the link (the session ends
+/// and reconnects), so no worker goes on consuming without being able to report.
 async fn report(env: &WorkerEnv, mut completion: Completion) -> bool {
     let mut links = env.link.subscribe();
     loop {
@@ -135,13 +135,13 @@ async fn report(env: &WorkerEnv, mut completion: Completion) -> bool {
                 ),
                 false,
             );
-        } else {
-            tracing::warn!(
-                work_unit.id = completion.unit_id,
-                error = format!("{e:#}"),
-                "completion not sent; reconnecting to send it"
-            );
+            continue; // The link itself is fine.
         }
+        tracing::warn!(
+            work_unit.id = completion.unit_id,
+            error = format!("{e:#}"),
+            "completion not sent; reconnecting to send it"
+        );
         link.broken.cancel();
     }
 }

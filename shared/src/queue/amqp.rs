@@ -115,10 +115,12 @@ impl Queue for AmqpQueue {
             consumers.push(consumer);
         }
         let tags = consumers.iter().map(|c| c.tag()).collect();
+        let conn = Arc::new(conn);
         Ok(WorkerLink {
             deliveries: deliveries(futures_util::stream::select_all(consumers)),
             reporter: Arc::new(AmqpReporter {
-                publish,
+                conn: conn.clone(),
+                publish: tokio::sync::Mutex::new(publish),
                 beats,
                 names: self.names.clone(),
             }),
@@ -143,7 +145,7 @@ impl Queue for AmqpQueue {
         Ok(ConsumerLink {
             deliveries: deliveries(consumer),
             control: Box::new(AmqpControl {
-                conn,
+                conn: Arc::new(conn),
                 channel,
                 tags,
             }),
@@ -173,7 +175,7 @@ impl Queue for AmqpQueue {
         Ok(ConsumerLink {
             deliveries,
             control: Box::new(AmqpControl {
-                conn,
+                conn: Arc::new(conn),
                 channel,
                 tags,
             }),
@@ -297,7 +299,7 @@ impl Acker for AutoAcked {
 }
 
 struct AmqpControl {
-    conn: Connection,
+    conn: Arc<Connection>,
     channel: Channel,
     tags: Vec<ShortString>,
 }
@@ -320,7 +322,9 @@ impl Control for AmqpControl {
 }
 
 struct AmqpReporter {
-    publish: Channel,
+    conn: Arc<Connection>,
+    /// Completions go out here; replaced when the broker closes it over a message it refused.
+    publish: tokio::sync::Mutex<Channel>,
     beats: Channel,
     names: QueueNames,
 }
@@ -328,9 +332,24 @@ struct AmqpReporter {
 #[async_trait]
 impl Reporter for AmqpReporter {
     async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
-        let published =
-            amqp::publish_confirmed(&self.publish, &self.names.completions(), completion).await;
-        match published {
+        let channel = self.publish.lock().await.clone();
+        let queue = self.names.completions();
+        let Err(e) = amqp::publish_confirmed(&channel, &queue, completion).await else {
+            return Ok(());
+        };
+        if refused_by_broker(&e).is_none() {
+            return Err(e);
+        }
+        // The broker closed the shared channel over one message, perhaps another unit's
+        // published at the same moment: this one goes again alone, on a channel of its own,
+        // where a refusal can only be its own.
+        self.reopen_publish_channel().await?;
+        let alone = amqp::confirmed_channel(&self.conn).await?;
+        let again = amqp::publish_confirmed(&alone, &queue, completion).await;
+        if alone.status().connected() {
+            alone.close(200, "done".into()).await.ok();
+        }
+        match again {
             Err(e) => match refused_by_broker(&e) {
                 Some(reason) => Err(Refused(reason).into()),
                 None => Err(e),
@@ -341,6 +360,16 @@ impl Reporter for AmqpReporter {
 
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
         amqp::publish_heartbeat(&self.beats, &self.names, beat).await
+    }
+}
+
+impl AmqpReporter {
+    async fn reopen_publish_channel(&self) -> anyhow::Result<()> {
+        let mut channel = self.publish.lock().await;
+        if !channel.status().connected() {
+            *channel = amqp::confirmed_channel(&self.conn).await?;
+        }
+        Ok(())
     }
 }
 
