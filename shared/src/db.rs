@@ -1,10 +1,10 @@
 //! Postgres: the pool every service uses, creating the database when it is missing, and the
 //! migrations in `schema/`.
 
-use std::str::FromStr;
+use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 mod embedded {
@@ -15,10 +15,33 @@ mod embedded {
 /// migrations when the api and the dispatcher start at the same moment.
 const MIGRATION_LOCK: i64 = 0x63_726f_7764; // "crowd" in ASCII
 
+/// Longest wait for a new connection: an unreachable server is an answer (503, a retry)
+/// within seconds, not a hang.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a free pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+/// Longest any one statement runs: a lock or a query stuck behind a failing disk is cut off,
+/// so no pooled connection is held forever.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The settings of `database_url`, with the timeouts every service's connections get.
+pub fn connection_config(database_url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let mut pg = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+    pg.connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    let options = format!(
+        "{} -c statement_timeout={}",
+        pg.get_options().unwrap_or_default(),
+        STATEMENT_TIMEOUT.as_millis()
+    );
+    pg.options(options.trim_start());
+    Ok(pg)
+}
+
 pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
-    let pg = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
     let manager = Manager::from_config(
-        pg,
+        connection_config(database_url)?,
         NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -26,6 +49,10 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
     );
     Pool::builder(manager)
         .max_size(size.max(2))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .context("building the Postgres pool")
 }

@@ -392,6 +392,14 @@ impl TestStack {
         .await
     }
 
+    /// Connects the probe again, after the database server restarted under it.
+    #[allow(dead_code)] // The fault tests restart the server; the end-to-end ones do not.
+    pub async fn reconnect_probe(&mut self) {
+        if let Probe::Postgres { .. } = self.probe {
+            self.probe = Probe::postgres(&self.config.database_url).await;
+        }
+    }
+
     /// The statuses the job went through, in order (from the test's trigger).
     pub async fn status_history(&self, id: i64) -> Vec<i16> {
         self.probe.status_history(id).await

@@ -144,9 +144,10 @@ impl Probe {
 
 /// Logs every status a job takes and notifies the test of every change to a job, a unit or a
 /// node.
+/// Idempotent, so a probe can connect again after the server restarted.
 const POSTGRES_EVENTS: &str = "
-CREATE TABLE test_status_log (seq BIGSERIAL PRIMARY KEY, job_id BIGINT NOT NULL, status SMALLINT NOT NULL);
-CREATE FUNCTION test_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE TABLE IF NOT EXISTS test_status_log (seq BIGSERIAL PRIMARY KEY, job_id BIGINT NOT NULL, status SMALLINT NOT NULL);
+CREATE OR REPLACE FUNCTION test_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
     PERFORM pg_notify('test_events', 'deleted');
@@ -158,16 +159,16 @@ BEGIN
   PERFORM pg_notify('test_events', NEW.id::text);
   RETURN NEW;
 END $$;
-CREATE TRIGGER test_job_event AFTER INSERT OR UPDATE OR DELETE ON jobs
+CREATE OR REPLACE TRIGGER test_job_event AFTER INSERT OR UPDATE OR DELETE ON jobs
   FOR EACH ROW EXECUTE FUNCTION test_job_event();
-CREATE FUNCTION test_node_event() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION test_node_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify('test_events', 'node');
   RETURN NULL;
 END $$;
-CREATE TRIGGER test_node_event AFTER INSERT OR UPDATE OR DELETE ON nodes
+CREATE OR REPLACE TRIGGER test_node_event AFTER INSERT OR UPDATE OR DELETE ON nodes
   FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
-CREATE TRIGGER test_unit_event AFTER INSERT OR UPDATE OR DELETE ON work_units
+CREATE OR REPLACE TRIGGER test_unit_event AFTER INSERT OR UPDATE OR DELETE ON work_units
   FOR EACH STATEMENT EXECUTE FUNCTION test_node_event();
 LISTEN test_events;
 ";

@@ -17,6 +17,7 @@ mod processes;
 mod s3_server;
 
 mod broker_limits;
+mod outages;
 mod poison;
 mod restarts;
 

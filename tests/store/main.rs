@@ -98,3 +98,37 @@ on_both_stores!(
     a_completed_job_with_a_callback_url_has_a_callback_due,
     lost_units_go_back_to_the_outbox,
 );
+
+/// A database server that accepts connections and never answers (a hung or overloaded host):
+/// the store says it is unavailable within seconds instead of holding its caller forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_unavailable_within_seconds() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket); // accepted, never answered
+        }
+    });
+    let store = PgStore::new(&format!("postgres://postgres@{addr}/crowd"), 2).expect("store");
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), store.job_view(1))
+        .await
+        .expect("an answer, not a hang");
+    assert!(
+        matches!(
+            result,
+            Err(crowd::shared::store::StoreError::Unavailable(_))
+        ),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    held.abort();
+}

@@ -276,19 +276,39 @@ impl Store for PgStore {
 /// Tells apart an unreachable database, refused data (SQLSTATE class 22, a data exception)
 /// and anything else.
 fn classify(e: anyhow::Error) -> StoreError {
-    let refused = e
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())
+    let postgres = || {
+        e.chain()
+            .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())
+    };
+    let refused = postgres()
         .filter_map(tokio_postgres::Error::code)
         .any(|code| code.code().starts_with("22"));
     let unreachable = e.chain().any(|cause| {
         cause
             .downcast_ref::<deadpool_postgres::PoolError>()
             .is_some()
-    });
+    }) || postgres().any(is_unreachable);
     match (refused, unreachable) {
         (true, _) => StoreError::Refused(e),
         (_, true) => StoreError::Unavailable(e),
         _ => StoreError::Other(e),
+    }
+}
+
+/// The server went away or cannot serve now: the connection dropped (no SQLSTATE), a
+/// connection exception (class 08), a shutdown or a server starting up (57P01-57P03), or too
+/// many connections (class 53). Trying again later works.
+fn is_unreachable(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => {
+            e.is_closed()
+                || std::error::Error::source(e).is_some_and(|source| source.is::<std::io::Error>())
+        }
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "57P01" | "57P02" | "57P03")
+        }
     }
 }
