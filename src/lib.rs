@@ -40,6 +40,7 @@ pub async fn api_on(
     let state = crowd_api::ApiState::new(
         config,
         backends.store.clone(),
+        backends.queue.clone(),
         backends.assets.clone(),
         Registry::builtin().catalog(),
     );
@@ -72,17 +73,30 @@ pub async fn worker_on(
     crowd_worker::run(Arc::new(env), shutdown).await
 }
 
+/// What `crowd cleanup` removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanedUp {
+    /// Complete jobs older than the age asked for, with their units and files.
+    pub jobs: u64,
+    /// Jobs that no longer exist whose stored files were still there.
+    pub orphaned: u64,
+}
+
 /// `crowd cleanup`: on the store `choice` names (Postgres, or SQLite in `data_dir`), deletes the
-/// complete jobs that completed more than `age` ago, with their files; returns how many.
+/// complete jobs that completed more than `age` ago, with their files, and the stored files of
+/// jobs that no longer exist.
 pub async fn cleanup(
     config: &Config,
     data_dir: &Path,
     choice: Choice,
     age: Duration,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<CleanedUp> {
     let store = backends::open_store(config, data_dir, choice).await?;
     let assets = storage::from_config(config).await?;
-    Ok(jobs::cleanup_older_than(store.as_ref(), assets.as_ref(), age).await?)
+    Ok(CleanedUp {
+        jobs: jobs::cleanup_older_than(store.as_ref(), assets.as_ref(), age).await?,
+        orphaned: jobs::remove_orphaned_files(store.as_ref(), assets.as_ref()).await?,
+    })
 }
 
 /// Runs the API on Postgres, after applying migrations.

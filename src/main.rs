@@ -205,7 +205,11 @@ async fn cleanup(config: &mut Config, days: u32, data_dir: &std::path::Path) -> 
     }
     let age = std::time::Duration::from_secs(u64::from(days) * 86_400);
     let removed = crowd::cleanup(config, data_dir, choice, age).await?;
-    println!("removed {removed} complete jobs older than {days} days, with their files");
+    println!(
+        "removed {} complete jobs older than {days} days, with their files, and the files of {} \
+         jobs that no longer exist",
+        removed.jobs, removed.orphaned
+    );
     Ok(())
 }
 

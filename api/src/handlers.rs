@@ -62,9 +62,14 @@ pub async fn get_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply,
 
 pub async fn delete_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
-    let deleted = jobs::delete_with_files(state.store.as_ref(), state.assets.as_ref(), id)
-        .await
-        .map_err(ApiError::from)?;
+    let deleted = jobs::delete_and_stop(
+        state.store.as_ref(),
+        state.assets.as_ref(),
+        state.queue.as_ref(),
+        id,
+    )
+    .await
+    .map_err(ApiError::from)?;
     if !deleted {
         return Err(ApiError::JobNotFound(raw_id).into());
     }

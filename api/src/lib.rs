@@ -17,7 +17,8 @@ mod same_origin;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use crowd_shared::{
-    catalog::Catalog, shutdown::CancellationToken, storage::AssetStore, store::Store, Config,
+    catalog::Catalog, queue::Queue, shutdown::CancellationToken, storage::AssetStore, store::Store,
+    Config,
 };
 use tokio::net::TcpListener;
 
@@ -26,6 +27,8 @@ pub use error::ApiError;
 /// What every request handler can reach.
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    /// Told of deleted jobs, so workers stop their units.
+    pub queue: Arc<dyn Queue>,
     /// Where jobs' files are, so deleting a job deletes them too.
     pub assets: Arc<dyn AssetStore>,
     pub catalog: Catalog,
@@ -46,11 +49,13 @@ impl ApiState {
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
         assets: Arc<dyn AssetStore>,
         catalog: Catalog,
     ) -> Arc<Self> {
         Arc::new(ApiState {
             store,
+            queue,
             assets,
             catalog,
             max_body_bytes: config.max_body_bytes,

@@ -82,7 +82,8 @@ async fn deliver(d: &Dispatcher, http: &reqwest::Client, due: DueCallback) -> an
     let failure = match http.post(&due.url).form(&[("job", body)]).send().await {
         Ok(reply) if reply.status() == reqwest::StatusCode::CREATED => {
             tracing::info!(job.id = id, "callback answered 201: deleting the job");
-            jobs::delete_with_files(d.store.as_ref(), d.assets.as_ref(), id).await?;
+            jobs::delete_and_stop(d.store.as_ref(), d.assets.as_ref(), d.queue.as_ref(), id)
+                .await?;
             return Ok(());
         }
         Ok(reply) if reply.status().is_success() => {

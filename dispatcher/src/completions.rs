@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crowd_shared::{
+    jobs,
     messages::{Completion, Outcome},
     queue::Delivery,
     shutdown::CancellationToken,
@@ -90,12 +91,31 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
     }
     match result {
         Ok(applied) => {
-            if let Applied::Stale(why) = applied {
-                tracing::debug!(
-                    work_unit.id = completion.unit_id,
-                    why,
-                    "stale completion ignored"
-                );
+            match (applied, &completion.action) {
+                (Applied::Stale(why), _) => {
+                    tracing::debug!(
+                        work_unit.id = completion.unit_id,
+                        why,
+                        "stale completion ignored"
+                    )
+                }
+                (Applied::Gone, Some(action)) => {
+                    let removed = jobs::remove_files_of_deleted(
+                        d.store.as_ref(),
+                        d.assets.as_ref(),
+                        action,
+                        completion.job_id,
+                    );
+                    if let Err(e) = removed.await {
+                        // Acked all the same: `crowd cleanup` removes what is left of deleted jobs.
+                        tracing::warn!(
+                            job.id = completion.job_id,
+                            error = format!("{e:#}"),
+                            "files of a deleted job not removed"
+                        );
+                    }
+                }
+                _ => {}
             }
             settle(delivery.acker.ack().await, Some(completion.unit_id));
         }

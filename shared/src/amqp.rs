@@ -39,6 +39,34 @@ impl QueueNames {
     pub fn heartbeats(&self) -> String {
         format!("{}.heartbeats", self.prefix)
     }
+
+    /// The fanout exchange that tells every worker of a deleted job.
+    pub fn deleted(&self) -> String {
+        format!("{}.deleted", self.prefix)
+    }
+}
+
+/// A deleted job, as announced to the workers.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct JobDeleted {
+    pub job_id: i64,
+}
+
+/// Declares the exchange deletions are announced on: a fanout, since every worker must hear,
+/// and auto-deleted once no worker listens (an announcement nobody hears has no use).
+pub async fn declare_deleted(channel: &Channel, names: &QueueNames) -> anyhow::Result<()> {
+    channel
+        .exchange_declare(
+            names.deleted().as_str().into(),
+            lapin::ExchangeKind::Fanout,
+            lapin::options::ExchangeDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .context("declaring the deletion exchange")
 }
 
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {

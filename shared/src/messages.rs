@@ -80,6 +80,10 @@ pub struct Completion {
     /// Seconds the stage ran.
     pub time: f64,
     pub node: String,
+    /// The unit's action, when the stage ran (and may have stored files under the job's
+    /// prefix, which the dispatcher removes if the job was deleted meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 impl Completion {
@@ -92,6 +96,7 @@ impl Completion {
             outcome,
             time: 0.0,
             node: node.to_string(),
+            action: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crowd::shared::jobs::cleanup_older_than;
+use crowd::shared::jobs::{cleanup_older_than, remove_orphaned_files};
 use serde_json::json;
 
 use crate::{
@@ -60,4 +60,39 @@ async fn cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest(back
     stack.stop().await;
 }
 
-crate::on_both_backends!(cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest);
+/// Files left by jobs that no longer exist (a deletion that crashed between the rows and the
+/// files) go too; the files of jobs that exist, and files that are no job's, stay.
+async fn cleanup_removes_the_files_of_jobs_that_no_longer_exist(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
+    let text: String = (0..4).map(|i| format!("line {i}\n")).collect();
+    let kept = stack
+        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+                         "options": {"lines_per_chunk": 2}}))
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    stack.wait_for_job(kept).await;
+    let orphan = format!("chunked_word_count/job_{}/unit_1/left.txt", kept + 1000);
+    stack.put_input(&orphan, "left behind").await;
+    stack
+        .put_input("chunked_word_count/notes/keep.txt", "not a job's")
+        .await;
+
+    let removed = remove_orphaned_files(stack.store.as_ref(), stack.assets.as_ref())
+        .await
+        .expect("cleanup");
+    assert_eq!(removed, 1);
+    assert!(stack.stored_keys(&orphan).await.is_empty());
+    let kept_prefix = format!("chunked_word_count/job_{kept}/");
+    assert_eq!(stack.stored_keys(&kept_prefix).await.len(), 2);
+    assert_eq!(
+        stack.stored_keys("chunked_word_count/notes/").await.len(),
+        1
+    );
+    stack.stop().await;
+}
+
+crate::on_both_backends!(
+    cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest,
+    cleanup_removes_the_files_of_jobs_that_no_longer_exist
+);

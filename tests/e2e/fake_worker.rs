@@ -53,5 +53,6 @@ pub fn succeeded(msg: &WorkMessage, output: serde_json::Value) -> Completion {
         outcome: Outcome::Succeeded { output },
         time: 0.01,
         node: "test".into(),
+        action: None,
     }
 }

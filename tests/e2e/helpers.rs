@@ -374,6 +374,26 @@ impl TestStack {
         }
     }
 
+    /// Polls `done` until it says yes: for effects no database event announces (files in the
+    /// asset store, messages in a queue).
+    pub async fn eventually<T>(
+        &self,
+        what: &str,
+        mut done: impl AsyncFnMut(&Self) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(value) = done(self).await {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the job is complete and returns its JSON.
     pub async fn wait_for_job(&mut self, id: i64) -> Value {
         self.wait_until(&format!("job {id} to complete"), async |stack: &Self| {
@@ -512,5 +532,8 @@ async fn delete_queues(config: &Config) {
             .queue_delete(queue.as_str().into(), Default::default())
             .await;
     }
+    let _ = channel
+        .exchange_delete(names.deleted().as_str().into(), Default::default())
+        .await;
     let _ = conn.close(200, "done".into()).await;
 }

@@ -66,6 +66,7 @@ fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
         outcome: Outcome::Succeeded { output },
         time: 0.5,
         node: "test".into(),
+        action: None,
     }
 }
 

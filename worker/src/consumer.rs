@@ -52,6 +52,7 @@ async fn session(env: &Arc<WorkerEnv>, shutdown: &CancellationToken) -> anyhow::
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             _ = broken.cancelled() => break Err(anyhow::anyhow!("a completion could not be published")),
+            Some(job_id) = link.deleted.next() => unit::stop_job(env, job_id),
             delivery = link.deliveries.next() => match delivery {
                 Some(Ok(delivery)) => unit::take(env, delivery),
                 Some(Err(e)) => break Err(e),

@@ -1,7 +1,12 @@
 //! What every unit a worker runs shares: its actions, stores and settings, the units running
 //! now, and the link to the queue they report on.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{HashSet, VecDeque},
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use crowd_shared::{
     queue::{Queue, Reporter},
@@ -33,6 +38,8 @@ pub struct WorkerEnv {
     pub max_message_bytes: usize,
     /// Units running now: what heartbeats report, and what outlives a dropped link.
     pub running: Running,
+    /// Jobs deleted lately, whose units are dropped when they arrive.
+    pub deleted: DeletedJobs,
     /// The link completions go out on now; `None` while reconnecting.
     pub link: watch::Sender<Option<Link>>,
     /// Cancelled when the worker has stopped: nothing waits for a link any more.
@@ -83,9 +90,36 @@ impl WorkerEnv {
                 .then(|| Duration::from_secs(config.unit_timeout_secs)),
             max_message_bytes: usize::try_from(config.max_message_bytes).unwrap_or(usize::MAX),
             running: Running::default(),
+            deleted: DeletedJobs::default(),
             link: watch::Sender::new(None),
             closing: CancellationToken::new(),
         })
+    }
+}
+
+/// The last few thousand deleted jobs: enough for the units they had queued to drain past.
+#[derive(Default)]
+pub struct DeletedJobs(Mutex<(HashSet<i64>, VecDeque<i64>)>);
+
+impl DeletedJobs {
+    const KEPT: usize = 10_000;
+
+    pub fn insert(&self, job_id: i64) {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (set, order) = &mut *guard;
+        if set.insert(job_id) {
+            order.push_back(job_id);
+            if order.len() > Self::KEPT {
+                if let Some(oldest) = order.pop_front() {
+                    set.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    pub fn contains(&self, job_id: i64) -> bool {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.contains(&job_id)
     }
 }
 

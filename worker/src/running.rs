@@ -7,8 +7,15 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use crowd_shared::queue::Acker;
+use crowd_shared::{messages::WorkMessage, queue::Acker};
 use tokio::{sync::watch, task::AbortHandle};
+
+/// A unit stopped because its job was deleted.
+pub struct Stopped {
+    pub unit_id: i64,
+    pub action: String,
+    pub ackers: Vec<Box<dyn Acker>>,
+}
 
 #[derive(Default)]
 pub struct Running {
@@ -19,6 +26,8 @@ pub struct Running {
 
 struct Run {
     attempt: i32,
+    job_id: i64,
+    action: String,
     /// Every delivery of this attempt held here (a redelivery after the link dropped, a copy
     /// the sweeper sent): all are settled when it ends.
     ackers: Vec<Box<dyn Acker>>,
@@ -48,21 +57,23 @@ impl Running {
         self.len() == 0
     }
 
-    /// Records that `unit_id`'s `attempt` starts here, held by `acker`. If that attempt already
-    /// runs here (its delivery came back after the link dropped), this delivery joins it and
-    /// `false` is returned: the unit must not start twice.
-    pub fn start(&self, unit_id: i64, attempt: i32, acker: Box<dyn Acker>) -> bool {
+    /// Records that the attempt `msg` names starts here, held by `acker`. If that attempt
+    /// already runs here (its delivery came back after the link dropped), this delivery joins
+    /// it and `false` is returned: the unit must not start twice.
+    pub fn start(&self, msg: &WorkMessage, acker: Box<dyn Acker>) -> bool {
         let mut units = self.units();
-        if let Some(run) = units.get_mut(&unit_id) {
-            if run.attempt == attempt {
+        if let Some(run) = units.get_mut(&msg.unit_id) {
+            if run.attempt == msg.attempt {
                 run.ackers.push(acker);
                 return false;
             }
         }
         units.insert(
-            unit_id,
+            msg.unit_id,
             Run {
-                attempt,
+                attempt: msg.attempt,
+                job_id: msg.job_id,
+                action: msg.action.clone(),
                 ackers: vec![acker],
                 abort: None,
             },
@@ -95,6 +106,33 @@ impl Running {
         let run = units.remove(&unit_id);
         self.count.send_replace(units.len());
         run.map(|run| run.ackers).unwrap_or_default()
+    }
+
+    /// Stops the units of a deleted job; returns them, for their deliveries to be settled and
+    /// their files removed.
+    pub fn stop_job(&self, job_id: i64) -> Vec<Stopped> {
+        let mut units = self.units();
+        let ids: Vec<i64> = units
+            .iter()
+            .filter(|(_, run)| run.job_id == job_id)
+            .map(|(id, _)| *id)
+            .collect();
+        let stopped = ids
+            .into_iter()
+            .filter_map(|unit_id| {
+                let run = units.remove(&unit_id)?;
+                if let Some(abort) = run.abort {
+                    abort.abort();
+                }
+                Some(Stopped {
+                    unit_id,
+                    action: run.action,
+                    ackers: run.ackers,
+                })
+            })
+            .collect();
+        self.count.send_replace(units.len());
+        stopped
     }
 
     /// Waits until no unit runs.

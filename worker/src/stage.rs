@@ -42,6 +42,7 @@ pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
         outcome,
         time: started.elapsed().as_secs_f64(),
         node: env.node.clone(),
+        action: Some(msg.action.clone()),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crowd_shared::{
     messages::{encoded_len, Completion, Outcome, UnitAttempt, WorkMessage},
     queue::{Acker, Delivery, Refused},
+    storage::unit_prefix,
 };
 
 use crate::{env::WorkerEnv, stage};
@@ -46,6 +47,15 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
         }
     };
     let unit = msg.unit_attempt();
+    if env.deleted.contains(unit.job_id) {
+        tracing::debug!(
+            job.id = unit.job_id,
+            work_unit.id = unit.unit_id,
+            "dropping a unit of a deleted job"
+        );
+        tokio::spawn(settle(acker, Settle::Ack, Some(unit.unit_id)));
+        return;
+    }
     if redelivered && !env.running.runs(unit.unit_id, unit.attempt) {
         // Whoever ran it last stopped before answering. Counting that run as a failed attempt
         // is what bounds a unit that crashes every worker it reaches.
@@ -63,7 +73,7 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
         tokio::spawn(answer(env.clone(), unit, stopped, acker));
         return;
     }
-    if !env.running.start(unit.unit_id, unit.attempt, acker) {
+    if !env.running.start(&msg, acker) {
         tracing::debug!(
             work_unit.id = unit.unit_id,
             "a unit running here was delivered again; it is settled when the run ends"
@@ -73,6 +83,33 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
     let task = tokio::spawn(run(env.clone(), msg));
     env.running
         .set_abort(unit.unit_id, unit.attempt, task.abort_handle());
+}
+
+/// The job was deleted: its units that arrive later are dropped, and those running stop now,
+/// their deliveries settled and whatever they stored removed.
+pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
+    env.deleted.insert(job_id);
+    for stopped in env.running.stop_job(job_id) {
+        tracing::info!(
+            job.id = job_id,
+            work_unit.id = stopped.unit_id,
+            "stopped a unit of a deleted job"
+        );
+        let env = env.clone();
+        tokio::spawn(async move {
+            let prefix = unit_prefix(&stopped.action, job_id, stopped.unit_id);
+            if let Err(e) = env.store.delete_prefix(&prefix).await {
+                tracing::warn!(
+                    job.id = job_id,
+                    error = format!("{e:#}"),
+                    "files of a stopped unit not removed"
+                );
+            }
+            for acker in stopped.ackers {
+                settle(acker, Settle::Ack, Some(stopped.unit_id)).await;
+            }
+        });
+    }
 }
 
 async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {

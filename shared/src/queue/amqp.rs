@@ -11,14 +11,15 @@ use std::{
 
 use anyhow::Context;
 use async_trait::async_trait;
-use futures_util::{Stream, StreamExt};
+use futures_util::{stream::BoxStream, Stream, StreamExt};
 use lapin::{
     options::{
         BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-        BasicQosOptions, BasicRejectOptions, QueueDeclareOptions,
+        BasicPublishOptions, BasicQosOptions, BasicRejectOptions, QueueBindOptions,
+        QueueDeclareOptions,
     },
     types::{FieldTable, ShortString},
-    Channel, Connection,
+    BasicProperties, Channel, Connection,
 };
 use serde::de::DeserializeOwned;
 
@@ -39,6 +40,8 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AmqpQueue {
     url: String,
     names: QueueNames,
+    /// The connection deletions are announced on, opened at the first one.
+    announcer: tokio::sync::Mutex<Option<(Connection, Channel)>>,
 }
 
 impl AmqpQueue {
@@ -46,7 +49,76 @@ impl AmqpQueue {
         AmqpQueue {
             url: url.to_string(),
             names: QueueNames::new(prefix),
+            announcer: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// A queue of this link's own, bound to the deletion exchange: the ids of deleted jobs.
+    async fn deletions(&self, conn: &Connection) -> anyhow::Result<BoxStream<'static, i64>> {
+        let channel = conn
+            .create_channel()
+            .await
+            .context("opening the deletion channel")?;
+        amqp::declare_deleted(&channel, &self.names).await?;
+        let mine = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring the deletion queue")?;
+        channel
+            .queue_bind(
+                mine.name().clone(),
+                self.names.deleted().as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("binding the deletion queue")?;
+        let options = BasicConsumeOptions {
+            no_ack: true,
+            ..BasicConsumeOptions::default()
+        };
+        let consumer = start_consumer(&channel, mine.name().as_str(), options).await?;
+        Ok(consumer
+            .filter_map(|d| async move {
+                let notice: amqp::JobDeleted = serde_json::from_slice(&d.ok()?.data).ok()?;
+                Some(notice.job_id)
+            })
+            .boxed())
+    }
+
+    async fn announce(&self, job_id: i64) -> anyhow::Result<()> {
+        let mut announcer = self.announcer.lock().await;
+        if announcer
+            .as_ref()
+            .is_none_or(|(_, channel)| !channel.status().connected())
+        {
+            let conn = amqp::connect(&self.url, "crowd deletions").await?;
+            let channel = conn.create_channel().await.context("opening a channel")?;
+            amqp::declare_deleted(&channel, &self.names).await?;
+            *announcer = Some((conn, channel));
+        }
+        let (_, channel) = announcer.as_ref().context("the announcer")?;
+        let body = serde_json::to_vec(&amqp::JobDeleted { job_id })?;
+        channel
+            .basic_publish(
+                self.names.deleted().as_str().into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default(),
+            )
+            .await
+            .context("announcing a deletion")?;
+        Ok(())
     }
 }
 
@@ -115,9 +187,11 @@ impl Queue for AmqpQueue {
             consumers.push(consumer);
         }
         let tags = consumers.iter().map(|c| c.tag()).collect();
+        let deleted = self.deletions(&conn).await?;
         let conn = Arc::new(conn);
         Ok(WorkerLink {
             deliveries: deliveries(futures_util::stream::select_all(consumers)),
+            deleted,
             reporter: Arc::new(AmqpReporter {
                 conn: conn.clone(),
                 publish: tokio::sync::Mutex::new(publish),
@@ -180,6 +254,16 @@ impl Queue for AmqpQueue {
                 tags,
             }),
         })
+    }
+
+    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()> {
+        let first = self.announce(job_id).await;
+        if first.is_ok() {
+            return first;
+        }
+        // The cached connection may have died since the last deletion: once more, afresh.
+        *self.announcer.lock().await = None;
+        self.announce(job_id).await
     }
 
     async fn waiting(&self, action: &str) -> anyhow::Result<u32> {

@@ -11,7 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink};
 use crate::{
@@ -50,11 +50,24 @@ enum Message {
     Heartbeat(Heartbeat),
 }
 
-#[derive(Default)]
 struct Inner {
     queues: Mutex<Queues>,
     /// Something was pushed.
     pushed: Notify,
+    /// Deleted jobs, to every worker link.
+    deleted: broadcast::Sender<i64>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            queues: Mutex::default(),
+            pushed: Notify::new(),
+            // A worker that falls this far behind on deletions only runs a few units for
+            // nothing.
+            deleted: broadcast::Sender::new(1024),
+        }
+    }
 }
 
 impl Inner {
@@ -178,8 +191,19 @@ impl Queue for MemoryQueue {
             Message::Work(w) => Some(w),
             _ => None,
         });
+        let deleted =
+            futures_util::stream::unfold(self.inner.deleted.subscribe(), |mut rx| async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(job_id) => return Some((job_id, rx)),
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            });
         Ok(WorkerLink {
             deliveries,
+            deleted: deleted.boxed(),
             reporter: Arc::new(self.clone()),
             control,
         })
@@ -209,6 +233,12 @@ impl Queue for MemoryQueue {
             deliveries,
             control,
         })
+    }
+
+    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()> {
+        // No worker listening is no error.
+        let _ = self.inner.deleted.send(job_id);
+        Ok(())
     }
 
     async fn waiting(&self, action: &str) -> anyhow::Result<u32> {

@@ -92,6 +92,8 @@ pub trait Control: Send + Sync {
 /// A worker's link: its actions' units, and the way back.
 pub struct WorkerLink {
     pub deliveries: Deliveries<WorkMessage>,
+    /// Ids of jobs deleted while the link is up, announced by whoever deleted them.
+    pub deleted: BoxStream<'static, i64>,
     pub reporter: Arc<dyn Reporter>,
     pub control: Box<dyn Control>,
 }
@@ -123,4 +125,9 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Units waiting (not delivered to anyone) in an action's queue; 0 if it has no queue.
     async fn waiting(&self, action: &str) -> anyhow::Result<u32>;
+
+    /// Tells every connected worker that the job is deleted, so they drop its queued units
+    /// and stop its running ones. Best effort: a worker that misses it runs the units, and
+    /// their late results (and files) are thrown away.
+    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()>;
 }

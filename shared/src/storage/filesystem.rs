@@ -49,6 +49,22 @@ impl AssetStore for FilesystemStore {
         }
     }
 
+    async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let dir = self.root.join(prefix);
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        };
+        let mut dirs = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_dir() {
+                dirs.push(format!("{prefix}{}/", entry.file_name().to_string_lossy()));
+            }
+        }
+        Ok(dirs)
+    }
+
     fn readable_root(&self) -> Option<&Path> {
         Some(&self.root)
     }

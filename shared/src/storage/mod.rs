@@ -26,6 +26,10 @@ pub trait AssetStore: Send + Sync {
     /// Deletes every file whose key starts with `prefix`; returns how many went.
     async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64>;
 
+    /// The "directories" one level down from `prefix` (`""` for the top): `a/` and `b/`
+    /// for keys `a/x` and `b/y/z`.
+    async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>>;
+
     /// Copies `s3://bucket/key` to `dest`. Only a store that speaks S3 can; for any other,
     /// retrying will not help.
     async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
@@ -48,13 +52,20 @@ pub fn unit_key(action: &str, job_id: i64, unit_id: i64, file_name: &str) -> Str
     format!("{}{}", unit_prefix(action, job_id, unit_id), file_name)
 }
 
-fn unit_prefix(action: &str, job_id: i64, unit_id: i64) -> String {
+/// Everything one unit stored lives under this prefix.
+pub fn unit_prefix(action: &str, job_id: i64, unit_id: i64) -> String {
     format!("{}unit_{unit_id}/", job_prefix(action, job_id))
 }
 
 /// Everything a job stored lives under this prefix.
 pub fn job_prefix(action: &str, job_id: i64) -> String {
     format!("{action}/job_{job_id}/")
+}
+
+/// The job a `<action>/job_<id>/` prefix belongs to.
+pub fn job_of_prefix(prefix: &str) -> Option<i64> {
+    let (_, job) = prefix.trim_end_matches('/').split_once('/')?;
+    job.strip_prefix("job_")?.parse().ok()
 }
 
 /// The store the configuration names.
@@ -77,5 +88,7 @@ mod tests {
         );
         assert!(unit_key("word_count", 1, 2, "a.txt").starts_with(&job_prefix("word_count", 1)));
         assert!(!job_prefix("word_count", 10).starts_with(&job_prefix("word_count", 1)));
+        assert_eq!(job_of_prefix(&job_prefix("word_count", 12)), Some(12));
+        assert_eq!(job_of_prefix("word_count/other/"), None);
     }
 }

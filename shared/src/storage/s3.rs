@@ -195,6 +195,33 @@ impl AssetStore for S3Store {
         }
     }
 
+    async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let mut dirs = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| anyhow::Error::new(e.into_service_error()))
+                .with_context(|| format!("listing s3://{}/{prefix}", self.bucket))?;
+            dirs.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(String::from)),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(dirs),
+            }
+        }
+    }
+
     async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
         let object = self
             .client

@@ -63,8 +63,10 @@ pub struct Overview {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Recorded,
-    /// Nothing changed: the job or unit is gone, or the attempt is not the current one.
+    /// Nothing changed: the unit is complete already, or the attempt is not the current one.
     Stale(&'static str),
+    /// The unit's job was deleted: whatever the run stored belongs to nobody.
+    Gone,
 }
 
 /// What the dispatcher's loops wait on between rounds.

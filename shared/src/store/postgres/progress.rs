@@ -53,7 +53,7 @@ pub(super) async fn record_completion(
         )
         .await?
     else {
-        return Ok(Applied::Stale("unit or job gone"));
+        return Ok(Applied::Gone);
     };
     let state = UnitState::parse(get(&unit, "state")?).context("unit with an unknown state")?;
     let attempts: i32 = get(&unit, "attempts")?;

@@ -38,7 +38,7 @@ pub(super) fn record_completion(
         )
         .optional()?;
     let Some((stage, state, attempts, action, stops)) = unit else {
-        return Ok((Applied::Stale("unit or job gone"), Woke::default()));
+        return Ok((Applied::Gone, Woke::default()));
     };
     let state = UnitState::parse(&state).context("unit with an unknown state")?;
     if state.is_complete() {
