@@ -112,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let mut config = Config::load(cli.config.as_deref())?;
     let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
+    // The worker's own drain takes up to `shutdown_grace_secs`; the rest gets a little more.
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs + 5);
+    cancel_on_signal(shutdown.clone(), grace);
     match command {
         Command::Api(listen) => {
             let listener = bind(&listen, &mut config).await?;

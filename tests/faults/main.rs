@@ -20,6 +20,7 @@ mod broker_limits;
 mod outages;
 mod poison;
 mod restarts;
+mod shutdown;
 
 /// Held for the whole of a test: fault tests disturb shared services, so they take turns.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
