@@ -345,6 +345,27 @@ mod tests {
         assert_eq!(std::fs::metadata(path).expect("the input").len(), LIMIT);
     }
 
+    /// A file whose size says 0 while it holds more (as those in /proc do) is still cut off:
+    /// the copy is bounded, not only the size checked.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_file_longer_than_its_size_says_is_cut_off_at_the_limit() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut downloader = small_downloader(root.path());
+        downloader.allowed_roots.push(PathBuf::from("/proc"));
+        let maps = PathBuf::from("/proc/self/maps");
+        assert_eq!(std::fs::metadata(&maps).expect("maps").len(), 0);
+        assert!(std::fs::read(&maps).expect("maps").len() as u64 > LIMIT);
+        let work = tempfile::tempdir().expect("work dir");
+        let url = Url::from_file_path(&maps).expect("a file URL");
+        assert_too_large(downloader.fetch(&url, work.path()).await, &url);
+        assert!(
+            files_in(work.path()).is_empty(),
+            "{:?}",
+            files_in(work.path())
+        );
+    }
+
     #[test]
     fn only_known_schemes_are_downloaded() {
         assert!(Downloader::input_url(&"http://x/a.txt".into()).is_some());
