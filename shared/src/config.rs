@@ -98,6 +98,10 @@ pub struct Config {
     pub callback_retry_secs: u64,
     /// Timeout of one input download, in seconds.
     pub download_timeout_secs: u64,
+    /// Largest input a worker downloads, in bytes. A bigger one fails its unit for good (a
+    /// retry would fetch the same bytes), so one oversized input cannot fill a worker's disk
+    /// or hold it for the whole `download_timeout_secs`.
+    pub max_download_bytes: u64,
     /// How long a stopping worker lets running units finish, in seconds.
     pub shutdown_grace_secs: u64,
     /// Longest one stage may run, in seconds (download included); a stage that takes longer
@@ -153,6 +157,7 @@ impl Default for Config {
             callback_backoff_ms: 1_000,
             callback_retry_secs: 60 * 60,
             download_timeout_secs: 300,
+            max_download_bytes: 1024 * 1024 * 1024,
             shutdown_grace_secs: 25,
             unit_timeout_secs: 25 * 60,
             max_message_bytes: 8 * 1024 * 1024,

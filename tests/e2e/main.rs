@@ -38,6 +38,7 @@ mod browsing;
 mod callbacks;
 mod cleanup;
 mod deletion;
+mod downloads;
 mod fairness;
 mod idempotency;
 mod latency;

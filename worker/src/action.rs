@@ -11,6 +11,7 @@ use crowd_shared::{
     storage::{unit_key, AssetStore},
 };
 use serde_json::Value;
+use tokio::io::{AsyncBufRead, BufReader};
 
 /// An action: `process` is required; `split` and `merge` are optional stages, declared by
 /// `stages()`.
@@ -100,7 +101,24 @@ impl StageContext {
         self.saver.save(path).await
     }
 
-    /// The input as text: the downloaded file's contents, or the input string itself.
+    /// The input as a stream of bytes: the downloaded file, read a buffer at a time, or the
+    /// input string itself. What an action that goes through its input once should use: its
+    /// memory stays one buffer however large the input (up to `max_download_bytes`) is.
+    pub async fn input_reader(&self) -> Result<InputReader<'_>, ActionError> {
+        match (&self.input_path, &self.input) {
+            (Some(path), _) => {
+                let file = tokio::fs::File::open(path).await?;
+                Ok(Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, file)))
+            }
+            (None, Value::String(text)) => Ok(Box::new(text.as_bytes())),
+            (None, other) => Err(not_text(other)),
+        }
+    }
+
+    /// The input as text: the downloaded file's contents (invalid UTF-8 replaced by U+FFFD),
+    /// or the input string itself. It holds the whole input in memory, twice over while the
+    /// file is decoded: up to `max_download_bytes` each time. Prefer `input_reader` for
+    /// anything that can be read as it streams.
     pub async fn input_text(&self) -> Result<String, ActionError> {
         match (&self.input_path, &self.input) {
             (Some(path), _) => {
@@ -108,11 +126,19 @@ impl StageContext {
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
             (None, Value::String(text)) => Ok(text.clone()),
-            (None, other) => Err(ActionError::Permanent(format!(
-                "expected a URL or a text input, got {other}"
-            ))),
+            (None, other) => Err(not_text(other)),
         }
     }
+}
+
+/// A stage's input, as `StageContext::input_reader` streams it.
+pub type InputReader<'a> = Box<dyn AsyncBufRead + Send + Unpin + 'a>;
+
+/// Bytes read from a downloaded input at a time.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+fn not_text(input: &Value) -> ActionError {
+    ActionError::Permanent(format!("expected a URL or a text input, got {input}"))
 }
 
 pub(crate) struct Saver {

@@ -1,5 +1,6 @@
 //! Fetching a URL input into the unit's work directory: `http(s)://`, `s3://` and `file://`
-//! (the latter only under directories the configuration allows).
+//! (the latter only under directories the configuration allows), none larger than
+//! `max_download_bytes`.
 
 use std::{
     path::{Path, PathBuf},
@@ -7,9 +8,12 @@ use std::{
     time::Duration,
 };
 
-use crowd_shared::{storage::AssetStore, Config};
+use crowd_shared::{
+    storage::{self, AssetStore},
+    Config,
+};
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
 use crate::ActionError;
@@ -21,6 +25,8 @@ pub struct Downloader {
     http: reqwest::Client,
     store: Arc<dyn AssetStore>,
     allowed_roots: Vec<PathBuf>,
+    /// The largest input fetched, in bytes (`max_download_bytes`).
+    max_bytes: u64,
 }
 
 impl Downloader {
@@ -41,6 +47,7 @@ impl Downloader {
             http,
             store,
             allowed_roots,
+            max_bytes: config.max_download_bytes,
         })
     }
 
@@ -51,40 +58,38 @@ impl Downloader {
         matches!(url.scheme(), "http" | "https" | "s3" | "file").then_some(url)
     }
 
-    /// Downloads `url` into `dir` and returns the file's path.
+    /// Downloads `url` into `dir` and returns the file's path. On failure no part of the
+    /// file is left behind.
     pub async fn fetch(&self, url: &Url, dir: &Path) -> Result<PathBuf, ActionError> {
         let dest = dir.join(safe_filename(
             url.path_segments()
                 .and_then(|mut s| s.next_back())
                 .unwrap_or(""),
         ));
-        match url.scheme() {
-            "http" | "https" => self.fetch_http(url, &dest).await?,
-            "s3" => {
-                let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
-                let key = percent_decode(url.path().trim_start_matches('/'));
-                self.store
-                    .fetch_s3(bucket, &key, &dest)
-                    .await
-                    .map_err(|e| {
-                        // A missing object or bucket, or no permission, will not change by retrying.
-                        if e.downcast_ref::<crowd_shared::storage::Unavailable>()
-                            .is_some()
-                        {
-                            ActionError::Permanent(format!("{e:#}"))
-                        } else {
-                            ActionError::Retryable(format!("{e:#}"))
-                        }
-                    })?;
-            }
-            "file" => self.fetch_file(url, &dest).await?,
+        let fetched = match url.scheme() {
+            "http" | "https" => self.fetch_http(url, &dest).await,
+            "s3" => self.fetch_s3(url, &dest).await,
+            "file" => self.fetch_file(url, &dest).await,
             other => {
                 return Err(ActionError::Permanent(format!(
                     "cannot download {other}:// URLs"
                 )))
             }
+        };
+        if fetched.is_err() {
+            // The scratch directory goes when the stage ends, but a partial input of up to
+            // max_download_bytes should not wait for that.
+            let _ = tokio::fs::remove_file(&dest).await;
         }
-        Ok(dest)
+        fetched.map(|()| dest)
+    }
+
+    /// The failure of an input over the limit, which names the setting to raise.
+    fn too_large(&self, url: &Url) -> ActionError {
+        permanent(
+            url,
+            &format!("it is larger than max_download_bytes ({})", self.max_bytes),
+        )
     }
 
     async fn fetch_http(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
@@ -106,15 +111,46 @@ impl Downloader {
                 ActionError::Retryable(message)
             });
         }
+        // Refused on the length the server declares, before reading the body...
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes)
+        {
+            return Err(self.too_large(url));
+        }
+        // ...and counted while streaming, since a server may declare none (or an untrue one).
         let mut file = tokio::fs::File::create(dest).await?;
+        let mut received: u64 = 0;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk =
                 chunk.map_err(|e| ActionError::Retryable(format!("downloading {url}: {e}")))?;
+            received = received.saturating_add(chunk.len() as u64);
+            if received > self.max_bytes {
+                return Err(self.too_large(url));
+            }
             file.write_all(&chunk).await?;
         }
         file.flush().await?;
         Ok(())
+    }
+
+    async fn fetch_s3(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
+        let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
+        let key = percent_decode(url.path().trim_start_matches('/'));
+        self.store
+            .fetch_s3(bucket, &key, dest, self.max_bytes)
+            .await
+            .map_err(|e| {
+                // Too large, missing, or not ours to read: none of it changes by retrying.
+                if e.downcast_ref::<storage::TooLarge>().is_some() {
+                    self.too_large(url)
+                } else if e.downcast_ref::<storage::Unavailable>().is_some() {
+                    ActionError::Permanent(format!("{e:#}"))
+                } else {
+                    ActionError::Retryable(format!("{e:#}"))
+                }
+            })
     }
 
     async fn fetch_file(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
@@ -131,10 +167,24 @@ impl Downloader {
                 "reading files there is not allowed (see allowed_file_roots)",
             ));
         }
-        if !real.is_file() {
+        let metadata = tokio::fs::metadata(&real).await?;
+        if !metadata.is_file() {
             return Err(permanent(url, "not a file"));
         }
-        tokio::fs::copy(&real, dest).await?;
+        if metadata.len() > self.max_bytes {
+            return Err(self.too_large(url));
+        }
+        // Bounded too, in case the file grows after its size was read: one byte past the
+        // limit is enough to know.
+        let mut source = tokio::fs::File::open(&real)
+            .await?
+            .take(self.max_bytes.saturating_add(1));
+        let mut file = tokio::fs::File::create(dest).await?;
+        let copied = tokio::io::copy(&mut source, &mut file).await?;
+        file.flush().await?;
+        if copied > self.max_bytes {
+            return Err(self.too_large(url));
+        }
         Ok(())
     }
 }
@@ -195,6 +245,125 @@ mod tests {
         assert_eq!(safe_filename("my.file.pdf"), "my-file.pdf");
         assert_eq!(safe_filename(""), "input");
         assert_eq!(safe_filename("a%26b.txt"), "a-b.txt");
+    }
+
+    const LIMIT: u64 = 1_000;
+
+    /// A downloader of at most `LIMIT` bytes that may read files under `root`.
+    fn small_downloader(root: &Path) -> Downloader {
+        let config = Config {
+            max_download_bytes: LIMIT,
+            allowed_file_roots: vec![root.to_path_buf()],
+            ..Config::default()
+        };
+        let store = crowd_shared::storage::FilesystemStore::new(&root.join("store"))
+            .expect("a store in a temp dir");
+        Downloader::new(&config, Arc::new(store)).expect("a downloader")
+    }
+
+    /// Serves one request with `body` and no Content-Length, ending it by closing.
+    async fn serve_unsized_once(body: Vec<u8>) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/input.txt", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let (mut socket, _) = listener.accept().await.expect("a request");
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await;
+            let _ = socket.write_all(&body).await;
+        });
+        Url::parse(&url).expect("a URL")
+    }
+
+    fn files_in(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect()
+    }
+
+    fn assert_too_large(result: Result<PathBuf, ActionError>, url: &Url) {
+        match result {
+            Err(ActionError::Permanent(message)) => assert_eq!(
+                message,
+                format!("cannot download {url}: it is larger than max_download_bytes ({LIMIT})")
+            ),
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsized_http_body_over_the_limit_leaves_no_partial_file() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let downloader = small_downloader(root.path());
+        let work = tempfile::tempdir().expect("work dir");
+        let url = serve_unsized_once(vec![b'x'; 100_000]).await;
+        assert_too_large(downloader.fetch(&url, work.path()).await, &url);
+        assert!(
+            files_in(work.path()).is_empty(),
+            "{:?}",
+            files_in(work.path())
+        );
+
+        let url = serve_unsized_once(vec![b'x'; LIMIT as usize]).await;
+        let path = downloader
+            .fetch(&url, work.path())
+            .await
+            .expect("at the limit");
+        assert_eq!(std::fs::metadata(path).expect("the input").len(), LIMIT);
+    }
+
+    #[tokio::test]
+    async fn a_file_over_the_limit_is_refused_and_one_at_it_copied() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let root = root.path().canonicalize().expect("canonical temp dir");
+        let downloader = small_downloader(&root);
+        let work = tempfile::tempdir().expect("work dir");
+        let big = root.join("big.txt");
+        std::fs::write(&big, vec![b'x'; LIMIT as usize + 1]).expect("write");
+        let url = Url::from_file_path(&big).expect("a file URL");
+        assert_too_large(downloader.fetch(&url, work.path()).await, &url);
+        assert!(
+            files_in(work.path()).is_empty(),
+            "{:?}",
+            files_in(work.path())
+        );
+
+        let full = root.join("full.txt");
+        std::fs::write(&full, vec![b'x'; LIMIT as usize]).expect("write");
+        let url = Url::from_file_path(&full).expect("a file URL");
+        let path = downloader
+            .fetch(&url, work.path())
+            .await
+            .expect("at the limit");
+        assert_eq!(std::fs::metadata(path).expect("the input").len(), LIMIT);
+    }
+
+    /// A file whose size says 0 while it holds more (as those in /proc do) is still cut off:
+    /// the copy is bounded, not only the size checked.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_file_longer_than_its_size_says_is_cut_off_at_the_limit() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut downloader = small_downloader(root.path());
+        downloader.allowed_roots.push(PathBuf::from("/proc"));
+        let maps = PathBuf::from("/proc/self/maps");
+        assert_eq!(std::fs::metadata(&maps).expect("maps").len(), 0);
+        assert!(std::fs::read(&maps).expect("maps").len() as u64 > LIMIT);
+        let work = tempfile::tempdir().expect("work dir");
+        let url = Url::from_file_path(&maps).expect("a file URL");
+        assert_too_large(downloader.fetch(&url, work.path()).await, &url);
+        assert!(
+            files_in(work.path()).is_empty(),
+            "{:?}",
+            files_in(work.path())
+        );
     }
 
     #[test]

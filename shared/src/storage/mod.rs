@@ -18,6 +18,15 @@ use crate::config::{Config, StorageKind};
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+/// The object is larger than the caller would take: its bytes will not shrink by retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} is larger than {limit} bytes")]
+pub struct TooLarge {
+    pub what: String,
+    /// The most bytes the caller accepted.
+    pub limit: u64,
+}
+
 #[async_trait]
 pub trait AssetStore: Send + Sync {
     /// Stores the file at `path` under `key` and returns a URL that reads it back.
@@ -30,10 +39,17 @@ pub trait AssetStore: Send + Sync {
     /// for keys `a/x` and `b/y/z`.
     async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>>;
 
-    /// Copies `s3://bucket/key` to `dest`. Only a store that speaks S3 can; for any other,
-    /// retrying will not help.
-    async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
-        let _ = dest;
+    /// Copies `s3://bucket/key` to `dest`, refusing with [`TooLarge`] an object of more than
+    /// `max_bytes` (`dest` may then hold a part of it). Only a store that speaks S3 can; for
+    /// any other, retrying will not help.
+    async fn fetch_s3(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> anyhow::Result<()> {
+        let _ = (dest, max_bytes);
         Err(Unavailable(format!(
             "cannot read s3://{bucket}/{key}: the asset store is not S3"
         ))

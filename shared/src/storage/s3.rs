@@ -13,8 +13,9 @@ use aws_sdk_s3::{
 };
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use tokio::io::AsyncReadExt;
 
-use super::{AssetStore, Unavailable};
+use super::{AssetStore, TooLarge, Unavailable};
 use crate::config::{Config, UrlStyle};
 
 /// S3 deletes at most this many keys per request.
@@ -222,7 +223,17 @@ impl AssetStore for S3Store {
         }
     }
 
-    async fn fetch_s3(&self, bucket: &str, key: &str, dest: &Path) -> anyhow::Result<()> {
+    async fn fetch_s3(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> anyhow::Result<()> {
+        let too_large = || TooLarge {
+            what: format!("s3://{bucket}/{key}"),
+            limit: max_bytes,
+        };
         let object = self
             .client
             .get_object()
@@ -241,13 +252,26 @@ impl AssetStore for S3Store {
                     _ => anyhow::Error::new(e).context(format!("reading s3://{bucket}/{key}")),
                 }
             })?;
-        let mut reader = object.body.into_async_read();
+        // Refused on its declared size before a byte of the body is read.
+        let declared = object.content_length().and_then(|n| u64::try_from(n).ok());
+        if declared.is_some_and(|n| n > max_bytes) {
+            return Err(too_large().into());
+        }
+        // And bounded while copying, should the body be longer than declared: one byte past
+        // the limit is enough to know.
+        let mut reader = object
+            .body
+            .into_async_read()
+            .take(max_bytes.saturating_add(1));
         let mut file = tokio::fs::File::create(dest)
             .await
             .with_context(|| format!("creating {}", dest.display()))?;
-        tokio::io::copy(&mut reader, &mut file)
+        let copied = tokio::io::copy(&mut reader, &mut file)
             .await
             .with_context(|| format!("downloading s3://{bucket}/{key}"))?;
+        if copied > max_bytes {
+            return Err(too_large().into());
+        }
         Ok(())
     }
 }

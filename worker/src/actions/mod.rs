@@ -4,10 +4,17 @@ pub mod always_fails;
 pub mod chunked_word_count;
 pub mod failure_testing;
 pub mod word_count;
+mod words;
 
 use serde_json::Value;
 
-use crate::ActionError;
+use crate::{ActionError, StageContext};
+
+/// The words of a stage's input, read as it streams.
+pub(crate) async fn count_input_words(ctx: &StageContext) -> Result<Value, ActionError> {
+    let reader = ctx.input_reader().await?;
+    Ok(Value::from(words::count_words(reader).await?))
+}
 
 /// The sum of a merge input's numbers.
 pub(crate) fn sum_counts(input: &Value) -> Result<Value, ActionError> {
@@ -22,8 +29,4 @@ pub(crate) fn sum_counts(input: &Value) -> Result<Value, ActionError> {
         total += n;
     }
     Ok(Value::from(total))
-}
-
-pub(crate) fn count_words(text: &str) -> i64 {
-    text.split_whitespace().count() as i64
 }

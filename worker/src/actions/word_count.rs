@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use crowd_shared::catalog::Stages;
 use serde_json::Value;
 
-use super::{count_words, sum_counts};
+use super::{count_input_words, sum_counts};
 use crate::{Action, ActionError, StageContext};
 
 pub struct WordCount;
@@ -24,7 +24,7 @@ impl Action for WordCount {
     }
 
     async fn process(&self, ctx: &StageContext) -> Result<Value, ActionError> {
-        Ok(Value::from(count_words(&ctx.input_text().await?)))
+        count_input_words(ctx).await
     }
 
     async fn merge(&self, ctx: &StageContext) -> Result<Value, ActionError> {
