@@ -37,7 +37,7 @@ impl Backends {
         let store: Arc<dyn Store> = if choice.postgres {
             postgres(config).await?
         } else {
-            let store = sqlite(data_dir)?;
+            let store = sqlite(config, data_dir)?;
             if !choice.rabbitmq {
                 // In-process queues died with the last run: what they held goes back to the
                 // outbox. (Postgres with in-process queues relies on the sweeper instead.)
@@ -78,20 +78,20 @@ pub async fn open_store(
     Ok(if choice.postgres {
         postgres(config).await?
     } else {
-        Arc::new(sqlite(data_dir)?)
+        Arc::new(sqlite(config, data_dir)?)
     })
 }
 
 async fn postgres(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     db::migrate(&config.database_url).await?;
-    Ok(Arc::new(PgStore::new(
-        &config.database_url,
-        config.db_pool_size,
-    )?))
+    Ok(Arc::new(
+        PgStore::new(&config.database_url, config.db_pool_size)?
+            .listing_at_most(config.max_listed_outputs),
+    ))
 }
 
-fn sqlite(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&data_dir.join("crowd.db"))
+fn sqlite(config: &Config, data_dir: &Path) -> anyhow::Result<SqliteStore> {
+    Ok(SqliteStore::open(&data_dir.join("crowd.db"))?.listing_at_most(config.max_listed_outputs))
 }
 
 /// Which distributed backends to use instead of the embedded ones.

@@ -3,6 +3,7 @@
 //! from worker heartbeats. Several may run at once: row locks keep them from doing anything
 //! twice.
 
+pub mod by_reference;
 pub mod callbacks;
 pub mod completions;
 pub mod job_progress;

@@ -8,24 +8,29 @@ use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
     messages::{encoded_len, WorkMessage},
+    recent::RecentIds,
     shutdown::CancellationToken,
     store::{Publish, Published, Unpublishable},
 };
 
-use crate::{Backoff, Dispatcher};
+use crate::{
+    by_reference::{ByReference, Stores},
+    Backoff, Dispatcher,
+};
 
 /// Units claimed per round.
 const BATCH: i64 = 500;
 
 pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
     let mut publisher: Option<Box<dyn Publish>> = None;
+    let mut options_stored = RecentIds::new(4096);
     let mut backoff = Backoff::new();
     loop {
         // Interest is registered before the query, so a notification during it is not missed.
         let notified = d.wakeups.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match relay_all(&d, &mut publisher).await {
+        match relay_all(&d, &mut publisher, &mut options_stored).await {
             Ok(()) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "outbox relay failed; retrying");
@@ -45,14 +50,27 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 }
 
 /// Relays batches until the outbox is empty.
-async fn relay_all(d: &Dispatcher, publisher: &mut Option<Box<dyn Publish>>) -> anyhow::Result<()> {
+async fn relay_all(
+    d: &Dispatcher,
+    publisher: &mut Option<Box<dyn Publish>>,
+    options_stored: &mut RecentIds,
+) -> anyhow::Result<()> {
     loop {
         if publisher.is_none() {
             *publisher = Some(d.queue.work_publisher().await?);
         }
         let link = publisher.as_mut().context("publisher")?;
-        let mut bounded = Bounded {
+        let mut by_reference = ByReference {
             inner: link.as_mut(),
+            stores: Stores {
+                store: d.store.as_ref(),
+                assets: d.assets.as_ref(),
+                scratch: d.config.temp_storage_path.join("dispatcher"),
+            },
+            options_stored,
+        };
+        let mut bounded = Bounded {
+            inner: &mut by_reference,
             max_bytes: usize::try_from(d.config.max_message_bytes).unwrap_or(usize::MAX),
         };
         let relayed = d

@@ -109,6 +109,9 @@ pub struct Config {
     /// below RabbitMQ's `consumer_timeout` (30 minutes), past which the broker would close the
     /// worker's channel instead.
     pub unit_timeout_secs: u64,
+    /// Outputs a job's JSON lists at most; a job with more says how many and pages the rest
+    /// (`GET /jobs/:id/outputs`).
+    pub max_listed_outputs: i64,
     /// Largest message sent through the queue, in bytes: a unit's work message or a stage's
     /// result. Below RabbitMQ's own limit (16 MiB in 4.x), so what is too big fails its unit
     /// with a message instead of closing a channel.
@@ -161,6 +164,7 @@ impl Default for Config {
             shutdown_grace_secs: 25,
             unit_timeout_secs: 25 * 60,
             max_message_bytes: 8 * 1024 * 1024,
+            max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
             poll_interval_ms: 2_000,
             lost_unit_secs: 300,
         }

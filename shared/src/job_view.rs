@@ -6,6 +6,11 @@ use serde_json::Value;
 
 use crate::{state_machine::percent_complete, status::JobStatus};
 
+/// Outputs a job's JSON lists by default (`max_listed_outputs`), at most: beyond, it says how
+/// many there are and where the rest are paged (`GET /jobs/:id/outputs`), so a million-unit job
+/// is not one huge reply or row.
+pub const MAX_LISTED_OUTPUTS: i64 = 10_000;
+
 /// What `GET /jobs/:id` and the callback send.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JobView {
@@ -18,6 +23,12 @@ pub struct JobView {
     pub time_taken: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Value>,
+    /// When `outputs` lists only the first `max_listed_outputs`: how many there are in all...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs_total: Option<i64>,
+    /// ...and the page that follows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs_next: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
@@ -28,6 +39,8 @@ pub struct JobFacts {
     pub id: i64,
     pub status: JobStatus,
     pub outputs: Option<Value>,
+    /// How many outputs the job has, when more than are listed.
+    pub outputs_total: Option<i64>,
     pub email: Option<String>,
     /// Stored once complete.
     pub time_taken: Option<f64>,
@@ -53,10 +66,24 @@ impl JobView {
             } else {
                 f.age
             },
+            outputs_total: f.outputs_total.filter(|_| complete),
+            outputs_next: f.outputs_total.filter(|_| complete).map(|_| {
+                let listed = f
+                    .outputs
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                outputs_page(f.id, 2, listed.max(1) as i64)
+            }),
             outputs: if complete { f.outputs } else { None },
             email: f.email,
         }
     }
+}
+
+/// Where page `page` of a job's outputs is, `per_page` to a page.
+pub fn outputs_page(id: i64, page: i64, per_page: i64) -> String {
+    format!("/jobs/{id}/outputs?page={page}&per_page={per_page}")
 }
 
 /// A stable colour per job: CloudCrowd's `Digest::MD5.hexdigest(id.to_s)[-7...-1]`.

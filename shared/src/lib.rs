@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod messages;
 pub mod progress;
 pub mod queue;
+pub mod recent;
 pub mod retry;
 pub mod shutdown;
 pub mod state_machine;

@@ -14,8 +14,17 @@ pub struct WorkMessage {
     pub action: String,
     pub stage: Stage,
     pub input: Value,
+    /// Where the input is stored instead, when it is too big to travel in every message (a
+    /// merge's input: every process output). `input` is then null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_key: Option<String>,
     /// The job's options, as the user gave them.
     pub options: Value,
+    /// Where the job's options are stored instead, when they are bigger than
+    /// `INLINE_OPTIONS_BYTES`: they travel once per job, not once per unit. `options` is then
+    /// null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options_key: Option<String>,
     /// Failed attempts before this one; it fences completions, so a late answer to an older
     /// attempt changes nothing.
     pub attempt: i32,
@@ -23,7 +32,36 @@ pub struct WorkMessage {
     pub max_attempts: i32,
 }
 
+/// Options up to this size travel in every unit's message; bigger ones are stored once per job.
+pub const INLINE_OPTIONS_BYTES: usize = 1024;
+
 impl WorkMessage {
+    /// Bytes the message of a unit with `input` would take, its options by reference when
+    /// they are too big to travel inline: what `max_message_bytes` is checked against before
+    /// a job is accepted.
+    pub fn bytes_for(action: &str, input: &Value, options: &Value) -> usize {
+        let options_bytes = encoded_len(options);
+        let skeleton = WorkMessage {
+            unit_id: i64::MAX,
+            job_id: i64::MAX,
+            action: action.to_string(),
+            stage: Stage::Process,
+            input: Value::Null,
+            input_key: None,
+            options: Value::Null,
+            options_key: (options_bytes > INLINE_OPTIONS_BYTES)
+                .then(|| crate::storage::job_options_key(action, i64::MAX)),
+            attempt: i32::MAX,
+            max_attempts: i32::MAX,
+        };
+        let inline_options = if options_bytes > INLINE_OPTIONS_BYTES {
+            0
+        } else {
+            options_bytes - "null".len()
+        };
+        encoded_len(&skeleton) + encoded_len(input) - "null".len() + inline_options
+    }
+
     pub fn unit_attempt(&self) -> UnitAttempt {
         UnitAttempt {
             unit_id: self.unit_id,
@@ -145,6 +183,36 @@ mod tests {
             serde_json::to_string(&outcome).expect("encodes"),
             old,
             "an ordinary failure is sent as before"
+        );
+    }
+
+    #[test]
+    fn bytes_for_is_the_size_of_the_message() {
+        let message = |options: Value, options_key: Option<String>| WorkMessage {
+            unit_id: i64::MAX,
+            job_id: i64::MAX,
+            action: "word_count".into(),
+            stage: Stage::Process,
+            input: Value::from("some input"),
+            input_key: None,
+            options,
+            options_key,
+            attempt: i32::MAX,
+            max_attempts: i32::MAX,
+        };
+        let small = serde_json::json!({"x": 1});
+        assert_eq!(
+            WorkMessage::bytes_for("word_count", &Value::from("some input"), &small),
+            encoded_len(&message(small, None))
+        );
+        let big = serde_json::json!({"x": "y".repeat(INLINE_OPTIONS_BYTES)});
+        let by_reference = message(
+            Value::Null,
+            Some(crate::storage::job_options_key("word_count", i64::MAX)),
+        );
+        assert_eq!(
+            WorkMessage::bytes_for("word_count", &Value::from("some input"), &big),
+            encoded_len(&by_reference)
         );
     }
 

@@ -15,12 +15,28 @@ pub trait JobMoves: Send {
     /// How many of the job's units are in each stage and state.
     async fn tally(&mut self) -> anyhow::Result<Tally>;
     async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()>;
-    /// The outputs (or errors) of a stage's units, in unit order, as a JSON array.
-    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value>;
-    /// Adds the job's one merge unit (pending) with `input`.
-    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()>;
-    /// Ends the job: status, outputs, time taken, callback due, waiting units cancelled.
-    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()>;
+    /// The outputs (or errors) of a stage's first `limit` units, in unit order, and how many
+    /// units the stage has.
+    async fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs>;
+    /// Adds the job's one merge unit (pending). Its input, every process output, is read
+    /// when it is sent, not copied into it.
+    async fn add_merge_unit(&mut self) -> anyhow::Result<()>;
+    /// Ends the job: status, the outputs listed (of `stage`), time taken, callback due,
+    /// waiting units cancelled.
+    async fn complete(
+        &mut self,
+        status: JobStatus,
+        outputs: Outputs,
+        stage: Stage,
+    ) -> anyhow::Result<()>;
+}
+
+/// The outputs a job lists: CloudCrowd's array for what fits (`max_listed_outputs`), and how
+/// many there are in all (the rest are paged from the units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    pub listed: Value,
+    pub total: i64,
 }
 
 /// The process units a split's output makes: CloudCrowd flattens it, so nested arrays become
@@ -32,26 +48,28 @@ pub fn split_inputs(output: Value) -> Vec<Value> {
     }
 }
 
-/// Moves a job in `status` through as many states as its units allow.
+/// Moves a job in `status` through as many states as its units allow; a job that ends lists
+/// at most `max_listed` outputs.
 pub async fn advance(
     moves: &mut dyn JobMoves,
     mut status: JobStatus,
     has_merge: bool,
+    max_listed: i64,
 ) -> anyhow::Result<()> {
     let tally = moves.tally().await?;
     while let Some(next) = next_status(status, has_merge, &tally) {
         match next {
             JobStatus::Processing | JobStatus::Splitting => moves.set_status(next).await?,
             JobStatus::Merging => {
-                let outputs = moves.stage_outputs(Stage::Process).await?;
-                moves.add_merge_unit(outputs).await?;
+                moves.add_merge_unit().await?;
                 moves.set_status(next).await?;
                 // The merge unit is new and pending: nothing more until it completes.
                 return Ok(());
             }
             JobStatus::Succeeded | JobStatus::Failed => {
-                let outputs = moves.stage_outputs(output_stage(status)).await?;
-                return moves.complete(next, outputs).await;
+                let stage = output_stage(status);
+                let outputs = moves.stage_outputs(stage, max_listed).await?;
+                return moves.complete(next, outputs, stage).await;
             }
         }
         status = next;
@@ -80,16 +98,28 @@ mod tests {
             self.moves.push(format!("status {}", status.as_str()));
             Ok(())
         }
-        async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
-            Ok(Value::from(stage.as_str()))
+        async fn stage_outputs(&mut self, stage: Stage, _limit: i64) -> anyhow::Result<Outputs> {
+            Ok(Outputs {
+                listed: Value::from(stage.as_str()),
+                total: 1,
+            })
         }
-        async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
-            self.moves.push(format!("merge unit of {input}"));
+        async fn add_merge_unit(&mut self) -> anyhow::Result<()> {
+            self.moves.push("merge unit".into());
             Ok(())
         }
-        async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
-            self.moves
-                .push(format!("complete {} with {outputs}", status.as_str()));
+        async fn complete(
+            &mut self,
+            status: JobStatus,
+            outputs: Outputs,
+            stage: Stage,
+        ) -> anyhow::Result<()> {
+            self.moves.push(format!(
+                "complete {} with {} of {}",
+                status.as_str(),
+                outputs.listed,
+                stage.as_str()
+            ));
             Ok(())
         }
     }
@@ -108,16 +138,12 @@ mod tests {
     async fn a_finished_split_with_no_process_units_goes_straight_to_merging() {
         let mut r = Recorder::default();
         r.tally.add(Stage::Split, UnitState::Succeeded, 1);
-        advance(&mut r, JobStatus::Splitting, true)
+        advance(&mut r, JobStatus::Splitting, true, 10)
             .await
             .expect("advance");
         assert_eq!(
             r.moves,
-            [
-                "status processing",
-                "merge unit of \"process\"",
-                "status merging"
-            ]
+            ["status processing", "merge unit", "status merging"]
         );
     }
 
@@ -125,17 +151,17 @@ mod tests {
     async fn a_failed_process_unit_completes_the_job_with_the_process_outputs() {
         let mut r = Recorder::default();
         r.tally.add(Stage::Process, UnitState::Failed, 1);
-        advance(&mut r, JobStatus::Processing, true)
+        advance(&mut r, JobStatus::Processing, true, 10)
             .await
             .expect("advance");
-        assert_eq!(r.moves, ["complete failed with \"process\""]);
+        assert_eq!(r.moves, ["complete failed with \"process\" of process"]);
     }
 
     #[tokio::test]
     async fn nothing_moves_while_units_run() {
         let mut r = Recorder::default();
         r.tally.add(Stage::Process, UnitState::Queued, 1);
-        advance(&mut r, JobStatus::Processing, true)
+        advance(&mut r, JobStatus::Processing, true, 10)
             .await
             .expect("advance");
         assert!(r.moves.is_empty());

@@ -29,7 +29,7 @@ async fn cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest(back
     stack.wait_for_job(done).await;
     gated.arrival().await;
     let prefix = format!("chunked_word_count/job_{done}/");
-    assert_eq!(stack.stored_keys(&prefix).await.len(), 3, "3 chunks saved");
+    assert_eq!(stack.unit_files(&prefix).await.len(), 3, "3 chunks saved");
 
     let (store, assets) = (stack.store.clone(), stack.assets.clone());
     let cleanup = async |age| {
@@ -84,7 +84,7 @@ async fn cleanup_removes_the_files_of_jobs_that_no_longer_exist(backend: Backend
     assert_eq!(removed, 1);
     assert!(stack.stored_keys(&orphan).await.is_empty());
     let kept_prefix = format!("chunked_word_count/job_{kept}/");
-    assert_eq!(stack.stored_keys(&kept_prefix).await.len(), 2);
+    assert_eq!(stack.unit_files(&kept_prefix).await.len(), 2);
     assert_eq!(
         stack.stored_keys("chunked_word_count/notes/").await.len(),
         1

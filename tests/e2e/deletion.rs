@@ -16,7 +16,7 @@ async fn deleting_a_job_removes_its_rows_and_its_files(backend: Backend) {
     assert_eq!(done["outputs"], json!([60]), "{done}");
     let prefix = format!("chunked_word_count/job_{id}/");
     assert_eq!(
-        stack.stored_keys(&prefix).await.len(),
+        stack.unit_files(&prefix).await.len(),
         6,
         "the split saved 6 chunks"
     );

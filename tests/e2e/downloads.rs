@@ -212,7 +212,7 @@ crate::on_both_backends!(
 /// The chunk files a chunked_word_count job's split stored, in order.
 async fn stored_chunks(stack: &TestStack, job_id: i64) -> Vec<Vec<u8>> {
     let mut keys: Vec<(usize, String)> = stack
-        .stored_keys(&format!("chunked_word_count/job_{job_id}/"))
+        .unit_files(&format!("chunked_word_count/job_{job_id}/"))
         .await
         .into_iter()
         .map(|key| {

@@ -215,7 +215,9 @@ impl TestStack {
             ..base_config(id, data.path().join("tmp"))
         };
         (options.configure)(&mut config);
-        let sqlite = SqliteStore::open(&data.path().join("crowd.db")).expect("SQLite store");
+        let sqlite = SqliteStore::open(&data.path().join("crowd.db"))
+            .expect("SQLite store")
+            .listing_at_most(config.max_listed_outputs);
         let probe = Probe::sqlite(&data.path().join("crowd.db"), sqlite.changes());
         let backends = Backends {
             store: Arc::new(sqlite),
@@ -423,6 +425,24 @@ impl TestStack {
     /// The statuses the job went through, in order (from the test's trigger).
     pub async fn status_history(&self, id: i64) -> Vec<i16> {
         self.probe.status_history(id).await
+    }
+
+    /// The JSON stored under `key` (a merge's input, a job's big options).
+    pub async fn stored_json(&self, key: &str) -> Value {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        self.assets
+            .fetch(key, file.path())
+            .await
+            .unwrap_or_else(|e| panic!("reading {key}: {e:#}"));
+        serde_json::from_slice(&std::fs::read(file.path()).expect("read")).expect("JSON")
+    }
+
+    /// Keys of the files units stored under `prefix` (not what the dispatcher stored there
+    /// for them: big options, a merge's input).
+    pub async fn unit_files(&self, prefix: &str) -> Vec<String> {
+        let mut keys = self.stored_keys(prefix).await;
+        keys.retain(|key| key.contains("/unit_"));
+        keys
     }
 
     /// Keys of the stored files under `prefix`, whichever asset store is in use.

@@ -39,7 +39,7 @@ async fn a_split_process_merge_job_goes_through_every_stage(backend: Backend) {
 
     // The split saved its chunks under CloudCrowd's layout; process read them back.
     let chunks = stack
-        .stored_keys(&format!("chunked_word_count/job_{id}/"))
+        .unit_files(&format!("chunked_word_count/job_{id}/"))
         .await;
     assert_eq!(chunks.len(), 3, "{chunks:?}");
     assert!(

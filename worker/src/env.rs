@@ -2,7 +2,6 @@
 //! now, and the link to the queue they report on.
 
 use std::{
-    collections::{HashSet, VecDeque},
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -10,13 +9,14 @@ use std::{
 
 use crowd_shared::{
     queue::{Queue, Reporter},
+    recent::RecentIds,
     shutdown::CancellationToken,
     storage::AssetStore,
     Config,
 };
 use tokio::sync::watch;
 
-use crate::{download::Downloader, running::Running, Registry};
+use crate::{download::Downloader, referenced::OptionsCache, running::Running, Registry};
 
 pub struct WorkerEnv {
     pub registry: Registry,
@@ -40,6 +40,8 @@ pub struct WorkerEnv {
     pub running: Running,
     /// Jobs deleted lately, whose units are dropped when they arrive.
     pub deleted: DeletedJobs,
+    /// Big options of the jobs whose units ran here last.
+    pub options: OptionsCache,
     /// The link completions go out on now; `None` while reconnecting.
     pub link: watch::Sender<Option<Link>>,
     /// Cancelled when the worker has stopped: nothing waits for a link any more.
@@ -91,6 +93,7 @@ impl WorkerEnv {
             max_message_bytes: usize::try_from(config.max_message_bytes).unwrap_or(usize::MAX),
             running: Running::default(),
             deleted: DeletedJobs::default(),
+            options: OptionsCache::default(),
             link: watch::Sender::new(None),
             closing: CancellationToken::new(),
         })
@@ -98,28 +101,27 @@ impl WorkerEnv {
 }
 
 /// The last few thousand deleted jobs: enough for the units they had queued to drain past.
-#[derive(Default)]
-pub struct DeletedJobs(Mutex<(HashSet<i64>, VecDeque<i64>)>);
+pub struct DeletedJobs(Mutex<RecentIds>);
+
+impl Default for DeletedJobs {
+    fn default() -> Self {
+        DeletedJobs(Mutex::new(RecentIds::new(10_000)))
+    }
+}
 
 impl DeletedJobs {
-    const KEPT: usize = 10_000;
-
     pub fn insert(&self, job_id: i64) {
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (set, order) = &mut *guard;
-        if set.insert(job_id) {
-            order.push_back(job_id);
-            if order.len() > Self::KEPT {
-                if let Some(oldest) = order.pop_front() {
-                    set.remove(&oldest);
-                }
-            }
-        }
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(job_id);
     }
 
     pub fn contains(&self, job_id: i64) -> bool {
-        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.0.contains(&job_id)
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(job_id)
     }
 }
 

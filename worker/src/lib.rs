@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod download;
 pub mod env;
 pub mod heartbeat;
+mod referenced;
 pub mod registry;
 mod running;
 pub mod stage;

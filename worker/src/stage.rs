@@ -9,7 +9,9 @@ use crowd_shared::{
 };
 use serde_json::{json, Value};
 
-use crate::{action::Saver, download::Downloader, env::WorkerEnv, ActionError, StageContext};
+use crate::{
+    action::Saver, download::Downloader, env::WorkerEnv, referenced, ActionError, StageContext,
+};
 
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
     let started = Instant::now();
@@ -56,16 +58,25 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
     let work_dir = tempfile::Builder::new()
         .prefix(&format!("unit_{}_", msg.unit_id))
         .tempdir_in(&action_dir)?;
-    let input_path = match (msg.stage, Downloader::input_url(&msg.input)) {
-        (Stage::Split | Stage::Process, Some(url)) => {
-            Some(env.downloader.fetch(&url, work_dir.path()).await?)
-        }
-        _ => None,
-    };
+    let (input, input_path) =
+        match referenced::input(msg, env.store.as_ref(), work_dir.path()).await? {
+            Some((input, path)) => (input, Some(path)),
+            None => match (msg.stage, Downloader::input_url(&msg.input)) {
+                (Stage::Split | Stage::Process, Some(url)) => (
+                    msg.input.clone(),
+                    Some(env.downloader.fetch(&url, work_dir.path()).await?),
+                ),
+                _ => (msg.input.clone(), None),
+            },
+        };
+    let options = env
+        .options
+        .of(msg, env.store.as_ref(), work_dir.path())
+        .await?;
     let ctx = StageContext {
-        input: msg.input.clone(),
+        input,
         input_path,
-        options: unit_options(msg),
+        options: unit_options(&options, msg),
         attempt: msg.attempt,
         max_attempts: msg.max_attempts,
         work_dir: work_dir.path().to_path_buf(),
@@ -116,8 +127,8 @@ fn without_nul(value: Value) -> Value {
 }
 
 /// The job's options plus CloudCrowd's per-unit additions.
-fn unit_options(msg: &WorkMessage) -> Value {
-    let mut options = match &msg.options {
+fn unit_options(options: &Value, msg: &WorkMessage) -> Value {
+    let mut options = match options {
         Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),
     };

@@ -49,6 +49,14 @@ impl AssetStore for FilesystemStore {
         }
     }
 
+    async fn fetch(&self, key: &str, dest: &Path) -> anyhow::Result<()> {
+        let source = self.root.join(key);
+        tokio::fs::copy(&source, dest)
+            .await
+            .with_context(|| format!("copying {} to {}", source.display(), dest.display()))?;
+        Ok(())
+    }
+
     async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let dir = self.root.join(prefix);
         let mut entries = match tokio::fs::read_dir(&dir).await {

@@ -39,6 +39,9 @@ pub trait AssetStore: Send + Sync {
     /// for keys `a/x` and `b/y/z`.
     async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>>;
 
+    /// Copies the object stored under `key` to `dest`.
+    async fn fetch(&self, key: &str, dest: &Path) -> anyhow::Result<()>;
+
     /// Copies `s3://bucket/key` to `dest`, refusing with [`TooLarge`] an object of more than
     /// `max_bytes` (`dest` may then hold a part of it). Only a store that speaks S3 can; for
     /// any other, retrying will not help.
@@ -76,6 +79,16 @@ pub fn unit_prefix(action: &str, job_id: i64, unit_id: i64) -> String {
 /// Everything a job stored lives under this prefix.
 pub fn job_prefix(action: &str, job_id: i64) -> String {
     format!("{action}/job_{job_id}/")
+}
+
+/// Where a job's options are stored when they are too big to travel with every unit.
+pub fn job_options_key(action: &str, job_id: i64) -> String {
+    format!("{}options.json", job_prefix(action, job_id))
+}
+
+/// Where a merge unit's input (every process output of its job) is stored.
+pub fn merge_input_key(action: &str, job_id: i64) -> String {
+    format!("{}merge_input.json", job_prefix(action, job_id))
 }
 
 /// The job a `<action>/job_<id>/` prefix belongs to.

@@ -196,6 +196,10 @@ impl AssetStore for S3Store {
         }
     }
 
+    async fn fetch(&self, key: &str, dest: &Path) -> anyhow::Result<()> {
+        self.fetch_s3(&self.bucket, key, dest, u64::MAX).await
+    }
+
     async fn list_dirs(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut dirs = Vec::new();
         let mut token = None;

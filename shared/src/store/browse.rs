@@ -112,7 +112,8 @@ pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Value {
 }
 
 /// What a listing reads of a job (not its inputs and options, which may be large).
-pub const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, email, time_taken";
+pub const JOB_COLUMNS: &str =
+    "id, action, created_at, status, outputs, outputs_total, email, time_taken";
 
 /// A job's row with its unit counts, as both stores read it.
 pub struct SummaryRow {
@@ -122,6 +123,7 @@ pub struct SummaryRow {
     pub created_at: f64,
     pub status: i16,
     pub outputs: Option<Value>,
+    pub outputs_total: Option<i64>,
     pub email: Option<String>,
     pub time_taken: Option<f64>,
     /// Seconds since creation.
@@ -144,6 +146,7 @@ impl TryFrom<SummaryRow> for JobSummary {
                 id: row.id,
                 status,
                 outputs: row.outputs,
+                outputs_total: row.outputs_total,
                 email: row.email,
                 time_taken: row.time_taken,
                 age: row.age,

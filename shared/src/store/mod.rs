@@ -21,6 +21,7 @@ use crate::{
     job_view::JobView,
     messages::{Completion, Heartbeat, WorkMessage},
     shutdown::CancellationToken,
+    status::Stage,
 };
 
 /// A job that passed validation, as the api hands it to the store.
@@ -31,6 +32,13 @@ pub struct NewJob {
     pub options: Value,
     pub callback_url: Option<String>,
     pub email: Option<String>,
+}
+
+impl NewJob {
+    /// The size of its options as JSON, which decides whether they travel with every unit.
+    pub fn options_bytes(&self) -> i32 {
+        i32::try_from(crate::messages::encoded_len(&self.options)).unwrap_or(i32::MAX)
+    }
 }
 
 /// A worker node as `/status` shows it.
@@ -111,6 +119,45 @@ pub struct Published {
     pub failed: Vec<Unpublishable>,
     /// Why the others were not (they stay pending and are tried again).
     pub refused: Option<anyhow::Error>,
+}
+
+/// A pending unit as the outbox holds it, read by either store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingUnit {
+    pub unit_id: i64,
+    pub job_id: i64,
+    pub action: String,
+    pub stage: Stage,
+    pub input: Value,
+    /// The job's options; `None` when they are too big to travel with every unit.
+    pub options: Option<Value>,
+    pub attempt: i32,
+}
+
+impl PendingUnit {
+    /// Its message. What is too big to travel in every message is named by its key in the
+    /// asset store instead, where the dispatcher puts it before publishing: a merge's input
+    /// (stored null: every process output, read when it is sent) and big options.
+    pub fn into_message(self, max_attempts: i32) -> WorkMessage {
+        let input_key = (self.stage == Stage::Merge && self.input.is_null())
+            .then(|| crate::storage::merge_input_key(&self.action, self.job_id));
+        let options_key = self
+            .options
+            .is_none()
+            .then(|| crate::storage::job_options_key(&self.action, self.job_id));
+        WorkMessage {
+            unit_id: self.unit_id,
+            job_id: self.job_id,
+            action: self.action,
+            stage: self.stage,
+            input: self.input,
+            input_key,
+            options: self.options.unwrap_or(Value::Null),
+            options_key,
+            attempt: self.attempt,
+            max_attempts,
+        }
+    }
 }
 
 /// A unit that cannot be sent, and why.
@@ -232,4 +279,65 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` complete jobs that completed more than `age` ago, oldest first.
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>>;
+
+    /// A job's options, or `None` for an unknown id (read once per job when they are too big
+    /// to travel with every unit).
+    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>>;
+
+    /// Up to `limit` outputs of the job's `stage` units after unit `after`, in unit order, with
+    /// their unit ids: a merge's input, read a page at a time.
+    async fn stage_outputs_after(
+        &self,
+        job_id: i64,
+        stage: Stage,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Value)>>;
+
+    /// A page of a complete job's outputs (those `GET /jobs/:id` lists, and the rest), or
+    /// `None` for an unknown id.
+    async fn job_outputs(
+        &self,
+        job_id: i64,
+        page: OutputsQuery,
+    ) -> StoreResult<Option<OutputsPage>>;
+}
+
+/// Which page of a job's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputsQuery {
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl OutputsQuery {
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
+    }
+}
+
+/// A page of a job's outputs; none until it is complete.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct OutputsPage {
+    pub outputs: Vec<Value>,
+    /// Outputs of the job on every page.
+    pub total: i64,
+}
+
+impl OutputsPage {
+    /// The page of outputs a job lists in full.
+    pub fn slice(listed: Option<Value>, query: OutputsQuery) -> OutputsPage {
+        let all = match listed {
+            Some(Value::Array(all)) => all,
+            _ => Vec::new(),
+        };
+        let total = all.len() as i64;
+        let outputs = all
+            .into_iter()
+            .skip(usize::try_from(query.offset()).unwrap_or(usize::MAX))
+            .take(query.per_page as usize)
+            .collect();
+        OutputsPage { outputs, total }
+    }
 }

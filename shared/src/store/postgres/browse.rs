@@ -18,7 +18,7 @@ fn summaries_sql(source: &str) -> String {
     let merge = Stage::Merge.code();
     format!(
         "SELECT j.id, j.action, EXTRACT(EPOCH FROM j.created_at)::float8 AS created_at,
-                j.status, j.outputs, j.email, j.time_taken,
+                j.status, j.outputs, j.outputs_total, j.email, j.time_taken,
                 EXTRACT(EPOCH FROM now() - j.created_at)::float8 AS age,
                 c.total, c.done, c.incomplete
          FROM ({source}) j
@@ -50,6 +50,7 @@ fn summary(row: &Row) -> anyhow::Result<JobSummary> {
         created_at: get(row, "created_at")?,
         status: get(row, "status")?,
         outputs: shown_json(row, "outputs"),
+        outputs_total: get(row, "outputs_total")?,
         email: get(row, "email")?,
         time_taken: get(row, "time_taken")?,
         age: get(row, "age")?,

@@ -5,6 +5,7 @@ mod callbacks;
 mod listen;
 mod nodes;
 mod outbox;
+mod outputs;
 mod progress;
 mod rows;
 
@@ -21,8 +22,8 @@ use self::{
 };
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, NodeView, Overview, Publish, Relayed, Store, StoreError,
-    StoreResult, Wakeups,
+    Applied, DueCallback, NewJob, NodeView, OutputsPage, OutputsQuery, Overview, Publish, Relayed,
+    Store, StoreError, StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -37,6 +38,8 @@ pub struct PgStore {
     pool: Pool,
     /// For the LISTEN connection, which lives outside the pool.
     database_url: String,
+    /// Outputs a complete job lists at most (`max_listed_outputs`).
+    max_listed_outputs: i64,
 }
 
 impl PgStore {
@@ -44,7 +47,14 @@ impl PgStore {
         Ok(PgStore {
             pool: crate::db::pool(database_url, pool_size)?,
             database_url: database_url.to_string(),
+            max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
         })
+    }
+
+    /// Jobs list at most `n` outputs; the rest are paged.
+    pub fn listing_at_most(mut self, n: i64) -> Self {
+        self.max_listed_outputs = n.max(1);
+        self
     }
 
     pub fn pool(&self) -> &Pool {
@@ -69,13 +79,15 @@ impl Store for PgStore {
             .context("starting a transaction")?;
         let row = tx
             .query_one(
-                "INSERT INTO jobs (action, status, inputs, options, has_merge, callback_url, email)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
+                                   callback_url, email)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[
                     &job.action,
                     &JobStatus::initial(stages.split).code(),
                     &Value::Array(job.inputs.clone()),
                     &job.options,
+                    &job.options_bytes(),
                     &stages.merge,
                     &job.callback_url,
                     &job.email,
@@ -164,9 +176,15 @@ impl Store for PgStore {
         max_attempts: i32,
         publish: &mut dyn Publish,
     ) -> StoreResult<Relayed> {
-        outbox::relay_pending(&self.pool, limit, max_attempts, publish)
-            .await
-            .map_err(classify)
+        let (relayed, failed_jobs) =
+            outbox::relay_pending(&self.pool, limit, max_attempts, publish)
+                .await
+                .map_err(classify)?;
+        // A unit failed for good may have ended its job's stage.
+        for job_id in failed_jobs {
+            self.advance_job(job_id).await?;
+        }
+        Ok(relayed)
     }
 
     async fn claim_callbacks(&self, limit: i64, lease: Duration) -> StoreResult<Vec<DueCallback>> {
@@ -243,7 +261,7 @@ impl Store for PgStore {
     }
 
     async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
-        progress::advance_job(&self.pool, job_id)
+        progress::advance_job(&self.pool, job_id, self.max_listed_outputs)
             .await
             .map_err(classify)
     }
@@ -268,6 +286,37 @@ impl Store for PgStore {
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
         let client = self.client().await?;
         browse::complete_before(&client, age, limit)
+            .await
+            .map_err(classify)
+    }
+
+    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>> {
+        let client = self.client().await?;
+        outputs::job_options(&client, job_id)
+            .await
+            .map_err(classify)
+    }
+
+    async fn stage_outputs_after(
+        &self,
+        job_id: i64,
+        stage: Stage,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Value)>> {
+        let client = self.client().await?;
+        outputs::stage_outputs_after(&client, job_id, stage, after, limit)
+            .await
+            .map_err(classify)
+    }
+
+    async fn job_outputs(
+        &self,
+        job_id: i64,
+        page: OutputsQuery,
+    ) -> StoreResult<Option<OutputsPage>> {
+        let client = self.client().await?;
+        outputs::job_outputs(&client, job_id, page)
             .await
             .map_err(classify)
     }

@@ -10,38 +10,43 @@ use tokio_postgres::Row;
 use super::rows::get;
 use crate::{
     channels,
-    messages::WorkMessage,
+    messages::{WorkMessage, INLINE_OPTIONS_BYTES},
     status::Stage,
-    store::{Publish, Published, Relayed, Unpublishable},
+    store::{PendingUnit, Publish, Published, Relayed, Unpublishable},
 };
 
+/// Relays up to `limit` pending units; returns what it did and the jobs of units it failed for
+/// good (whose stage may have ended).
 pub(super) async fn relay_pending(
     pool: &Pool,
     limit: i64,
     max_attempts: i32,
     publish: &mut dyn Publish,
-) -> anyhow::Result<Relayed> {
+) -> anyhow::Result<(Relayed, BTreeSet<i64>)> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     // SKIP LOCKED: rows another dispatcher is relaying are left to it, so no unit is published
     // twice by two relays; the locks are held until the units are marked queued.
     let rows = tx
         .query(
-            "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
+            // Big options are left out unread (they travel once per job, by reference).
+            "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
+                    CASE WHEN j.options_bytes <= $2 THEN j.options END AS options
              FROM work_units u JOIN jobs j ON j.id = u.job_id
              WHERE u.state = 'pending'
              ORDER BY u.updated_at, u.id
              LIMIT $1
              FOR UPDATE OF u SKIP LOCKED",
-            &[&limit],
+            &[&limit, &(INLINE_OPTIONS_BYTES as i32)],
         )
         .await
         .context("claiming pending units")?;
     if rows.is_empty() {
-        return Ok(Relayed {
+        let nothing = Relayed {
             claimed: 0,
             refused: None,
-        });
+        };
+        return Ok((nothing, BTreeSet::new()));
     }
     // A unit whose row cannot be read fails alone, with the reason; the others go on.
     let mut units = Vec::with_capacity(rows.len());
@@ -70,19 +75,16 @@ pub(super) async fn relay_pending(
     .context("marking units queued")?;
     fail_pending(&tx, &failed).await?;
     tx.commit().await.context("committing the relay")?;
-    // A unit failed for good may have ended its job's stage.
-    for job_id in failed.iter().map(|f| f.job_id).collect::<BTreeSet<_>>() {
-        super::progress::advance_job(pool, job_id).await?;
-    }
-    Ok(Relayed {
+    let relayed = Relayed {
         claimed: rows.len(),
         refused: published.refused,
-    })
+    };
+    Ok((relayed, failed.iter().map(|f| f.job_id).collect()))
 }
 
 fn work_message(row: &Row, max_attempts: i32) -> anyhow::Result<WorkMessage> {
     let stage_code: i16 = get(row, "stage")?;
-    Ok(WorkMessage {
+    let unit = PendingUnit {
         unit_id: get(row, "id")?,
         job_id: get(row, "job_id")?,
         action: get(row, "action")?,
@@ -90,8 +92,8 @@ fn work_message(row: &Row, max_attempts: i32) -> anyhow::Result<WorkMessage> {
         input: get(row, "input")?,
         options: get(row, "options")?,
         attempt: get(row, "attempts")?,
-        max_attempts,
-    })
+    };
+    Ok(unit.into_message(max_attempts))
 }
 
 /// Fails, for good, pending units that can never be published.

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     channels,
     messages::{Completion, Outcome},
-    progress::{self, JobMoves},
+    progress::{self, JobMoves, Outputs},
     state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
     store::Applied,
@@ -119,7 +119,7 @@ pub(super) async fn record_completion(
 }
 
 /// Moves the job through as many states as its units allow.
-pub(super) async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
+pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> anyhow::Result<()> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     // Unlocked look first: while the job's current stage has units left (the common case), one
     // indexed probe answers and no lock is taken. (A unit's stage code is the status code of
@@ -165,7 +165,7 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64) -> anyhow::Result<()> 
         job_id,
         action: &action,
     };
-    progress::advance(&mut moves, status, has_merge).await?;
+    progress::advance(&mut moves, status, has_merge, max_listed).await?;
     tx.commit().await.context("committing a job's progress")?;
     Ok(())
 }
@@ -202,16 +202,28 @@ impl JobMoves for PgJobMoves<'_> {
         set_status(self.tx, self.job_id, status).await
     }
 
-    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
-        stage_outputs(self.tx, self.job_id, stage).await
+    async fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs> {
+        stage_outputs(self.tx, self.job_id, stage, limit).await
     }
 
-    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
-        insert_units(self.tx, self.job_id, self.action, Stage::Merge, &[input]).await
+    async fn add_merge_unit(&mut self) -> anyhow::Result<()> {
+        insert_units(
+            self.tx,
+            self.job_id,
+            self.action,
+            Stage::Merge,
+            &[Value::Null],
+        )
+        .await
     }
 
-    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
-        complete_job(self.tx, self.job_id, status, &outputs).await
+    async fn complete(
+        &mut self,
+        status: JobStatus,
+        outputs: Outputs,
+        stage: Stage,
+    ) -> anyhow::Result<()> {
+        complete_job(self.tx, self.job_id, status, &outputs, stage).await
     }
 }
 
@@ -231,20 +243,39 @@ async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
     Ok(tally)
 }
 
-/// The outputs (or errors) of a stage's units, in unit order.
-async fn stage_outputs(tx: &Transaction<'_>, job_id: i64, stage: Stage) -> anyhow::Result<Value> {
+/// The outputs (or errors) of a stage's first `limit` units, in unit order, and its count.
+async fn stage_outputs(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    stage: Stage,
+    limit: i64,
+) -> anyhow::Result<Outputs> {
     // Row by row, so one output that cannot be read shows as a note instead of failing them all.
     let rows = tx
         .query(
-            "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id",
-            &[&job_id, &stage.code()],
+            "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3",
+            &[&job_id, &stage.code(), &limit],
         )
         .await?;
-    Ok(Value::Array(
-        rows.iter()
-            .map(|row| shown_json(row, 0).unwrap_or_default())
-            .collect(),
-    ))
+    let total = if (rows.len() as i64) < limit {
+        rows.len() as i64
+    } else {
+        let row = tx
+            .query_one(
+                "SELECT count(*) FROM work_units WHERE job_id = $1 AND stage = $2",
+                &[&job_id, &stage.code()],
+            )
+            .await?;
+        get(&row, 0)?
+    };
+    Ok(Outputs {
+        listed: Value::Array(
+            rows.iter()
+                .map(|row| shown_json(row, 0).unwrap_or_default())
+                .collect(),
+        ),
+        total,
+    })
 }
 
 async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
@@ -260,15 +291,25 @@ async fn complete_job(
     tx: &Transaction<'_>,
     job_id: i64,
     status: JobStatus,
-    outputs: &Value,
+    outputs: &Outputs,
+    stage: Stage,
 ) -> anyhow::Result<()> {
+    let listed = outputs.listed.as_array().map_or(0, Vec::len) as i64;
+    let unlisted_total = (outputs.total > listed).then_some(outputs.total);
     tx.execute(
-        "UPDATE jobs SET status = $2, outputs = $3, updated_at = now(),
+        "UPDATE jobs SET status = $2, outputs = $3, outputs_total = $4, outputs_stage = $5,
+                updated_at = now(),
                 time_taken = EXTRACT(EPOCH FROM now() - created_at),
                 callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
                 callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE now() END
          WHERE id = $1",
-        &[&job_id, &status.code(), outputs],
+        &[
+            &job_id,
+            &status.code(),
+            &outputs.listed,
+            &unlisted_total,
+            &stage.code(),
+        ],
     )
     .await?;
     // Units still waiting (process units of a job whose other split failed) will not count:

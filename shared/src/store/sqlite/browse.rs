@@ -17,6 +17,7 @@ fn summaries_sql(source: &str) -> String {
     let merge = Stage::Merge.code();
     format!(
         "SELECT j.id, j.action, j.created_at, j.status, j.outputs, j.email, j.time_taken,
+                j.outputs_total,
                 unixepoch('subsec') - j.created_at,
                 (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}),
                 (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}
@@ -43,10 +44,11 @@ fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
         outputs: outputs.as_deref().map(shown),
         email: r.get(5)?,
         time_taken: r.get(6)?,
-        age: r.get(7)?,
-        units_total: r.get(8)?,
-        units_done: r.get(9)?,
-        units_incomplete: r.get(10)?,
+        outputs_total: r.get(7)?,
+        age: r.get(8)?,
+        units_total: r.get(9)?,
+        units_done: r.get(10)?,
+        units_incomplete: r.get(11)?,
     })
 }
 

@@ -3,6 +3,7 @@
 //! threads; wake-ups are in-process, since every reader lives in this process.
 
 mod browse;
+mod outputs;
 mod progress;
 mod queries;
 
@@ -15,18 +16,20 @@ use std::{
 use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::Connection;
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, Overview, Publish, Published, Relayed, Store, StoreError,
-    StoreResult, Wakeups,
+    Applied, DueCallback, NewJob, OutputsPage, OutputsQuery, Overview, Publish, Published, Relayed,
+    Store, StoreError, StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
     job_view::JobView,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
+    status::Stage,
 };
 
 mod embedded {
@@ -43,6 +46,8 @@ pub struct SqliteStore {
     watchers: Arc<Mutex<Vec<Arc<Wakeups>>>>,
     /// Counts calls that changed rows, for observers in this process (tests, live pages).
     changes: Arc<watch::Sender<u64>>,
+    /// Outputs a complete job lists at most (`max_listed_outputs`).
+    max_listed_outputs: i64,
 }
 
 /// What a write made ready, so the right loops are woken after it commits.
@@ -74,7 +79,14 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             watchers: Arc::new(Mutex::new(Vec::new())),
             changes: Arc::new(watch::Sender::new(0)),
+            max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
         })
+    }
+
+    /// Jobs list at most `n` outputs; the rest are paged.
+    pub fn listing_at_most(mut self, n: i64) -> Self {
+        self.max_listed_outputs = n.max(1);
+        self
     }
 
     /// After a restart the in-process queues are empty: every unit they held goes back to
@@ -194,6 +206,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>> {
+        self.with(move |conn| outputs::job_options(conn, job_id))
+            .await
+    }
+
+    async fn stage_outputs_after(
+        &self,
+        job_id: i64,
+        stage: Stage,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Value)>> {
+        self.with(move |conn| outputs::stage_outputs_after(conn, job_id, stage, after, limit))
+            .await
+    }
+
+    async fn job_outputs(
+        &self,
+        job_id: i64,
+        page: OutputsQuery,
+    ) -> StoreResult<Option<OutputsPage>> {
+        self.with(move |conn| outputs::job_outputs(conn, job_id, page))
+            .await
+    }
+
     async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
         self.with(move |conn| queries::delete_job(conn, id)).await
     }
@@ -213,8 +250,9 @@ impl Store for SqliteStore {
     }
 
     async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
+        let max_listed = self.max_listed_outputs;
         let woke = self
-            .with(move |conn| progress::advance_job(conn, job_id))
+            .with(move |conn| progress::advance_job(conn, job_id, max_listed))
             .await?;
         self.wake(woke);
         Ok(())

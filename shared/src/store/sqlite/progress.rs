@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{queries, Woke};
 use crate::{
     messages::{Completion, Outcome},
-    progress::{self, JobMoves},
+    progress::{self, JobMoves, Outputs},
     state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
     status::{JobStatus, Stage, UnitState},
     store::Applied,
@@ -102,10 +102,14 @@ pub(super) fn record_completion(
     Ok((Applied::Recorded, woke))
 }
 
-pub(super) fn advance_job(conn: &mut Connection, job_id: i64) -> anyhow::Result<Woke> {
+pub(super) fn advance_job(
+    conn: &mut Connection,
+    job_id: i64,
+    max_listed: i64,
+) -> anyhow::Result<Woke> {
     // BEGIN IMMEDIATE takes the database's write lock: the job's lock, here.
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    match advance_locked(conn, job_id) {
+    match advance_locked(conn, job_id, max_listed) {
         Ok(woke) => {
             conn.execute_batch("COMMIT")?;
             Ok(woke)
@@ -117,7 +121,7 @@ pub(super) fn advance_job(conn: &mut Connection, job_id: i64) -> anyhow::Result<
     }
 }
 
-fn advance_locked(conn: &mut Connection, job_id: i64) -> anyhow::Result<Woke> {
+fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow::Result<Woke> {
     let job = conn
         .query_row(
             "SELECT status, has_merge, action FROM jobs WHERE id = ?1",
@@ -155,7 +159,8 @@ fn advance_locked(conn: &mut Connection, job_id: i64) -> anyhow::Result<Woke> {
     };
     // The moves do no real waiting (SQLite is synchronous): driving them here, on this
     // blocking thread, is immediate.
-    tokio::runtime::Handle::current().block_on(progress::advance(&mut moves, status, has_merge))?;
+    tokio::runtime::Handle::current()
+        .block_on(progress::advance(&mut moves, status, has_merge, max_listed))?;
     Ok(moves.woke)
 }
 
@@ -197,12 +202,17 @@ impl JobMoves for SqliteMoves<'_> {
         Ok(())
     }
 
-    async fn stage_outputs(&mut self, stage: Stage) -> anyhow::Result<Value> {
+    async fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs> {
+        let total: i64 = self.conn.query_row(
+            "SELECT count(*) FROM work_units WHERE job_id = ?1 AND stage = ?2",
+            params![self.job_id, stage.code()],
+            |r| r.get(0),
+        )?;
         let mut query = self.conn.prepare_cached(
-            "SELECT output FROM work_units WHERE job_id = ?1 AND stage = ?2 ORDER BY id",
+            "SELECT output FROM work_units WHERE job_id = ?1 AND stage = ?2 ORDER BY id LIMIT ?3",
         )?;
         let outputs = query
-            .query_map(params![self.job_id, stage.code()], |r| {
+            .query_map(params![self.job_id, stage.code(), limit], |r| {
                 r.get::<_, Option<String>>(0)
             })?
             .map(|output| {
@@ -212,23 +222,46 @@ impl JobMoves for SqliteMoves<'_> {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Value::Array(outputs))
+        Ok(Outputs {
+            listed: Value::Array(outputs),
+            total,
+        })
     }
 
-    async fn add_merge_unit(&mut self, input: Value) -> anyhow::Result<()> {
-        queries::insert_units(self.conn, self.job_id, &self.action, Stage::Merge, &[input])?;
+    async fn add_merge_unit(&mut self) -> anyhow::Result<()> {
+        queries::insert_units(
+            self.conn,
+            self.job_id,
+            &self.action,
+            Stage::Merge,
+            &[Value::Null],
+        )?;
         self.woke.work = true;
         Ok(())
     }
 
-    async fn complete(&mut self, status: JobStatus, outputs: Value) -> anyhow::Result<()> {
+    async fn complete(
+        &mut self,
+        status: JobStatus,
+        outputs: Outputs,
+        stage: Stage,
+    ) -> anyhow::Result<()> {
+        let listed = outputs.listed.as_array().map_or(0, Vec::len) as i64;
+        let unlisted_total = (outputs.total > listed).then_some(outputs.total);
         self.conn.execute(
-            "UPDATE jobs SET status = ?2, outputs = ?3, updated_at = unixepoch('subsec'),
+            "UPDATE jobs SET status = ?2, outputs = ?3, outputs_total = ?4, outputs_stage = ?5,
+                    updated_at = unixepoch('subsec'),
                     time_taken = unixepoch('subsec') - created_at,
                     callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
                     callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE unixepoch('subsec') END
              WHERE id = ?1",
-            params![self.job_id, status.code(), outputs.to_string()],
+            params![
+                self.job_id,
+                status.code(),
+                outputs.listed.to_string(),
+                unlisted_total,
+                stage.code()
+            ],
         )?;
         // Units still waiting will not count: cancel them, so their late completions are stale.
         self.conn.execute(

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::{
     catalog::Stages,
-    messages::{Heartbeat, WorkMessage},
+    messages::{Heartbeat, WorkMessage, INLINE_OPTIONS_BYTES},
     status::{JobStatus, Stage},
-    store::{DueCallback, NewJob, NodeView, Overview, Unpublishable},
+    store::{DueCallback, NewJob, NodeView, Overview, PendingUnit, Unpublishable},
 };
 
 pub(super) fn parse(text: &str) -> anyhow::Result<Value> {
@@ -53,13 +53,14 @@ pub(super) fn create_job(
 ) -> anyhow::Result<i64> {
     let tx = conn.transaction()?;
     tx.execute(
-        "INSERT INTO jobs (action, status, inputs, options, has_merge, callback_url, email)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge, callback_url, email)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             job.action,
             JobStatus::initial(stages.split).code(),
             Value::Array(job.inputs.clone()).to_string(),
             job.options.to_string(),
+            job.options_bytes(),
             stages.merge,
             job.callback_url,
             job.email,
@@ -133,13 +134,15 @@ pub(super) fn pending_units(
     max_attempts: i32,
 ) -> anyhow::Result<(Vec<WorkMessage>, Vec<Unpublishable>)> {
     let mut query = conn.prepare_cached(
-        "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts, j.options
+        // Big options are left out unread (they travel once per job, by reference).
+        "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
+                CASE WHEN j.options_bytes <= ?2 THEN j.options END
          FROM work_units u JOIN jobs j ON j.id = u.job_id
          WHERE u.state = 'pending'
          ORDER BY u.updated_at, u.id
          LIMIT ?1",
     )?;
-    let rows = query.query_map(params![limit], |r| {
+    let rows = query.query_map(params![limit, INLINE_OPTIONS_BYTES as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
@@ -147,23 +150,23 @@ pub(super) fn pending_units(
             r.get::<_, i16>(3)?,
             r.get::<_, String>(4)?,
             r.get::<_, i32>(5)?,
-            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let (mut units, mut failed) = (Vec::new(), Vec::new());
     for row in rows {
         let (unit_id, job_id, action, stage, input, attempt, options) = row?;
         let message = || -> anyhow::Result<WorkMessage> {
-            Ok(WorkMessage {
+            let unit = PendingUnit {
                 unit_id,
                 job_id,
                 action,
                 stage: Stage::from_code(stage).context("unit with an unknown stage")?,
                 input: parse(&input)?,
-                options: parse(&options)?,
+                options: options.as_deref().map(parse).transpose()?,
                 attempt,
-                max_attempts,
-            })
+            };
+            Ok(unit.into_message(max_attempts))
         };
         match message() {
             Ok(msg) => units.push(msg),
