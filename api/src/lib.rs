@@ -1,7 +1,8 @@
 //! The HTTP API, CloudCrowd-compatible: `POST /jobs`, `GET|DELETE /jobs/:id`, `GET /status`,
 //! `GET /heartbeat`; and for people: `GET /jobs` (pages), `GET /jobs/:id/units`, `GET /events`
-//! (live snapshots) and the operations page at `/`. Filters in `routes`, handlers in
-//! `handlers`, `listing`, `events` and `ops_page`, one error type in `error`.
+//! (live snapshots) and the operations page at `/`. Connections served in `server`, filters in
+//! `routes`, handlers in `handlers`, `listing`, `events` and `ops_page`, one error type in
+//! `error`.
 
 mod allowed_hosts;
 mod auth;
@@ -13,6 +14,7 @@ mod listing;
 mod ops_page;
 mod routes;
 mod same_origin;
+mod server;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -91,10 +93,6 @@ pub async fn serve(state: Arc<ApiState>, listener: TcpListener, shutdown: Cancel
         shutdown_streams.cancelled().await;
         stop_streams.cancel();
     });
-    warp::serve(routes::routes(state))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+    server::run(state, listener, shutdown).await;
     let _ = snapshots.await;
 }
