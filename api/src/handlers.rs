@@ -10,6 +10,7 @@ use warp::{http::StatusCode, Rejection, Reply};
 
 use crate::{
     job_request::{self, BodyKind},
+    short::Short,
     ApiError, ApiState,
 };
 
@@ -30,7 +31,7 @@ pub async fn create_job(
         let known: Vec<&str> = state.catalog.keys().map(String::as_str).collect();
         ApiError::InvalidJob(format!(
             "no action named {:?} could be found (known actions: {})",
-            job.action,
+            Short(&job.action),
             known.join(", ")
         ))
     })?;
@@ -39,7 +40,7 @@ pub async fn create_job(
         .create_job(&job, stages)
         .await
         .map_err(ApiError::from)?;
-    tracing::info!(job.id = id, action = %job.action, inputs = job.inputs.len(), "job created");
+    tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
     let view = state
         .store
         .job_view(id)

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crowd_shared::store::NewJob;
 
-use crate::ApiError;
+use crate::{short::Short, ApiError};
 
 /// How the body is encoded, from the `Content-Type` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,8 @@ fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => {
                 return Err(invalid(format!(
-                    "`callback_url` must be an http(s) URL, not {url:?}"
+                    "`callback_url` must be an http(s) URL, not {:?}",
+                    Short(url)
                 )))
             }
         }

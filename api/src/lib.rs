@@ -15,6 +15,7 @@ mod ops_page;
 mod routes;
 mod same_origin;
 mod server;
+mod short;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use warp::{Filter, Reply};
 
 use crate::{
-    allowed_hosts, auth, error, events, handlers, listing, ops_page, same_origin, ApiState,
+    allowed_hosts, auth, error, events, handlers, listing, ops_page, same_origin, short::Short,
+    ApiState,
 };
 
 pub fn routes(
@@ -75,5 +76,12 @@ pub fn routes(
         .and(same_origin::require())
         .and(cloudcrowd.or(browsing))
         .recover(error::recover)
-        .with(warp::trace::request())
+        // A path can be as long as a request head (hundreds of KB): logged cut short.
+        .with(warp::trace(|info| {
+            tracing::info_span!(
+                "request",
+                method = %info.method(),
+                path = %Short(info.path()),
+            )
+        }))
 }
