@@ -6,10 +6,12 @@ use std::convert::Infallible;
 use crowd_shared::store::StoreError;
 
 use warp::{
-    http::{header, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     reject::Reject,
     Rejection, Reply,
 };
+
+use crate::methods;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,6 +29,15 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
+    /// A path that exists, asked with a method it does not take.
+    #[error(
+        "{method} is not allowed here; this route takes {}",
+        methods::allow_header(allowed)
+    )]
+    MethodNotAllowed {
+        method: Method,
+        allowed: &'static [Method],
+    },
     /// Addressed to a host name the api does not answer to.
     #[error("requests for host {0:?} are refused (allowed_hosts)")]
     ForeignHost(String),
@@ -68,16 +79,38 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             ApiError::ForeignOrigin(_) => (StatusCode::FORBIDDEN, "foreign_origin"),
             ApiError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
+
+    /// Headers the status calls for.
+    fn add_headers(&self, headers: &mut HeaderMap) {
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"CloudCrowd\""),
+                );
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                if let Ok(allow) = HeaderValue::from_str(&methods::allow_header(allowed)) {
+                    headers.insert(header::ALLOW, allow);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    let (status, code, message) = if let Some(e) = rejection.find::<ApiError>() {
+    let ours = rejection.find::<ApiError>();
+    let (status, code, message) = if let Some(e) = ours {
         match e {
             ApiError::Internal(inner) | ApiError::Unavailable(inner) => {
                 tracing::error!(error = format!("{inner:#}"), "request failed");
@@ -105,6 +138,8 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "a Content-Length header is required".to_string(),
         )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // Routes check their methods with `methods::only`, which says which are allowed;
+        // warp's own method filters only reject beside it.
         (
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -130,11 +165,8 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
     };
     let body = warp::reply::json(&serde_json::json!({ "error": code, "message": message }));
     let mut response = warp::reply::with_status(body, status).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"CloudCrowd\""),
-        );
+    if let Some(e) = ours {
+        e.add_headers(response.headers_mut());
     }
     Ok(response)
 }

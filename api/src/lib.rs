@@ -11,6 +11,7 @@ mod events;
 mod handlers;
 mod job_request;
 mod listing;
+mod methods;
 mod ops_page;
 mod routes;
 mod same_origin;
