@@ -1,7 +1,7 @@
 //! The one place errors become HTTP: every failure, ours or warp's, is a status and a JSON
 //! body `{"error": <code>, "message": <what is wrong>}`. Internals are logged, never shown.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use crowd_shared::store::StoreError;
 
@@ -11,7 +11,7 @@ use warp::{
     Rejection, Reply,
 };
 
-use crate::methods;
+use crate::{body_budget, job_body, methods};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,6 +38,27 @@ pub enum ApiError {
         method: Method,
         allowed: &'static [Method],
     },
+    /// A body without a `Content-Length` (chunked), so its size is not known beforehand.
+    #[error("a Content-Length header is required")]
+    LengthRequired,
+    #[error("the request body is too large (max_body_bytes is {max_body_bytes})")]
+    TooLarge { max_body_bytes: u64 },
+    /// The body stopped short of its `Content-Length` for longer than it is given.
+    #[error(
+        "the request body did not all arrive within {} s (a body gets {} s, and {} s more per MiB)",
+        allowed.as_secs(),
+        job_body::BODY_TIME.as_secs(),
+        job_body::BODY_TIME_PER_MIB.as_secs()
+    )]
+    BodyTimeout { allowed: Duration },
+    #[error("the request body could not be read: {0}")]
+    UnreadableBody(String),
+    /// The memory budget for job bodies stayed spent for as long as a post waits.
+    #[error(
+        "the api is reading as many job bodies as it may at once ({budget_bytes} bytes, {} × max_body_bytes); try again shortly",
+        body_budget::BODIES_AT_ONCE
+    )]
+    Busy { budget_bytes: u64 },
     /// Addressed to a host name the api does not answer to.
     #[error("requests for host {0:?} are refused (allowed_hosts)")]
     ForeignHost(String),
@@ -82,6 +103,11 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
+            ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, "length_required"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::ForeignOrigin(_) => (StatusCode::FORBIDDEN, "foreign_origin"),
             ApiError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -102,6 +128,13 @@ impl ApiError {
                 if let Ok(allow) = HeaderValue::from_str(&methods::allow_header(allowed)) {
                     headers.insert(header::ALLOW, allow);
                 }
+            }
+            // The rest of the body may still come; the connection cannot carry another request.
+            ApiError::BodyTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ApiError::Busy { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -124,18 +157,6 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             StatusCode::NOT_FOUND,
             "not_found",
             "no such route".to_string(),
-        )
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the request body is too large".to_string(),
-        )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        (
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "a Content-Length header is required".to_string(),
         )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         // Routes check their methods with `methods::only`, which says which are allowed;

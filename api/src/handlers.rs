@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use crowd_shared::{jobs, store::NodeView};
 use serde_json::{json, Value};
 use warp::{http::StatusCode, Rejection, Reply};
 
 use crate::{
+    job_body::JobBody,
     job_request::{self, BodyKind},
     short::Short,
     ApiError, ApiState,
@@ -20,13 +20,14 @@ pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::JobNotFound(raw.to_string()))
 }
 
+/// `body` holds its share of the memory budget until the job is stored and the reply made.
 pub async fn create_job(
     content_type: Option<String>,
-    body: Bytes,
+    body: JobBody,
     state: Arc<ApiState>,
 ) -> Result<impl Reply, Rejection> {
-    let kind = BodyKind::from_content_type(content_type.as_deref(), &body)?;
-    let job = job_request::parse(kind, &body, state.max_inputs)?;
+    let kind = BodyKind::from_content_type(content_type.as_deref(), &body.bytes)?;
+    let job = job_request::parse(kind, &body.bytes, state.max_inputs)?;
     let stages = *state.catalog.get(&job.action).ok_or_else(|| {
         let known: Vec<&str> = state.catalog.keys().map(String::as_str).collect();
         ApiError::InvalidJob(format!(

@@ -6,9 +6,11 @@
 
 mod allowed_hosts;
 mod auth;
+mod body_budget;
 mod error;
 mod events;
 mod handlers;
+mod job_body;
 mod job_request;
 mod listing;
 mod methods;
@@ -35,6 +37,8 @@ pub struct ApiState {
     pub catalog: Catalog,
     pub max_body_bytes: u64,
     pub max_inputs: usize,
+    /// Memory for the bodies of posts being read and parsed at once.
+    pub body_budget: body_budget::BodyBudget,
     /// A node unheard for this long is no longer listed.
     pub node_ttl: Duration,
     pub credentials: Option<(String, String)>,
@@ -59,6 +63,7 @@ impl ApiState {
             catalog,
             max_body_bytes: config.max_body_bytes,
             max_inputs: config.max_inputs,
+            body_budget: body_budget::BodyBudget::for_bodies_of(config.max_body_bytes),
             node_ttl: config.heartbeat_interval() * 3,
             credentials: config
                 .credentials()

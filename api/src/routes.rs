@@ -4,11 +4,10 @@
 
 use std::{convert::Infallible, sync::Arc};
 
-use bytes::Bytes;
 use warp::{Filter, Reply};
 
 use crate::{
-    allowed_hosts, auth, error, events, handlers, listing,
+    allowed_hosts, auth, error, events, handlers, job_body, listing,
     methods::{self, READ, READ_OR_DELETE, READ_OR_POST},
     ops_page, same_origin,
     short::Short,
@@ -37,11 +36,10 @@ pub fn routes(
     let create = jobs
         .clone()
         .and(warp::post())
-        .and(warp::body::content_length_limit(state.max_body_bytes))
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
+        .and(job_body::receive(state.clone()))
         .and(with_state.clone())
-        .and_then(|ct: Option<String>, body: Bytes, state| handlers::create_job(ct, body, state));
+        .and_then(handlers::create_job);
     let list = jobs
         .and(methods::read())
         .and(warp::query::<Vec<(String, String)>>())
