@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod handlers;
 mod job_body;
+mod job_fields;
 mod job_request;
 mod listing;
 mod methods;
