@@ -1,15 +1,17 @@
 //! The one place errors become HTTP: every failure, ours or warp's, is a status and a JSON
 //! body `{"error": <code>, "message": <what is wrong>}`. Internals are logged, never shown.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use crowd_shared::store::StoreError;
 
 use warp::{
-    http::{header, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     reject::Reject,
     Rejection, Reply,
 };
+
+use crate::{body_budget, job_body, methods};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,6 +29,36 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("authentication required")]
     Unauthorized,
+    /// A path that exists, asked with a method it does not take.
+    #[error(
+        "{method} is not allowed here; this route takes {}",
+        methods::allow_header(allowed)
+    )]
+    MethodNotAllowed {
+        method: Method,
+        allowed: &'static [Method],
+    },
+    /// A body without a `Content-Length` (chunked), so its size is not known beforehand.
+    #[error("a Content-Length header is required")]
+    LengthRequired,
+    #[error("the request body is too large (max_body_bytes is {max_body_bytes})")]
+    TooLarge { max_body_bytes: u64 },
+    /// The body stopped short of its `Content-Length` for longer than it is given.
+    #[error(
+        "the request body did not all arrive within {} s (a body gets {} s, and {} s more per MiB)",
+        allowed.as_secs(),
+        job_body::BODY_TIME.as_secs(),
+        job_body::BODY_TIME_PER_MIB.as_secs()
+    )]
+    BodyTimeout { allowed: Duration },
+    #[error("the request body could not be read: {0}")]
+    UnreadableBody(String),
+    /// The memory budget for job bodies stayed spent for as long as a post waits.
+    #[error(
+        "the api is reading as many job bodies as it may at once ({budget_bytes} bytes, {} × max_body_bytes); try again shortly",
+        body_budget::BODIES_AT_ONCE
+    )]
+    Busy { budget_bytes: u64 },
     /// Addressed to a host name the api does not answer to.
     #[error("requests for host {0:?} are refused (allowed_hosts)")]
     ForeignHost(String),
@@ -68,16 +100,50 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, "length_required"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::ForeignOrigin(_) => (StatusCode::FORBIDDEN, "foreign_origin"),
             ApiError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
+
+    /// Headers the status calls for.
+    fn add_headers(&self, headers: &mut HeaderMap) {
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"CloudCrowd\""),
+                );
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                if let Ok(allow) = HeaderValue::from_str(&methods::allow_header(allowed)) {
+                    headers.insert(header::ALLOW, allow);
+                }
+            }
+            // The rest of the body may still come; the connection cannot carry another request.
+            ApiError::BodyTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ApiError::Busy { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+    }
 }
 
 pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    let (status, code, message) = if let Some(e) = rejection.find::<ApiError>() {
+    let ours = rejection.find::<ApiError>();
+    let (status, code, message) = if let Some(e) = ours {
         match e {
             ApiError::Internal(inner) | ApiError::Unavailable(inner) => {
                 tracing::error!(error = format!("{inner:#}"), "request failed");
@@ -92,19 +158,9 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "not_found",
             "no such route".to_string(),
         )
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the request body is too large".to_string(),
-        )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        (
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "a Content-Length header is required".to_string(),
-        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // Routes check their methods with `methods::only`, which says which are allowed;
+        // warp's own method filters only reject beside it.
         (
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -130,11 +186,8 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
     };
     let body = warp::reply::json(&serde_json::json!({ "error": code, "message": message }));
     let mut response = warp::reply::with_status(body, status).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"CloudCrowd\""),
-        );
+    if let Some(e) = ours {
+        e.add_headers(response.headers_mut());
     }
     Ok(response)
 }

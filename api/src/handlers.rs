@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use crowd_shared::{jobs, store::NodeView};
 use serde_json::{json, Value};
 use warp::{http::StatusCode, Rejection, Reply};
 
 use crate::{
+    job_body::JobBody,
     job_request::{self, BodyKind},
+    short::Short,
     ApiError, ApiState,
 };
 
@@ -19,18 +20,19 @@ pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::JobNotFound(raw.to_string()))
 }
 
+/// `body` holds its share of the memory budget until the job is stored and the reply made.
 pub async fn create_job(
     content_type: Option<String>,
-    body: Bytes,
+    body: JobBody,
     state: Arc<ApiState>,
 ) -> Result<impl Reply, Rejection> {
-    let kind = BodyKind::from_content_type(content_type.as_deref(), &body)?;
-    let job = job_request::parse(kind, &body, state.max_inputs)?;
+    let kind = BodyKind::from_content_type(content_type.as_deref(), &body.bytes)?;
+    let job = job_request::parse(kind, &body.bytes, state.max_inputs)?;
     let stages = *state.catalog.get(&job.action).ok_or_else(|| {
         let known: Vec<&str> = state.catalog.keys().map(String::as_str).collect();
         ApiError::InvalidJob(format!(
             "no action named {:?} could be found (known actions: {})",
-            job.action,
+            Short(&job.action),
             known.join(", ")
         ))
     })?;
@@ -39,7 +41,7 @@ pub async fn create_job(
         .create_job(&job, stages)
         .await
         .map_err(ApiError::from)?;
-    tracing::info!(job.id = id, action = %job.action, inputs = job.inputs.len(), "job created");
+    tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
     let view = state
         .store
         .job_view(id)

@@ -1,12 +1,17 @@
 //! Reading and validating a posted job: the form field `job` holding JSON, as CloudCrowd's
 //! clients send it, or the same object as a JSON body. Every problem gets a message that says
-//! what is wrong.
+//! what is wrong. The JSON is read by `job_fields`, which stops at what is refused without
+//! building the rest.
 
 use serde_json::{Map, Value};
 
 use crowd_shared::store::NewJob;
 
-use crate::ApiError;
+use crate::{
+    job_fields::{self, Fields, Inputs, Stop},
+    short::Short,
+    ApiError,
+};
 
 /// How the body is encoded, from the `Content-Type` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,37 +45,44 @@ impl BodyKind {
     }
 }
 
+/// The longest `callback_url` taken. The dispatcher posts to it and logs it when a callback
+/// fails; real ones are a few hundred bytes, and browsers and servers commonly refuse URLs
+/// past 8 KiB anyway.
+pub const MAX_CALLBACK_URL_BYTES: usize = 4096;
+
 pub fn parse(kind: BodyKind, body: &[u8], max_inputs: usize) -> Result<NewJob, ApiError> {
+    let form_field;
     let json = match kind {
-        BodyKind::Json => body.to_vec(),
+        BodyKind::Json => body,
         BodyKind::Form => {
-            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-                .map_err(|e| invalid(format!("the form body cannot be read: {e}")))?;
-            let job = fields
-                .into_iter()
+            // Only the `job` field is decoded; others are passed over.
+            form_field = url::form_urlencoded::parse(body)
                 .find(|(name, _)| name == "job")
+                .map(|(_, job)| job)
                 .ok_or_else(|| {
                     invalid("the form has no `job` field (it should hold the job as JSON)")
                 })?;
-            job.1.into_bytes()
+            form_field.as_bytes()
         }
     };
-    let value: Value = serde_json::from_slice(&json)
-        .map_err(|e| invalid(format!("the job is not valid JSON: {e}")))?;
-    validate(value, max_inputs)
+    let fields = job_fields::read(json, max_inputs).map_err(|stop| match stop {
+        Stop::NotJson(e) => invalid(format!("the job is not valid JSON: {e}")),
+        Stop::NotAnObject => invalid("the job must be a JSON object"),
+        Stop::TooManyInputs => invalid(format!(
+            "a job may have at most {max_inputs} inputs, this one has more"
+        )),
+    })?;
+    validate(fields)
 }
 
-fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
-    if contains_nul(&value) {
+fn validate(fields: Fields) -> Result<NewJob, ApiError> {
+    if fields.values().any(contains_nul) {
         // Postgres cannot store U+0000 in text or jsonb.
         return Err(invalid(
             "strings in a job may not contain the NUL character (\\u0000)",
         ));
     }
-    let Value::Object(mut job) = value else {
-        return Err(invalid("the job must be a JSON object"));
-    };
-    let action = match job.remove("action") {
+    let action = match fields.action {
         Some(Value::String(a)) if !a.trim().is_empty() => a,
         Some(Value::String(_)) | None | Some(Value::Null) => {
             return Err(invalid("`action` is required"))
@@ -82,26 +94,19 @@ fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
             )))
         }
     };
-    let inputs = match job.remove("inputs") {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) => return Err(invalid("`inputs` must not be empty")),
-        None | Some(Value::Null) => {
+    let inputs = match fields.inputs {
+        Some(Inputs::Items(items)) if !items.is_empty() => items,
+        Some(Inputs::Items(_)) => return Err(invalid("`inputs` must not be empty")),
+        None | Some(Inputs::Null) => {
             return Err(invalid("`inputs` is required: an array of inputs"))
         }
-        Some(other) => {
+        Some(Inputs::Not(type_name)) => {
             return Err(invalid(format!(
-                "`inputs` must be an array, not {}",
-                type_name(&other)
+                "`inputs` must be an array, not {type_name}"
             )))
         }
     };
-    if inputs.len() > max_inputs {
-        return Err(invalid(format!(
-            "a job may have at most {max_inputs} inputs, this one has {}",
-            inputs.len()
-        )));
-    }
-    let options = match job.remove("options") {
+    let options = match fields.options {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(Value::Object(o)) => Value::Object(o),
         Some(other) => {
@@ -111,18 +116,11 @@ fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
             )))
         }
     };
-    let callback_url = optional_string(&mut job, "callback_url")?;
+    let callback_url = optional_string(fields.callback_url, "callback_url")?;
     if let Some(url) = &callback_url {
-        match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(invalid(format!(
-                    "`callback_url` must be an http(s) URL, not {url:?}"
-                )))
-            }
-        }
+        check_callback_url(url)?;
     }
-    let email = optional_string(&mut job, "email")?;
+    let email = optional_string(fields.email, "email")?;
     Ok(NewJob {
         action,
         inputs,
@@ -132,8 +130,24 @@ fn validate(value: Value, max_inputs: usize) -> Result<NewJob, ApiError> {
     })
 }
 
-fn optional_string(job: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
-    match job.remove(key) {
+fn check_callback_url(url: &str) -> Result<(), ApiError> {
+    if url.len() > MAX_CALLBACK_URL_BYTES {
+        return Err(invalid(format!(
+            "`callback_url` may be at most {MAX_CALLBACK_URL_BYTES} bytes long, this one has {}",
+            url.len()
+        )));
+    }
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(invalid(format!(
+            "`callback_url` must be an http(s) URL, not {:?}",
+            Short(url)
+        ))),
+    }
+}
+
+fn optional_string(value: Option<Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -188,6 +202,10 @@ mod tests {
         .expect("valid json");
         assert_eq!(job.inputs.len(), 2);
         assert_eq!(job.email.as_deref(), Some("a@b"));
+        // Keys CloudCrowd does not know are ignored, whatever they hold.
+        let job = parse_json(r#"{"priority":[{"x":"\u0000"}],"action":"a","inputs":[1]}"#)
+            .expect("unknown keys ignored");
+        assert_eq!(job.action, "a");
     }
 
     #[test]
@@ -225,6 +243,12 @@ mod tests {
         assert!(parse_json(r#"{"action":"a","inputs":["x\u0000y"]}"#)
             .expect_err("should be refused")
             .contains("NUL"));
+        let long_url = format!("http://h/{}", "a".repeat(MAX_CALLBACK_URL_BYTES));
+        let err = parse_json(&format!(
+            r#"{{"action":"a","inputs":[1],"callback_url":"{long_url}"}}"#
+        ))
+        .expect_err("should be refused");
+        assert!(err.contains("at most 4096 bytes"), "{err}");
         let err = parse(BodyKind::Form, b"other=1", 10)
             .expect_err("should be refused")
             .to_string();

@@ -1,18 +1,25 @@
 //! The HTTP API, CloudCrowd-compatible: `POST /jobs`, `GET|DELETE /jobs/:id`, `GET /status`,
 //! `GET /heartbeat`; and for people: `GET /jobs` (pages), `GET /jobs/:id/units`, `GET /events`
-//! (live snapshots) and the operations page at `/`. Filters in `routes`, handlers in
-//! `handlers`, `listing`, `events` and `ops_page`, one error type in `error`.
+//! (live snapshots) and the operations page at `/`. Connections served in `server`, filters in
+//! `routes`, handlers in `handlers`, `listing`, `events` and `ops_page`, one error type in
+//! `error`.
 
 mod allowed_hosts;
 mod auth;
+mod body_budget;
 mod error;
 mod events;
 mod handlers;
+mod job_body;
+mod job_fields;
 mod job_request;
 mod listing;
+mod methods;
 mod ops_page;
 mod routes;
 mod same_origin;
+mod server;
+mod short;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -34,6 +41,8 @@ pub struct ApiState {
     pub catalog: Catalog,
     pub max_body_bytes: u64,
     pub max_inputs: usize,
+    /// Memory for the bodies of posts being read and parsed at once.
+    pub body_budget: body_budget::BodyBudget,
     /// A node unheard for this long is no longer listed.
     pub node_ttl: Duration,
     pub credentials: Option<(String, String)>,
@@ -60,6 +69,7 @@ impl ApiState {
             catalog,
             max_body_bytes: config.max_body_bytes,
             max_inputs: config.max_inputs,
+            body_budget: body_budget::BodyBudget::for_bodies_of(config.max_body_bytes),
             node_ttl: config.heartbeat_interval() * 3,
             credentials: config
                 .credentials()
@@ -96,10 +106,6 @@ pub async fn serve(state: Arc<ApiState>, listener: TcpListener, shutdown: Cancel
         shutdown_streams.cancelled().await;
         stop_streams.cancel();
     });
-    warp::serve(routes::routes(state))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+    server::run(state, listener, shutdown).await;
     let _ = snapshots.await;
 }

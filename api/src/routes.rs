@@ -1,13 +1,17 @@
-//! The filters: which method and path reach which handler, behind auth, with every rejection
-//! turned into JSON by `error::recover`.
+//! The filters: which path and method reach which handler, behind auth, with every rejection
+//! turned into JSON by `error::recover`. Each route matches its path first and then its
+//! methods (`methods`), so an unknown path is a 404 and a wrong method on a known one a 405.
 
 use std::{convert::Infallible, sync::Arc};
 
-use bytes::Bytes;
 use warp::{Filter, Reply};
 
 use crate::{
-    allowed_hosts, auth, error, events, handlers, listing, ops_page, same_origin, ApiState,
+    allowed_hosts, auth, error, events, handlers, job_body, listing,
+    methods::{self, READ, READ_OR_DELETE, READ_OR_POST},
+    ops_page, same_origin,
+    short::Short,
+    ApiState,
 };
 
 pub fn routes(
@@ -18,62 +22,76 @@ pub fn routes(
         warp::any().map(move || state.clone())
     };
 
-    let heartbeat = warp::path!("heartbeat").and(warp::get()).map(|| "buh-bump");
+    let heartbeat = warp::path!("heartbeat")
+        .and(methods::only(READ))
+        .map(|| "buh-bump");
 
     let status = warp::path!("status")
-        .and(warp::get())
+        .and(methods::only(READ))
         .and(with_state.clone())
         .and_then(handlers::status);
 
-    let create = warp::path!("jobs")
+    // A path that takes several methods: each method's route matches the path again.
+    let jobs = warp::path!("jobs").and(methods::only(READ_OR_POST));
+    let create = jobs
+        .clone()
         .and(warp::post())
-        .and(warp::body::content_length_limit(state.max_body_bytes))
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
+        .and(job_body::receive(state.clone()))
         .and(with_state.clone())
-        .and_then(|ct: Option<String>, body: Bytes, state| handlers::create_job(ct, body, state));
-
-    let show = warp::path!("jobs" / String)
-        .and(warp::get())
-        .and(with_state.clone())
-        .and_then(handlers::get_job);
-
-    let delete = warp::path!("jobs" / String)
-        .and(warp::delete())
-        .and(with_state.clone())
-        .and_then(handlers::delete_job);
-
-    let list = warp::path!("jobs")
-        .and(warp::get())
+        .and_then(handlers::create_job);
+    let list = jobs
+        .and(methods::read())
         .and(warp::query::<Vec<(String, String)>>())
         .and(with_state.clone())
         .and_then(listing::list_jobs);
 
+    let job = warp::path!("jobs" / String).and(methods::only(READ_OR_DELETE));
+    let show = job
+        .clone()
+        .and(methods::read())
+        .and(with_state.clone())
+        .and_then(handlers::get_job);
+    let delete = job
+        .and(warp::delete())
+        .and(with_state.clone())
+        .and_then(handlers::delete_job);
+
     let units = warp::path!("jobs" / String / "units")
-        .and(warp::get())
+        .and(methods::only(READ))
         .and(with_state.clone())
         .and_then(listing::job_units);
 
     let events = warp::path!("events")
-        .and(warp::get())
+        .and(methods::only(READ))
         .and(with_state)
         .and_then(events::stream);
 
-    let ops = warp::get().and(
-        warp::path::end()
-            .map(ops_page::page)
-            .or(warp::path!("ops" / "ops.js").map(ops_page::script))
-            .unify()
-            .or(warp::path!("ops" / "ops.css").map(ops_page::style))
-            .unify(),
-    );
+    let ops = warp::path::end()
+        .and(methods::only(READ))
+        .map(ops_page::page)
+        .or(warp::path!("ops" / "ops.js")
+            .and(methods::only(READ))
+            .map(ops_page::script))
+        .unify()
+        .or(warp::path!("ops" / "ops.css")
+            .and(methods::only(READ))
+            .map(ops_page::style))
+        .unify();
 
-    let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete);
-    let browsing = list.or(units).or(events).or(ops);
+    let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
+    let browsing = units.or(events).or(ops);
     allowed_hosts::require(state.allowed_hosts.clone())
         .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())
         .and(cloudcrowd.or(browsing))
         .recover(error::recover)
-        .with(warp::trace::request())
+        // A path can be as long as a request head (hundreds of KB): logged cut short.
+        .with(warp::trace(|info| {
+            tracing::info_span!(
+                "request",
+                method = %info.method(),
+                path = %Short(info.path()),
+            )
+        }))
 }

@@ -31,6 +31,7 @@ mod fake_worker;
 mod helpers;
 mod http_fixtures;
 mod probe;
+mod raw_http;
 mod s3_server;
 
 mod bad_requests;
@@ -40,6 +41,7 @@ mod cleanup;
 mod deletion;
 mod downloads;
 mod fairness;
+mod http_limits;
 mod idempotency;
 mod latency;
 mod lost_units;
