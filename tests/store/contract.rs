@@ -122,9 +122,19 @@ pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
     let merge = relay(&store).await;
     assert_eq!(merge.len(), 1);
     assert_eq!(
-        (merge[0].stage, merge[0].input.clone()),
-        (Stage::Merge, json!([2, 1]))
+        (merge[0].stage, merge[0].input_key.as_deref()),
+        (
+            Stage::Merge,
+            Some(format!("word_count/job_{id}/merge_input.json").as_str())
+        ),
+        "the merge's input is read when it is sent"
     );
+    let outputs = store
+        .stage_outputs_after(id, Stage::Process, 0, 10)
+        .await
+        .expect("outputs");
+    let values: Vec<Value> = outputs.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(values, [json!(2), json!(1)], "in unit order");
     apply(&store, &succeeded(&merge[0], json!(3))).await;
     let view = store.job_view(id).await.expect("view").expect("exists");
     assert_eq!(view.status, "succeeded");
