@@ -43,6 +43,16 @@ pub enum ApiError {
     LengthRequired,
     #[error("the request body is too large (max_body_bytes is {max_body_bytes})")]
     TooLarge { max_body_bytes: u64 },
+    /// A unit of the job could not be sent through the queue.
+    #[error(
+        "input {input} would make a work message of {bytes} bytes, more than max_message_bytes \
+         ({max_message_bytes}): store big inputs as files and post their URLs"
+    )]
+    UnitTooLarge {
+        input: usize,
+        bytes: usize,
+        max_message_bytes: u64,
+    },
     /// The body stopped short of its `Content-Length` for longer than it is given.
     #[error(
         "the request body did not all arrive within {} s (a body gets {} s, and {} s more per MiB)",
@@ -104,7 +114,9 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
             ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, "length_required"),
-            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::TooLarge { .. } | ApiError::UnitTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
             ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use crowd_shared::{jobs, store::NodeView};
+use crowd_shared::{
+    jobs,
+    messages::WorkMessage,
+    store::{NewJob, NodeView},
+};
 use serde_json::{json, Value};
 use warp::{http::StatusCode, Rejection, Reply};
 
@@ -36,6 +40,7 @@ pub async fn create_job(
             known.join(", ")
         ))
     })?;
+    fits_the_queue(&job, state.max_message_bytes)?;
     let id = state
         .store
         .create_job(&job, stages)
@@ -49,6 +54,21 @@ pub async fn create_job(
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::JobNotFound(id.to_string()))?;
     Ok(warp::reply::json(&view))
+}
+
+/// Refuses a job whose units could not be sent: better a 413 now than units that fail.
+fn fits_the_queue(job: &NewJob, max_message_bytes: u64) -> Result<(), ApiError> {
+    for (input, value) in job.inputs.iter().enumerate() {
+        let bytes = WorkMessage::bytes_for(&job.action, value, &job.options);
+        if bytes as u64 > max_message_bytes {
+            return Err(ApiError::UnitTooLarge {
+                input,
+                bytes,
+                max_message_bytes,
+            });
+        }
+    }
+    Ok(())
 }
 
 pub async fn get_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {

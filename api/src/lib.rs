@@ -41,6 +41,10 @@ pub struct ApiState {
     pub catalog: Catalog,
     pub max_body_bytes: u64,
     pub max_inputs: usize,
+    /// Largest work message; a job with a unit bigger is refused.
+    pub max_message_bytes: u64,
+    /// Outputs a job lists at most, and so the largest page of them.
+    pub max_listed_outputs: i64,
     /// Memory for the bodies of posts being read and parsed at once.
     pub body_budget: body_budget::BodyBudget,
     /// A node unheard for this long is no longer listed.
@@ -69,6 +73,8 @@ impl ApiState {
             catalog,
             max_body_bytes: config.max_body_bytes,
             max_inputs: config.max_inputs,
+            max_message_bytes: config.max_message_bytes,
+            max_listed_outputs: config.max_listed_outputs,
             body_budget: body_budget::BodyBudget::for_bodies_of(config.max_body_bytes),
             node_ttl: config.heartbeat_interval() * 3,
             credentials: config

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crowd_shared::store::{JobQuery, StatusFilter};
+use crowd_shared::store::{JobQuery, OutputsQuery, StatusFilter};
 use serde_json::json;
 use warp::{Rejection, Reply};
 
@@ -69,6 +69,44 @@ pub async fn list_jobs(
         .map_err(ApiError::from)?;
     Ok(warp::reply::json(&json!({
         "jobs": page.jobs,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": page.total,
+    })))
+}
+
+/// `GET /jobs/:id/outputs?page=&per_page=`: a complete job's outputs a page at a time, for a
+/// job with more than its JSON lists.
+pub async fn job_outputs(
+    raw_id: String,
+    pairs: Vec<(String, String)>,
+    state: Arc<ApiState>,
+) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&raw_id)?;
+    let max_per_page = u32::try_from(state.max_listed_outputs.max(1)).unwrap_or(u32::MAX);
+    let mut query = OutputsQuery {
+        page: 1,
+        per_page: max_per_page,
+    };
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "page" => query.page = number(name, value, 1, u32::MAX)?,
+            "per_page" => query.per_page = number(name, value, 1, max_per_page)?,
+            _ => {
+                return Err(
+                    bad(format!("unknown parameter {name:?}: use page and per_page")).into(),
+                )
+            }
+        }
+    }
+    let page = state
+        .store
+        .job_outputs(id, query)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(ApiError::JobNotFound(raw_id))?;
+    Ok(warp::reply::json(&json!({
+        "outputs": page.outputs,
         "page": query.page,
         "per_page": query.per_page,
         "total": page.total,

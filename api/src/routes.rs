@@ -62,6 +62,12 @@ pub fn routes(
         .and(with_state.clone())
         .and_then(listing::job_units);
 
+    let outputs = warp::path!("jobs" / String / "outputs")
+        .and(methods::only(READ))
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(with_state.clone())
+        .and_then(listing::job_outputs);
+
     let events = warp::path!("events")
         .and(methods::only(READ))
         .and(with_state)
@@ -80,7 +86,7 @@ pub fn routes(
         .unify();
 
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
-    let browsing = units.or(events).or(ops);
+    let browsing = units.or(outputs).or(events).or(ops);
     allowed_hosts::require(state.allowed_hosts.clone())
         .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())

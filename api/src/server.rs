@@ -3,7 +3,13 @@
 //! its connection, and a task, forever; a few thousand such clients exhaust the process's file
 //! descriptors. So the api runs its routes on hyper itself, as warp does, with a timeout.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use crowd_shared::shutdown::CancellationToken;
 use hyper::server::conn::http1;
@@ -15,7 +21,9 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::{routes, ApiState};
+use futures_util::{future::BoxFuture, FutureExt};
+
+use crate::{routes, ApiError, ApiState};
 
 /// How long a client may take to send a request's head (the request line and headers), from
 /// its first byte, or from the end of the previous response on a kept-alive connection; then
@@ -47,7 +55,7 @@ pub async fn run(state: Arc<ApiState>, listener: TcpListener, shutdown: Cancella
                 }
             },
         };
-        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        let service = TowerToHyperService::new(Unwinding(warp::service(routes.clone())));
         let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
         // Each connection on a task of its own, so that a slow one holds up no other.
         tokio::spawn(
@@ -67,6 +75,38 @@ pub async fn run(state: Arc<ApiState>, listener: TcpListener, shutdown: Cancella
     connections.shutdown().await;
 }
 
+/// A request whose handler panics (a bug) gets a 500 in the api's JSON, instead of its
+/// connection closing without an answer.
+#[derive(Clone)]
+struct Unwinding<S>(S);
+
+impl<S, R> tower_service::Service<R> for Unwinding<S>
+where
+    S: tower_service::Service<R, Response = warp::reply::Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = warp::reply::Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let handling = self.0.call(request);
+        Box::pin(async move {
+            match AssertUnwindSafe(handling).catch_unwind().await {
+                Ok(response) => response,
+                Err(_) => {
+                    let bug = ApiError::Internal(anyhow::anyhow!("a request handler panicked"));
+                    crate::error::recover(warp::reject::custom(bug)).await
+                }
+            }
+        })
+    }
+}
+
 /// After a failed accept: errors about the one connection are the client's, and the next
 /// accept is fine; others (too many open files) are logged and waited out.
 async fn pause_after(e: std::io::Error, shutdown: &CancellationToken) {
@@ -81,5 +121,39 @@ async fn pause_after(e: std::io::Error, shutdown: &CancellationToken) {
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_service::Service;
+
+    /// A service whose handler has a bug.
+    #[derive(Clone)]
+    struct Panics;
+
+    impl Service<()> for Panics {
+        type Response = warp::reply::Response;
+        type Error = Infallible;
+        type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: ()) -> Self::Future {
+            Box::pin(async { panic!("a bug") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_in_json() {
+        let response = Unwinding(Panics).call(()).await.expect("infallible");
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
     }
 }

@@ -54,12 +54,13 @@ impl WorkMessage {
             attempt: i32::MAX,
             max_attempts: i32::MAX,
         };
-        let inline_options = if options_bytes > INLINE_OPTIONS_BYTES {
-            0
+        // The skeleton holds `null` for the input and for the options.
+        let (options_inline, nulls_replaced) = if options_bytes > INLINE_OPTIONS_BYTES {
+            (0, 1)
         } else {
-            options_bytes - "null".len()
+            (options_bytes, 2)
         };
-        encoded_len(&skeleton) + encoded_len(input) - "null".len() + inline_options
+        encoded_len(&skeleton) + encoded_len(input) + options_inline - nulls_replaced * "null".len()
     }
 
     pub fn unit_attempt(&self) -> UnitAttempt {
@@ -200,6 +201,11 @@ mod tests {
             attempt: i32::MAX,
             max_attempts: i32::MAX,
         };
+        let empty = serde_json::json!({});
+        assert_eq!(
+            WorkMessage::bytes_for("word_count", &Value::from("some input"), &empty),
+            encoded_len(&message(empty, None))
+        );
         let small = serde_json::json!({"x": 1});
         assert_eq!(
             WorkMessage::bytes_for("word_count", &Value::from("some input"), &small),

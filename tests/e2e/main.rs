@@ -36,6 +36,7 @@ mod s3_server;
 
 mod bad_requests;
 mod browsing;
+mod by_reference;
 mod callbacks;
 mod cleanup;
 mod deletion;

@@ -65,8 +65,9 @@ async fn a_stage_result_too_big_for_the_queue_fails_its_unit(backend: Backend) {
         },
     )
     .await;
-    // One chunk per line: the split's list of 200 stored chunks is far over the limit.
-    let text = (0..200)
+    // One chunk per line: the split's list of 120 stored chunks is far over the limit (the
+    // text itself is under it).
+    let text = (0..120)
         .map(|i| format!("line {i}"))
         .collect::<Vec<_>>()
         .join("\n");
