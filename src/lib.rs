@@ -14,6 +14,7 @@ use std::{
 use crowd_shared::{
     jobs,
     queue::{AmqpQueue, Queue},
+    retry,
     shutdown::CancellationToken,
     storage::{self, AssetStore},
     Config,
@@ -99,33 +100,46 @@ pub async fn cleanup(
     })
 }
 
+/// The distributed backends, once Postgres (migrated) and the asset store answer: a service
+/// started while they are away waits for them. `None` if stopped first.
+async fn distributed_when_ready(config: &Config, shutdown: &CancellationToken) -> Option<Backends> {
+    retry::until_ready("reaching Postgres and the asset store", shutdown, || {
+        Backends::distributed(config)
+    })
+    .await
+}
+
 /// Runs the API on Postgres, after applying migrations.
 pub async fn run_api(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let backends = Backends::distributed(&config).await?;
-    api_on(&config, &backends, listener, shutdown).await;
+    if let Some(backends) = distributed_when_ready(&config, &shutdown).await {
+        api_on(&config, &backends, listener, shutdown).await;
+    }
     Ok(())
 }
 
 /// Runs a dispatcher on Postgres and RabbitMQ, after applying migrations.
 pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let backends = Backends::distributed(&config).await?;
-    dispatcher_on(&config, &backends, shutdown).await
+    match distributed_when_ready(&config, &shutdown).await {
+        Some(backends) => dispatcher_on(&config, &backends, shutdown).await,
+        None => Ok(()),
+    }
 }
 
-/// Runs a worker on RabbitMQ.
+/// Runs a worker on RabbitMQ (which it reconnects to by itself) and the configured asset store.
 pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
-    worker_on(
-        &config,
-        queue,
-        storage::from_config(&config).await?,
-        shutdown,
-    )
-    .await
+    let assets = retry::until_ready("reaching the asset store", &shutdown, || {
+        storage::from_config(&config)
+    })
+    .await;
+    match assets {
+        Some(assets) => worker_on(&config, queue, assets, shutdown).await,
+        None => Ok(()),
+    }
 }
 
 /// The api, a dispatcher and a worker in one process, on Postgres and RabbitMQ.
@@ -134,8 +148,10 @@ pub async fn run_all(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let backends = Backends::distributed(&config).await?;
-    run_together(&config, &backends, listener, shutdown).await
+    match distributed_when_ready(&config, &shutdown).await {
+        Some(backends) => run_together(&config, &backends, listener, shutdown).await,
+        None => Ok(()),
+    }
 }
 
 /// The api, a dispatcher and a worker in one process on the backends `choice` picks, embedded

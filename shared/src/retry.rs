@@ -26,6 +26,30 @@ where
     }
 }
 
+/// Runs `connect` until it succeeds, pausing more each time it fails: a service that starts
+/// while its database or asset store is away waits for them instead of exiting. `None` if
+/// `shutdown` comes first.
+pub async fn until_ready<T, F, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    mut connect: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match connect().await {
+            Ok(ready) => return Some(ready),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "{what} failed; trying again"),
+        }
+        if !backoff.wait(shutdown).await {
+            return None;
+        }
+    }
+}
+
 /// Exponential backoff for reconnect loops.
 pub struct Backoff(std::time::Duration);
 
