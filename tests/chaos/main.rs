@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // The shared fixtures have more than this run uses.
 
+#[path = "../common/broker.rs"]
+mod broker;
 #[path = "../common/processes.rs"]
 mod processes;
 #[path = "../e2e/s3_server.rs"]

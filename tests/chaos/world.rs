@@ -12,12 +12,12 @@ use std::{
 };
 
 use crowd::shared::{config::StorageKind, Config, Secret};
-use lapin::options::QueueDeclareOptions;
 use serde_json::Value;
 use tokio_postgres::NoTls;
 use warp::Filter;
 
 use crate::{
+    broker,
     jobs::{plan, Expect, Planned},
     rng::Rng,
     s3_server::{S3Server, ACCESS_KEY, SECRET_KEY},
@@ -264,20 +264,21 @@ impl World {
 
     /// The queues that still hold messages once they had a minute to drain.
     pub async fn queues_left(&self) -> Vec<String> {
-        let names = crowd::shared::amqp::QueueNames::new(&self.config.queue_prefix);
-        let mut queues = vec![names.completions()];
-        queues.extend(
-            crowd::worker::Registry::builtin()
-                .names()
-                .map(|a| names.work(a)),
-        );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut left = Vec::new();
-            for queue in &queues {
-                let n = message_count(&self.config.amqp_url, queue).await;
-                if n > 0 {
-                    left.push(format!("{queue}: {n}"));
+            let heartbeats =
+                crowd::shared::amqp::QueueNames::new(&self.config.queue_prefix).heartbeats();
+            // Heartbeats are short-lived and read without acks; only work and results count.
+            for queue in broker::queues_of(&self.config)
+                .into_iter()
+                .filter(|q| *q != heartbeats)
+            {
+                let state = broker::queue_state(&self.config.amqp_url, &queue).await;
+                match state.map(|s| s.messages) {
+                    Some(0) => {}
+                    Some(n) => left.push(format!("{queue}: {n}")),
+                    None => left.push(format!("{queue}: cannot be read")),
                 }
             }
             if left.is_empty() || Instant::now() > deadline {
@@ -306,52 +307,8 @@ impl World {
                 ))
                 .await;
         }
-        let names = crowd::shared::amqp::QueueNames::new(&self.config.queue_prefix);
-        let Ok(conn) = crowd::shared::amqp::connect(&self.config.amqp_url, "chaos cleanup").await
-        else {
-            return;
-        };
-        if let Ok(channel) = conn.create_channel().await {
-            let mut queues = vec![names.completions(), names.heartbeats()];
-            queues.extend(
-                crowd::worker::Registry::builtin()
-                    .names()
-                    .map(|a| names.work(a)),
-            );
-            for queue in queues {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), Default::default())
-                    .await;
-            }
-            let _ = channel
-                .exchange_delete(names.deleted().as_str().into(), Default::default())
-                .await;
-        }
-        let _ = conn.close(200, "done".into()).await;
+        broker::delete_queues(&self.config).await;
     }
-}
-
-async fn message_count(amqp_url: &str, queue: &str) -> u32 {
-    let Ok(conn) = crowd::shared::amqp::connect(amqp_url, "chaos probe").await else {
-        return u32::MAX;
-    };
-    let count = match conn.create_channel().await {
-        Ok(channel) => channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    durable: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .map_or(0, |q| q.message_count()), // no queue: nothing in it
-        Err(_) => u32::MAX,
-    };
-    let _ = conn.close(200, "done".into()).await;
-    count
 }
 
 /// A free port on loopback for the api, which is started (and restarted) on it.

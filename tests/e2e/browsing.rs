@@ -38,7 +38,7 @@ async fn jobs_are_listed_newest_first_by_page_and_status(backend: Backend) {
         json!({"action": "always_fails", "inputs": ["x"]}),
         json!({"action": "word_count", "inputs": ["d"]}),
     ] {
-        let id = stack.post_job(job).await["id"].as_i64().expect("id");
+        let id = stack.post_id(job).await;
         stack.wait_for_job(id).await;
         posted.push(id);
     }
@@ -100,10 +100,8 @@ async fn jobs_are_listed_newest_first_by_page_and_status(backend: Backend) {
     // A job held mid-run is the only incomplete one.
     let mut gated = GatedServer::start().await;
     let held = stack
-        .post_job(json!({"action": "word_count", "inputs": [gated.url("held")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [gated.url("held")]}))
+        .await;
     gated.arrival().await;
     for filter in ["incomplete", "processing"] {
         let page = get(&stack, &format!("/jobs?status={filter}")).await.1;
@@ -145,15 +143,11 @@ async fn a_jobs_units_show_stage_status_attempts_and_results(backend: Backend) {
     )
     .await;
     let good = stack
-        .post_job(json!({"action": "word_count", "inputs": ["one two", "three"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["one two", "three"]}))
+        .await;
     let bad = stack
-        .post_job(json!({"action": "always_fails", "inputs": ["x"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "always_fails", "inputs": ["x"]}))
+        .await;
     stack.wait_for_job(good).await;
     stack.wait_for_job(bad).await;
 
@@ -232,10 +226,8 @@ async fn events(reply: &mut reqwest::Response, count: usize) -> Vec<(String, Val
 async fn the_operations_page_and_its_live_events_are_served(backend: Backend) {
     let mut stack = TestStack::start(backend).await;
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a", "b", "c"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a", "b", "c"]}))
+        .await;
     stack.wait_for_job(id).await;
     stack
         .wait_until("both workers to report", async |s: &TestStack| {

@@ -15,10 +15,8 @@ async fn big_options_travel_once_per_job(backend: Backend) {
     let mut worker = FakeWorker::start(&stack, "word_count").await;
     let options = json!({"padding": "x".repeat(5_000), "n": 1});
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a", "b"], "options": options}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a", "b"], "options": options}))
+        .await;
     let key = format!("word_count/job_{id}/options.json");
     for _ in 0..2 {
         let msg = worker.next().await;
@@ -31,11 +29,9 @@ async fn big_options_travel_once_per_job(backend: Backend) {
     stack.start_worker("reader", |_| {});
     let text = "one\ntwo three\nfour";
     let chunked = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+        .post_id(json!({"action": "chunked_word_count", "inputs": [text],
                           "options": {"lines_per_chunk": 1, "padding": "y".repeat(5_000)}}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     assert_eq!(stack.wait_for_job(chunked).await["outputs"], json!([4]));
     let chunks = stack
         .unit_files(&format!("chunked_word_count/job_{chunked}/"))
@@ -57,10 +53,8 @@ async fn a_merge_reads_every_output_by_reference(backend: Backend) {
     .await;
     let inputs = vec!["a b"; 1_500];
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": inputs}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": inputs}))
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["outputs"], json!([3_000]), "{job}");
     stack.stop().await;
@@ -107,10 +101,8 @@ async fn outputs_beyond_those_a_job_lists_are_paged(backend: Backend) {
     )
     .await;
     let id = stack
-        .post_job(json!({"action": "failure_testing", "inputs": vec![1; 25]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "failure_testing", "inputs": vec![1; 25]}))
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"].as_array().map(Vec::len), Some(10));

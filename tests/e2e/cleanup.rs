@@ -16,16 +16,12 @@ async fn cleanup_removes_complete_jobs_with_their_files_and_leaves_the_rest(back
     let mut gated = GatedServer::start().await;
     let text: String = (0..6).map(|i| format!("line {i}\n")).collect();
     let done = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+        .post_id(json!({"action": "chunked_word_count", "inputs": [text],
                          "options": {"lines_per_chunk": 2}}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     let running = stack
-        .post_job(json!({"action": "word_count", "inputs": [gated.url("held")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [gated.url("held")]}))
+        .await;
     stack.wait_for_job(done).await;
     gated.arrival().await;
     let prefix = format!("chunked_word_count/job_{done}/");
@@ -66,11 +62,9 @@ async fn cleanup_removes_the_files_of_jobs_that_no_longer_exist(backend: Backend
     let mut stack = TestStack::start(backend).await;
     let text: String = (0..4).map(|i| format!("line {i}\n")).collect();
     let kept = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+        .post_id(json!({"action": "chunked_word_count", "inputs": [text],
                          "options": {"lines_per_chunk": 2}}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     stack.wait_for_job(kept).await;
     let orphan = format!("chunked_word_count/job_{}/unit_1/left.txt", kept + 1000);
     stack.put_input(&orphan, "left behind").await;

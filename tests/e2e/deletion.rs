@@ -68,10 +68,8 @@ async fn deleting_a_job_stops_its_running_units_and_drops_its_queued_ones(backen
     let mut gated = GatedServer::start().await;
     let inputs: Vec<String> = (0..5).map(|i| gated.url(&format!("held{i}"))).collect();
     let doomed = stack
-        .post_job(json!({"action": "word_count", "inputs": inputs}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": inputs}))
+        .await;
     gated.arrival().await;
     gated.arrival().await;
     let reply = stack
@@ -84,21 +82,14 @@ async fn deleting_a_job_stops_its_running_units_and_drops_its_queued_ones(backen
 
     // Behind the doomed job's three waiting units in the queue, and needing a free slot.
     let after = stack
-        .post_job(json!({"action": "word_count", "inputs": ["three small words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["three small words"]}))
+        .await;
     assert_eq!(stack.wait_for_job(after).await["outputs"], json!([3]));
     assert!(
         gated.arrivals.try_recv().is_err(),
         "a unit of the deleted job ran"
     );
-    stack
-        .wait_until("the node to list no units", async |s: &TestStack| {
-            let nodes = s.status_nodes().await?;
-            (nodes.len() == 1 && nodes[0]["workers"] == json!([])).then_some(())
-        })
-        .await;
+    stack.wait_for_idle_node().await;
     stack.stop().await;
 }
 
@@ -108,10 +99,8 @@ async fn files_stored_after_a_deletion_are_removed(backend: Backend) {
     let mut stack = TestStack::without_workers(backend).await;
     let mut gated = GatedServer::start().await;
     let id = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [gated.url("held")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "chunked_word_count", "inputs": [gated.url("held")]}))
+        .await;
     stack
         .wait_until("the split to be queued", async |s: &TestStack| {
             (s.queue.waiting("chunked_word_count").await.ok()? == 1).then_some(())

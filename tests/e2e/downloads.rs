@@ -45,10 +45,8 @@ fn words_of_bytes(n: usize) -> String {
 /// failed on its first and only attempt with the message naming the limit.
 async fn assert_refused_once(stack: &mut TestStack, input: &str) {
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": [input]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [input]}))
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["outputs"][0].as_str().unwrap_or_default();
@@ -137,11 +135,9 @@ async fn inputs_of_exactly_the_limit_are_counted(backend: Backend) {
     )]))
     .await;
     let id = stack
-        .post_job(json!({"action": "word_count",
+        .post_id(json!({"action": "word_count",
                          "inputs": [server.url("full.txt"), stored, unsized_server.url("full")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"], json!([3 * 200]));
@@ -153,10 +149,8 @@ async fn word_count_counts_megabytes_of_mixed_text_exactly(backend: Backend) {
     let (text, words) = generated_text(5_000_000);
     let server = ByteServer::start(HashMap::from([("book", Answer::Sized(text))])).await;
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": [server.url("book")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [server.url("book")]}))
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"], json!([words]));
@@ -170,13 +164,11 @@ async fn chunked_word_count_splits_megabytes_into_the_inputs_own_lines(backend: 
     let per_chunk = 25_000;
     let server = ByteServer::start(HashMap::from([("book", Answer::Sized(text.clone()))])).await;
     let id = stack
-        .post_job(
+        .post_id(
             json!({"action": "chunked_word_count", "inputs": [server.url("book")],
                          "options": {"lines_per_chunk": per_chunk}}),
         )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"], json!([words]));

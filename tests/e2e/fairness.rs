@@ -16,18 +16,14 @@ async fn a_merge_overtakes_the_units_of_jobs_posted_after_it(backend: Backend) {
     let mut stack = TestStack::without_workers(backend).await;
     let mut worker = FakeWorker::start_with_prefetch(&stack, "word_count", 1).await;
     let first = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a b"]}))
+        .await;
     let process = worker.next().await;
     assert_eq!((process.job_id, process.stage), (first, Stage::Process));
 
     let later = stack
-        .post_job(json!({"action": "word_count", "inputs": vec!["x"; 20]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": vec!["x"; 20]}))
+        .await;
     stack
         .wait_until(
             "the later job's 20 units to be queued",

@@ -316,6 +316,11 @@ impl TestStack {
         body
     }
 
+    /// Posts a job as `post_job` does and returns its id.
+    pub async fn post_id(&self, job: Value) -> i64 {
+        self.post_job(job).await["id"].as_i64().expect("a job id")
+    }
+
     pub async fn get_job(&self, id: i64) -> (u16, Value) {
         let reply = self
             .http
@@ -402,6 +407,16 @@ impl TestStack {
             let (status, job) = stack.get_job(id).await;
             assert_eq!(status, 200, "job {id} vanished: {job}");
             matches!(job["status"].as_str(), Some("succeeded" | "failed")).then_some(job)
+        })
+        .await
+    }
+
+    /// Waits until `/status` lists one node, running nothing: what a stack of one worker shows
+    /// once every unit it ran has ended (and not before, if the heartbeat is to be believed).
+    pub async fn wait_for_idle_node(&mut self) {
+        self.wait_until("the node to list no units", async |s: &Self| {
+            let nodes = s.status_nodes().await?;
+            (nodes.len() == 1 && nodes[0]["workers"] == serde_json::json!([])).then_some(())
         })
         .await
     }
@@ -519,7 +534,7 @@ impl TestStack {
             admin_url, db_name, ..
         } = &self.services
         {
-            delete_queues(&self.config).await;
+            crate::broker::delete_queues(&self.config).await;
             if let Ok((client, conn)) = tokio_postgres::connect(admin_url, NoTls).await {
                 tokio::spawn(conn);
                 let _ = client
@@ -530,30 +545,4 @@ impl TestStack {
         let _ = std::fs::remove_dir_all(&self.config.temp_storage_path);
         assert!(failures.is_empty(), "services failed: {failures:?}");
     }
-}
-
-async fn delete_queues(config: &Config) {
-    let names = crowd::shared::amqp::QueueNames::new(&config.queue_prefix);
-    let Ok(conn) = crowd::shared::amqp::connect(&config.amqp_url, "crowd test cleanup").await
-    else {
-        return;
-    };
-    let Ok(channel) = conn.create_channel().await else {
-        return;
-    };
-    let mut queues = vec![names.completions(), names.heartbeats()];
-    queues.extend(
-        crowd::worker::Registry::builtin()
-            .names()
-            .map(|a| names.work(a)),
-    );
-    for queue in queues {
-        let _ = channel
-            .queue_delete(queue.as_str().into(), Default::default())
-            .await;
-    }
-    let _ = channel
-        .exchange_delete(names.deleted().as_str().into(), Default::default())
-        .await;
-    let _ = conn.close(200, "done".into()).await;
 }

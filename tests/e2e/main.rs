@@ -27,6 +27,9 @@ macro_rules! on_both_backends {
     };
 }
 
+#[allow(dead_code)] // The fault and chaos tests read queues too.
+#[path = "../common/broker.rs"]
+mod broker;
 mod fake_worker;
 mod helpers;
 mod http_fixtures;

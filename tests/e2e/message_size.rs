@@ -23,15 +23,11 @@ async fn a_unit_too_big_for_the_queue_fails_alone(backend: Backend) {
     )
     .await;
     let big = stack
-        .post_job(json!({"action": "word_count", "inputs": ["one", "two words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["one", "two words"]}))
+        .await;
     let small = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b c"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a b c"]}))
+        .await;
     // As a unit written before the limit was lowered would be.
     let huge = format!("'\"{}\"'", "word ".repeat(1_000));
     stack
@@ -72,11 +68,9 @@ async fn a_stage_result_too_big_for_the_queue_fails_its_unit(backend: Backend) {
         .collect::<Vec<_>>()
         .join("\n");
     let id = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+        .post_id(json!({"action": "chunked_word_count", "inputs": [text],
                           "options": {"lines_per_chunk": 1}}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["outputs"][0].as_str().unwrap_or_default();
@@ -86,10 +80,8 @@ async fn a_stage_result_too_big_for_the_queue_fails_its_unit(backend: Backend) {
     );
     assert_eq!(stack.attempts(id, None).await, [1], "not retried");
     let small = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b c"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a b c"]}))
+        .await;
     assert_eq!(stack.wait_for_job(small).await["outputs"], json!([3]));
     stack.stop().await;
 }

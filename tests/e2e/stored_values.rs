@@ -30,13 +30,11 @@ async fn the_largest_number_is_stored_and_read_back(backend: Backend) {
     ];
     let mut ids = Vec::new();
     for job in jobs {
-        ids.push(stack.post_job(job).await["id"].as_i64().expect("id"));
+        ids.push(stack.post_id(job).await);
     }
     let small = stack
-        .post_job(json!({"action": "word_count", "inputs": ["three small words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["three small words"]}))
+        .await;
     assert_eq!(stack.wait_for_job(small).await["outputs"], json!([3]));
     for id in &ids[..2] {
         let job = stack.wait_for_job(*id).await;
@@ -64,15 +62,11 @@ async fn a_unit_whose_row_cannot_be_read_fails_alone(backend: Backend) {
     )
     .await;
     let bad = stack
-        .post_job(json!({"action": "word_count", "inputs": ["one two"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["one two"]}))
+        .await;
     let good = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b c"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a b c"]}))
+        .await;
     // Both databases keep 1e400; no f64 can hold it.
     stack
         .probe

@@ -15,10 +15,8 @@ async fn a_completion_that_does_not_parse_retries_its_unit() {
     let mut stack = TestStack::without_workers(Backend::Distributed).await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": ["x y z"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["x y z"]}))
+        .await;
     let first = worker.next().await;
     let from_the_future = json!({
         "unit_id": first.unit_id, "job_id": first.job_id, "attempt": first.attempt,

@@ -2,8 +2,6 @@
 //! under a raised `max_message_bytes`): the unit or result it refuses fails alone, with the
 //! broker's reason, and the relay and the workers keep going.
 
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::helpers::{Backend, TestStack};
@@ -42,13 +40,7 @@ impl Drop for LoweredLimit {
 }
 
 fn eval(expression: &str) -> String {
-    let out = Command::new("rabbitmqctl")
-        .args(["eval", expression])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("rabbitmqctl runs");
-    assert!(out.status.success(), "rabbitmqctl eval {expression} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::rabbitmqctl_now(&["eval", expression])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,15 +53,11 @@ async fn what_the_broker_refuses_fails_alone_and_the_rest_flows() {
     // A unit whose message the broker refuses, beside one it takes.
     let big_input = "word ".repeat(BROKER_LIMIT / 4);
     let big = stack
-        .post_job(json!({"action": "word_count", "inputs": [big_input, "two words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [big_input, "two words"]}))
+        .await;
     let small = stack
-        .post_job(json!({"action": "word_count", "inputs": ["a b c"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["a b c"]}))
+        .await;
     assert_eq!(stack.wait_for_job(small).await["outputs"], json!([3]));
     let job = stack.wait_for_job(big).await;
     assert_eq!(job["status"], "failed", "{job}");
@@ -83,11 +71,9 @@ async fn what_the_broker_refuses_fails_alone_and_the_rest_flows() {
         .collect::<Vec<_>>()
         .join("\n");
     let split = stack
-        .post_job(json!({"action": "chunked_word_count", "inputs": [text],
+        .post_id(json!({"action": "chunked_word_count", "inputs": [text],
                           "options": {"lines_per_chunk": 1}}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .await;
     let job = stack.wait_for_job(split).await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["outputs"][0].as_str().unwrap_or_default();
@@ -98,10 +84,8 @@ async fn what_the_broker_refuses_fails_alone_and_the_rest_flows() {
 
     // The workers still take and report work.
     let after = stack
-        .post_job(json!({"action": "word_count", "inputs": ["four more small words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["four more small words"]}))
+        .await;
     assert_eq!(stack.wait_for_job(after).await["outputs"], json!([4]));
     stack.stop().await;
 }

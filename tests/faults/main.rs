@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // The shared helpers have more than these tests use.
 
+#[path = "../common/broker.rs"]
+mod broker;
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 #[path = "../e2e/http_fixtures.rs"]
@@ -21,6 +23,29 @@ mod outages;
 mod poison;
 mod restarts;
 mod shutdown;
+
+/// Runs `rabbitmqctl` with `args` and returns what it printed; a failure fails the test. For
+/// `Drop` guards, which cannot wait on a task.
+pub fn rabbitmqctl_now(args: &[&str]) -> String {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(out.status.success(), "rabbitmqctl {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `rabbitmqctl_now` off the test's runtime threads (a restart takes seconds).
+pub async fn rabbitmqctl(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rabbitmqctl_now(&args)
+    })
+    .await
+    .expect("rabbitmqctl task")
+}
 
 /// Held for the whole of a test: fault tests disturb shared services, so they take turns.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {

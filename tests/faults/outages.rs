@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::{
     helpers::{Backend, TestStack},
     http_fixtures::GatedServer,
-    restarts::rabbitmqctl,
+    rabbitmqctl, rabbitmqctl_now,
 };
 
 /// Longest the api may take to say it cannot serve.
@@ -71,10 +71,8 @@ async fn a_postgres_restart_mid_job_leaves_the_job_right_and_the_api_says_503_me
     let mut inputs: Vec<String> = (0..2).map(|i| gated.url(&format!("held{i}"))).collect();
     inputs.extend((0..4).map(|_| "two words".to_string()));
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": inputs}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": inputs}))
+        .await;
     gated.arrival().await;
     gated.arrival().await;
 
@@ -103,10 +101,8 @@ async fn a_postgres_restart_mid_job_leaves_the_job_right_and_the_api_says_503_me
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"], json!([2 + 4 * 2]));
     let after = stack
-        .post_job(json!({"action": "word_count", "inputs": ["three more words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["three more words"]}))
+        .await;
     assert_eq!(stack.wait_for_job(after).await["outputs"], json!([3]));
     stack.stop().await;
 }
@@ -142,7 +138,8 @@ struct MemoryAlarm {
 
 impl MemoryAlarm {
     async fn raise() -> MemoryAlarm {
-        let before = eval("vm_memory_monitor:get_vm_memory_high_watermark().");
+        let before =
+            rabbitmqctl(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."]).await;
         rabbitmqctl(&["set_vm_memory_high_watermark", "0.0000001"]).await;
         MemoryAlarm { before }
     }
@@ -156,31 +153,13 @@ impl Drop for MemoryAlarm {
         } else {
             "0.4"
         };
-        Command::new("rabbitmqctl")
-            .args(["set_vm_memory_high_watermark", fraction])
-            .stdin(std::process::Stdio::null())
-            .status()
-            .expect("rabbitmqctl runs");
+        rabbitmqctl_now(&["set_vm_memory_high_watermark", fraction]);
     }
-}
-
-fn eval(expression: &str) -> String {
-    let out = Command::new("rabbitmqctl")
-        .args(["eval", expression])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("rabbitmqctl runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Connections RabbitMQ holds back from publishing (`blocked` or `blocking`).
 fn blocked_connections() -> usize {
-    let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_connections", "--no-table-headers", "state"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("rabbitmqctl runs");
-    String::from_utf8_lossy(&out.stdout)
+    rabbitmqctl_now(&["-q", "list_connections", "--no-table-headers", "state"])
         .lines()
         .filter(|l| l.trim().starts_with("block"))
         .count()
@@ -192,10 +171,8 @@ async fn nothing_is_lost_under_a_broker_memory_alarm() {
     let mut stack = TestStack::start(Backend::Distributed).await;
     let alarm = MemoryAlarm::raise().await;
     let id = stack
-        .post_job(json!({"action": "word_count", "inputs": ["one two", "three", "four five six"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["one two", "three", "four five six"]}))
+        .await;
     // The relay tries to publish, and the broker holds it back.
     let deadline = std::time::Instant::now() + crate::helpers::WAIT;
     while blocked_connections() == 0 {

@@ -5,21 +5,8 @@ use serde_json::json;
 use crate::{
     helpers::{Backend, StackOptions, TestStack},
     http_fixtures::GatedServer,
-    probe,
+    probe, rabbitmqctl,
 };
-
-pub async fn rabbitmqctl(args: &[&str]) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let status = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("rabbitmqctl")
-            .args(&args)
-            .status()
-    })
-    .await
-    .expect("rabbitmqctl task")
-    .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl failed");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_survives_a_broker_restart_and_dropped_database_connections() {
@@ -100,11 +87,6 @@ async fn units_running_through_a_dropped_connection_finish_once() {
         gated.arrivals.try_recv().is_err(),
         "a unit ran a second time"
     );
-    stack
-        .wait_until("the node to list no units", async |s: &TestStack| {
-            let nodes = s.status_nodes().await?;
-            (nodes.len() == 1 && nodes[0]["workers"] == json!([])).then_some(())
-        })
-        .await;
+    stack.wait_for_idle_node().await;
     stack.stop().await;
 }

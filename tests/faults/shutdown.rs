@@ -4,10 +4,10 @@
 use std::{process::Child, time::Duration};
 
 use crowd::shared::status::UnitState;
-use lapin::options::QueueDeclareOptions;
 use serde_json::json;
 
 use crate::{
+    broker,
     helpers::{Backend, StackOptions, TestStack},
     http_fixtures::GatedServer,
     processes,
@@ -34,25 +34,11 @@ async fn exit_of(mut child: Child, within: Duration) -> std::process::ExitStatus
 
 /// Consumers on the action's work queue.
 async fn consumers(stack: &TestStack, action: &str) -> u32 {
-    let names = crowd::shared::amqp::QueueNames::new(&stack.config.queue_prefix);
-    let conn = crowd::shared::amqp::connect(&stack.config.amqp_url, "test probe")
+    let queue = crowd::shared::amqp::QueueNames::new(&stack.config.queue_prefix).work(action);
+    broker::queue_state(&stack.config.amqp_url, &queue)
         .await
-        .expect("connect");
-    let channel = conn.create_channel().await.expect("channel");
-    let queue = channel
-        .queue_declare(
-            names.work(action).as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                durable: true,
-                ..Default::default()
-            },
-            Default::default(),
-        )
-        .await
-        .expect("the work queue");
-    conn.close(200, "done".into()).await.ok();
-    queue.consumer_count()
+        .expect("the work queue")
+        .consumers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -69,10 +55,8 @@ async fn sigterm_finishes_what_a_worker_holds_and_a_second_one_stops_it_at_once(
     .await;
     let mut gated = GatedServer::start().await;
     let held = stack
-        .post_job(json!({"action": "word_count", "inputs": [gated.url("held")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [gated.url("held")]}))
+        .await;
     let worker = processes::spawn(&["worker"], &stack.config, "stopping");
     gated.arrival().await;
 
@@ -83,10 +67,8 @@ async fn sigterm_finishes_what_a_worker_holds_and_a_second_one_stops_it_at_once(
         })
         .await;
     let later = stack
-        .post_job(json!({"action": "word_count", "inputs": ["two words"]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": ["two words"]}))
+        .await;
     gated.release(1);
     stack
         .wait_until("the held unit to finish", async |s: &TestStack| {
@@ -105,10 +87,8 @@ async fn sigterm_finishes_what_a_worker_holds_and_a_second_one_stops_it_at_once(
     // A second worker takes the waiting unit, then a held one; two signals stop it at once,
     // long before its 60-second grace.
     let hung = stack
-        .post_job(json!({"action": "word_count", "inputs": [gated.url("hung")]}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
+        .post_id(json!({"action": "word_count", "inputs": [gated.url("hung")]}))
+        .await;
     let worker = processes::spawn(&["worker"], &stack.config, "impatient");
     assert_eq!(stack.wait_for_job(held).await["outputs"], json!([1]));
     assert_eq!(stack.wait_for_job(later).await["outputs"], json!([2]));
