@@ -3,6 +3,8 @@
 //! services here.
 
 mod backends;
+pub mod exposure;
+pub mod private_dir;
 
 use std::{
     future::Future,

@@ -51,10 +51,10 @@ enum Command {
         /// Port of the HTTP API.
         #[arg(long, short)]
         port: Option<u16>,
-        /// Address to listen on: this machine only by default, since `crowd up` may read your
-        /// files (`file://` inputs under your home directory).
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
+        /// Address to listen on (default: `host`, 127.0.0.1): this machine only, since `crowd up`
+        /// may read your files (`file://` inputs under your home directory).
+        #[arg(long)]
+        host: Option<String>,
         /// Where the embedded database, stored files and scratch space live.
         #[arg(long, default_value = "crowd-data")]
         data_dir: PathBuf,
@@ -86,9 +86,10 @@ struct Listen {
     /// Port of the HTTP API.
     #[arg(long, short)]
     port: Option<u16>,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    host: String,
+    /// Address to listen on (default: `host`, 127.0.0.1). Beyond this machine, the api needs
+    /// a login (or `allow_anonymous = true`).
+    #[arg(long)]
+    host: Option<String>,
 }
 
 #[tokio::main]
@@ -146,16 +147,17 @@ async fn main() -> anyhow::Result<()> {
             host,
             data_dir,
         } => {
+            crowd::private_dir::make_private(&data_dir)?;
             embedded_defaults(&mut config, &data_dir);
-            let loopback = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if loopback && config.allowed_hosts.is_empty() {
+            let host = host.unwrap_or_else(|| config.host.clone());
+            if crowd::exposure::is_loopback(&host) && config.allowed_hosts.is_empty() {
                 // Only this machine can connect; only its own names are answered.
                 config.allowed_hosts = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
             }
-            let listen = Listen { port, host };
+            let listen = Listen {
+                port,
+                host: Some(host),
+            };
             let listener = bind(&listen, &mut config).await?;
             let addr = listener.local_addr()?;
             let choice = crowd::Choice::from_env();
@@ -234,9 +236,20 @@ fn embedded_defaults(config: &mut Config, data_dir: &std::path::Path) {
     }
 }
 
+/// Binds the api's address, if it may listen there (see `exposure`).
 async fn bind(listen: &Listen, config: &mut Config) -> anyhow::Result<tokio::net::TcpListener> {
     if let Some(port) = listen.port {
         config.port = port;
     }
-    crowd::bind_api(&listen.host, config.port).await
+    if let Some(host) = &listen.host {
+        config.host = host.clone();
+    }
+    if crowd::exposure::check(&config.host, config)? == crowd::exposure::Exposure::Anonymous {
+        tracing::warn!(
+            host = %config.host,
+            "THE API IS OPEN TO ANYONE WHO CAN REACH {}: no login is set and allow_anonymous is on",
+            config.host
+        );
+    }
+    crowd::bind_api(&config.host, config.port).await
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine;
 use warp::{Filter, Rejection};
 
-use crate::ApiError;
+use crate::{short::Short, ApiError};
 
 /// Passes every request when no credentials are configured.
 pub fn require(
@@ -16,26 +16,47 @@ pub fn require(
         .and_then(move |header: Option<String>| {
             let credentials = credentials.clone();
             async move {
-                match credentials.as_ref() {
-                    None => Ok(()),
-                    Some((login, password)) if matches(header.as_deref(), login, password) => {
+                let Some((login, password)) = credentials.as_ref() else {
+                    return Ok(());
+                };
+                match given(header.as_deref()) {
+                    Some(given)
+                        if constant_time_eq(&given, format!("{login}:{password}").as_bytes()) =>
+                    {
                         Ok(())
                     }
-                    Some(_) => Err(warp::reject::custom(ApiError::Unauthorized)),
+                    given => {
+                        if let Some(given) = given {
+                            // The connection's span names the client's address; the password
+                            // it tried is never written down.
+                            let tried = String::from_utf8_lossy(&given);
+                            let login = tried.split(':').next().unwrap_or_default();
+                            tracing::warn!(login = %Short(login), "wrong credentials");
+                        }
+                        Err(warp::reject::custom(ApiError::Unauthorized))
+                    }
                 }
             }
         })
         .untuple_one()
 }
 
+/// The `login:password` a basic `Authorization` header carries. The scheme name is matched in
+/// any case, as RFC 9110 says it must be.
+fn given(header: Option<&str>) -> Option<Vec<u8>> {
+    let (scheme, encoded) = header?.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+}
+
+#[cfg(test)]
 fn matches(header: Option<&str>, login: &str, password: &str) -> bool {
-    let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    constant_time_eq(&decoded, format!("{login}:{password}").as_bytes())
+    given(header)
+        .is_some_and(|given| constant_time_eq(&given, format!("{login}:{password}").as_bytes()))
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal the password.
@@ -53,6 +74,8 @@ mod tests {
         assert!(matches(Some("Basic Y3Jvd2Q6c2VjcmV0"), "crowd", "secret"));
         assert!(!matches(Some("Basic Y3Jvd2Q6c2VjcmV0"), "crowd", "other"));
         assert!(!matches(Some("Bearer x"), "crowd", "secret"));
+        assert!(matches(Some("basic Y3Jvd2Q6c2VjcmV0"), "crowd", "secret"));
+        assert!(matches(Some("BASIC  Y3Jvd2Q6c2VjcmV0"), "crowd", "secret"));
         assert!(!matches(None, "crowd", "secret"));
     }
 }

@@ -34,6 +34,8 @@ pub enum UrlStyle {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// Address the HTTP API listens on: this machine only unless said otherwise.
+    pub host: String,
     /// Port of the HTTP API.
     pub port: u16,
     pub database_url: String,
@@ -86,6 +88,9 @@ pub struct Config {
     #[serde(deserialize_with = "list_or_csv")]
     pub allowed_hosts: Vec<String>,
     pub password: Option<Secret>,
+    /// Lets the api listen beyond this machine with no login (something in front of it must
+    /// check who comes in).
+    pub allow_anonymous: bool,
     /// Largest `POST /jobs` body accepted, in bytes.
     pub max_body_bytes: u64,
     /// Most inputs one job may have.
@@ -126,6 +131,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            host: "127.0.0.1".into(),
             port: DEFAULT_PORT,
             database_url: "postgres://postgres@127.0.0.1:5432/crowd".into(),
             db_pool_size: 16,
@@ -154,6 +160,7 @@ impl Default for Config {
             login: None,
             allowed_hosts: Vec::new(),
             password: None,
+            allow_anonymous: false,
             max_body_bytes: 16 * 1024 * 1024,
             max_inputs: 100_000,
             callback_timeout_secs: 30,

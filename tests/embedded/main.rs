@@ -196,3 +196,49 @@ async fn a_job_survives_sigkill_and_a_restart() {
     assert_eq!(job["outputs"], json!([3 + 2]), "each unit counted once");
     drop(second);
 }
+
+/// `crowd up` keeps one user's jobs and results: its data directory and everything created in
+/// it are readable by that user only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("data dir");
+    let dir = data.path().join("crowd-data");
+    let mut receiver = CallbackReceiver::start(vec![200]).await;
+    let up = start_up(&dir);
+    let text = "one two\nthree four\nfive";
+    post(
+        &up.api,
+        json!({"action": "chunked_word_count", "inputs": [text],
+               "options": {"lines_per_chunk": 1}, "callback_url": receiver.url}),
+    )
+    .await;
+    assert_eq!(callback(&mut receiver).await["outputs"], json!([5]));
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let mut entries = vec![dir.clone()];
+    let mut checked = 0;
+    while let Some(path) = entries.pop() {
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+        checked += 1;
+        if path.is_dir() {
+            entries.extend(
+                std::fs::read_dir(&path)
+                    .expect("read_dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    assert!(
+        checked > 5,
+        "the database and the stored chunks were checked"
+    );
+    drop(up);
+}

@@ -1,0 +1,213 @@
+//! Deployment defaults, on the `crowd` binary as operators run it: the api listens on this
+//! machine only unless told otherwise, will not listen beyond it without a login (unless that is
+//! deliberate), logs a wrong login with the client's address and never the password tried; and
+//! `docker-compose.yml` publishes only the api, on 127.0.0.1, with no password of its own.
+
+use std::{
+    io::Read,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A `crowd api` process on its own database; its log is kept.
+struct Api {
+    child: Child,
+    port: u16,
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("addr").port()
+}
+
+fn admin_url() -> String {
+    std::env::var("CROWD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of the test's own, which the api creates and the test drops.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    fn new(test: &str) -> Database {
+        Database {
+            name: format!("crowd_test_deploy_{}_{test}", std::process::id()),
+        }
+    }
+
+    fn url(&self) -> String {
+        let mut url = url::Url::parse(&admin_url()).expect("database URL");
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let dropped = tokio::runtime::Runtime::new().map(|rt| {
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropped;
+    }
+}
+
+impl Api {
+    fn start(db: &Database, args: &[&str], env: &[(&str, &str)]) -> Api {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("a working directory");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_crowd"));
+        command
+            .arg("api")
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("CROWD_DATABASE_URL", db.url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("start crowd api");
+        Api { child, port }
+    }
+
+    /// Waits until `host` answers on the api's port; `false` if the process exited first.
+    fn answers_on(&mut self, host: &str) -> bool {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if std::net::TcpStream::connect((host, self.port)).is_ok() {
+                return true;
+            }
+            if self.child.try_wait().expect("try_wait").is_some() {
+                return false;
+            }
+            assert!(Instant::now() < deadline, "the api never answered");
+            std::thread::sleep(Duration::from_millis(50)); // no event to wait on: a process starting
+        }
+    }
+
+    /// Stops it and returns what it logged.
+    fn log(mut self) -> String {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut log).ok();
+        }
+        log
+    }
+
+    /// Waits for it to exit by itself; its status and log.
+    fn exit(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the api did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut log).ok();
+        }
+        (status, log)
+    }
+}
+
+#[test]
+fn the_api_listens_on_this_machine_only_by_default() {
+    let db = Database::new("default");
+    let mut api = Api::start(&db, &[], &[]);
+    assert!(api.answers_on("127.0.0.1"), "{}", api.log());
+    // Another loopback address reaches every socket bound to all addresses, not this one.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.2", api.port)).is_err(),
+        "the api listens beyond 127.0.0.1"
+    );
+    api.log();
+}
+
+#[test]
+fn beyond_this_machine_the_api_needs_a_login_or_a_deliberate_choice() {
+    let db = Database::new("login");
+    let (status, log) = Api::start(&db, &["--host", "0.0.0.0"], &[]).exit();
+    assert!(!status.success());
+    assert!(log.contains("allow_anonymous"), "{log}");
+
+    let mut anonymous = Api::start(
+        &db,
+        &["--host", "0.0.0.0"],
+        &[("CROWD_ALLOW_ANONYMOUS", "true")],
+    );
+    assert!(anonymous.answers_on("127.0.0.2"));
+    let log = anonymous.log();
+    assert!(log.contains("OPEN TO ANYONE"), "{log}");
+
+    let mut guarded = Api::start(
+        &db,
+        &["--host", "0.0.0.0"],
+        &[
+            ("CROWD_LOGIN", "crowd"),
+            ("CROWD_PASSWORD", "right-password"),
+        ],
+    );
+    assert!(guarded.answers_on("127.0.0.2"));
+    let reply = http_get(guarded.port, "crowd:hunter2-wrong");
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    let log = guarded.log();
+    assert!(log.contains("wrong credentials"), "{log}");
+    assert!(log.contains("127.0.0.1"), "the client's address: {log}");
+    assert!(!log.contains("hunter2"), "the password tried: {log}");
+}
+
+/// `GET /jobs` with basic auth `pair`, over a plain socket; the reply's head.
+fn http_get(port: u16, pair: &str) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = base64::engine::general_purpose::STANDARD.encode(pair);
+    write!(
+        stream,
+        "GET /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok();
+    reply
+}
+
+#[test]
+fn the_compose_file_publishes_only_the_api_on_this_machine() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("scripts/check_compose.py"))
+        .arg(root.join("docker-compose.yml"))
+        .arg(root.join("compose.admin.yml"))
+        .output()
+        .expect("python3 runs (with PyYAML: pip install pyyaml)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
