@@ -5,6 +5,7 @@
 //! connection or api error (clap exits 2 on usage errors too).
 
 mod client;
+mod retry;
 mod show;
 mod submit;
 
