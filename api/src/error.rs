@@ -23,6 +23,23 @@ pub enum ApiError {
     BadParameter(String),
     #[error("no job with id {0}")]
     JobNotFound(String),
+    /// The `Idempotency-Key` header cannot be taken (empty, too long, not printable ASCII).
+    #[error("{0}")]
+    BadIdempotencyKey(String),
+    /// The key made a job that differs from the one posted now.
+    #[error(
+        "this Idempotency-Key was already used with a different job (its action, inputs, \
+         options, callback_url or email differ) within idempotency_key_secs ({retention_secs} s); \
+         a new job needs a new key"
+    )]
+    IdempotencyKeyReused { retention_secs: u64 },
+    /// The key made a job that has been deleted since: making it again is not what a retry
+    /// means.
+    #[error(
+        "the job this Idempotency-Key created (id {0}) has been deleted since; post with a new \
+         key to create it again"
+    )]
+    IdempotentJobGone(i64),
     #[error(
         "the request's content type must be application/x-www-form-urlencoded or application/json"
     )]
@@ -106,6 +123,11 @@ impl ApiError {
             ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
             ApiError::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
+            ApiError::IdempotencyKeyReused { .. } => {
+                (StatusCode::CONFLICT, "idempotency_key_reused")
+            }
+            ApiError::IdempotentJobGone(_) => (StatusCode::GONE, "job_deleted"),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -4,12 +4,17 @@
 use std::sync::Arc;
 
 use crowd_shared::{
+    catalog::Stages,
+    idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
     jobs,
     messages::WorkMessage,
     store::{NewJob, NodeView},
 };
 use serde_json::{json, Value};
-use warp::{http::StatusCode, Rejection, Reply};
+use warp::{
+    http::{HeaderValue, StatusCode},
+    Rejection, Reply,
+};
 
 use crate::{
     job_body::JobBody,
@@ -25,8 +30,11 @@ pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `body` holds its share of the memory budget until the job is stored and the reply made.
+/// With an `Idempotency-Key`, a post of the job the key made before answers that job, marked
+/// by the `Idempotent-Replayed` header.
 pub async fn create_job(
     content_type: Option<String>,
+    key: Option<IdempotencyKey>,
     body: JobBody,
     state: Arc<ApiState>,
 ) -> Result<impl Reply, Rejection> {
@@ -41,19 +49,56 @@ pub async fn create_job(
         ))
     })?;
     fits_the_queue(&job, state.max_message_bytes)?;
-    let id = state
-        .store
-        .create_job(&job, stages)
-        .await
-        .map_err(ApiError::from)?;
-    tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
-    let view = state
-        .store
-        .job_view(id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::JobNotFound(id.to_string()))?;
-    Ok(warp::reply::json(&view))
+    let (id, replayed) = match store_job(&state, &job, stages, key).await? {
+        KeyedOutcome::Created(id) => {
+            tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
+            (id, false)
+        }
+        KeyedOutcome::Replayed(id) => {
+            tracing::info!(job.id = id, "job posted again with its idempotency key");
+            (id, true)
+        }
+        KeyedOutcome::Conflict => {
+            return Err(ApiError::IdempotencyKeyReused {
+                retention_secs: state.idempotency_retention.as_secs(),
+            }
+            .into())
+        }
+    };
+    let view = match state.store.job_view(id).await.map_err(ApiError::from)? {
+        Some(view) => view,
+        None if replayed => return Err(ApiError::IdempotentJobGone(id).into()),
+        None => return Err(ApiError::JobNotFound(id.to_string()).into()),
+    };
+    let mut reply = warp::reply::json(&view).into_response();
+    if replayed {
+        reply
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(reply)
+}
+
+/// Says that a reply is the job an earlier post with the key created, not a new one.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Writes the job; with a key, only if the key has not made one already.
+async fn store_job(
+    state: &ApiState,
+    job: &NewJob,
+    stages: Stages,
+    key: Option<IdempotencyKey>,
+) -> Result<KeyedOutcome, ApiError> {
+    let Some(key) = key else {
+        let id = state.store.create_job(job, stages).await?;
+        return Ok(KeyedOutcome::Created(id));
+    };
+    let post = KeyedPost {
+        key,
+        fingerprint: Fingerprint::of(job),
+        retention: state.idempotency_retention,
+    };
+    Ok(state.store.create_job_with_key(job, stages, &post).await?)
 }
 
 /// Refuses a job whose units could not be sent: better a 413 now than units that fail.

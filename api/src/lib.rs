@@ -10,6 +10,7 @@ mod body_budget;
 mod error;
 mod events;
 mod handlers;
+mod idempotency_key;
 mod job_body;
 mod job_fields;
 mod job_request;
@@ -43,6 +44,8 @@ pub struct ApiState {
     pub max_inputs: usize,
     /// Largest work message; a job with a unit bigger is refused.
     pub max_message_bytes: u64,
+    /// How long an `Idempotency-Key` names the job it created.
+    pub idempotency_retention: Duration,
     /// Outputs a job lists at most, and so the largest page of them.
     pub max_listed_outputs: i64,
     /// Memory for the bodies of posts being read and parsed at once.
@@ -75,6 +78,7 @@ impl ApiState {
             max_inputs: config.max_inputs,
             max_message_bytes: config.max_message_bytes,
             max_listed_outputs: config.max_listed_outputs,
+            idempotency_retention: Duration::from_secs(config.idempotency_key_secs),
             body_budget: body_budget::BodyBudget::for_bodies_of(config.max_body_bytes),
             node_ttl: config.heartbeat_interval() * 3,
             credentials: config

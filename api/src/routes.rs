@@ -7,7 +7,7 @@ use std::{convert::Infallible, sync::Arc};
 use warp::{Filter, Reply};
 
 use crate::{
-    allowed_hosts, auth, error, events, handlers, job_body, listing,
+    allowed_hosts, auth, error, events, handlers, idempotency_key, job_body, listing,
     methods::{self, READ, READ_OR_DELETE, READ_OR_POST},
     ops_page, same_origin,
     short::Short,
@@ -37,6 +37,7 @@ pub fn routes(
         .clone()
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
+        .and(idempotency_key::optional())
         .and(job_body::receive(state.clone()))
         .and(with_state.clone())
         .and_then(handlers::create_job);

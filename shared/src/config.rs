@@ -13,6 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The default port of CloudCrowd's central server, kept so its clients work unchanged.
 pub const DEFAULT_PORT: u16 = 9173;
 
+/// The longest `idempotency_key_secs`: ten years.
+pub const MAX_IDEMPOTENCY_KEY_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
 /// Where actions' saved files go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +129,9 @@ pub struct Config {
     /// A unit queued this long (seconds) that is neither in its queue nor running on a live
     /// worker was lost by the broker (a purge, a lost disk): it is published again.
     pub lost_unit_secs: u64,
+    /// How long an `Idempotency-Key` of `POST /jobs` names the job it created, in seconds;
+    /// after that the key is forgotten and may make a new job. 0: keys are not kept at all.
+    pub idempotency_key_secs: u64,
 }
 
 impl Default for Config {
@@ -174,6 +180,7 @@ impl Default for Config {
             max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
             poll_interval_ms: 2_000,
             lost_unit_secs: 300,
+            idempotency_key_secs: 24 * 60 * 60,
         }
     }
 }
@@ -226,6 +233,11 @@ impl Config {
             "`work_unit_retries` must be at least 1"
         );
         anyhow::ensure!(self.max_workers >= 1, "`max_workers` must be at least 1");
+        // Past this the stores' interval arithmetic would fail every post with a key.
+        anyhow::ensure!(
+            self.idempotency_key_secs <= MAX_IDEMPOTENCY_KEY_SECS,
+            "`idempotency_key_secs` may be at most {MAX_IDEMPOTENCY_KEY_SECS} (ten years)"
+        );
         Ok(self)
     }
 
@@ -384,6 +396,20 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validated().is_err());
+    }
+
+    #[test]
+    fn an_idempotency_retention_beyond_ten_years_is_refused() {
+        let at_most = Config {
+            idempotency_key_secs: MAX_IDEMPOTENCY_KEY_SECS,
+            ..Config::default()
+        };
+        assert!(at_most.validated().is_ok());
+        let beyond = Config {
+            idempotency_key_secs: MAX_IDEMPOTENCY_KEY_SECS + 1,
+            ..Config::default()
+        };
+        assert!(beyond.validated().is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod amqp;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod idempotency;
 pub mod job_view;
 pub mod jobs;
 pub mod messages;

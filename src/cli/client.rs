@@ -16,6 +16,8 @@ use super::ApiArgs;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// A job as the api shows it. `action` and `created_at` come only from `GET /jobs` and
 /// `GET /jobs/:id/units`.
 #[derive(Debug, Deserialize)]
@@ -124,10 +126,12 @@ impl Client {
         })
     }
 
-    /// `POST /jobs` with the job as a JSON body.
-    pub async fn submit(&self, job: &Value) -> anyhow::Result<Job> {
+    /// `POST /jobs` with the job as a JSON body, once. `key` (its `Idempotency-Key`) makes
+    /// posting it again safe: the api answers the job the key made, if it made one.
+    pub async fn submit(&self, job: &Value, key: &str) -> anyhow::Result<Job> {
         let url = self.url(&["jobs"]);
-        decode(self.send(self.http.post(url).json(job)).await?)
+        let request = self.http.post(url).header(IDEMPOTENCY_KEY, key).json(job);
+        decode(self.send(request).await?)
     }
 
     /// `GET /jobs/:id`.
@@ -204,8 +208,12 @@ impl Client {
 /// Why a request failed, for callers that act on it (a poll retries an unreachable api).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// No reply: refused, reset or timed out (the request may or may not have been handled).
     #[error("cannot reach the api at {api}: {cause}")]
     Unreachable { api: String, cause: String },
+    /// 502, 503 or 504: the api (or a proxy in front of it) cannot answer now.
+    #[error("{0}")]
+    Unavailable(String),
     /// 404: the job (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -221,6 +229,9 @@ fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
     };
     match status {
         StatusCode::NOT_FOUND => ClientError::NotFound(message).into(),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+            ClientError::Unavailable(message).into()
+        }
         StatusCode::UNAUTHORIZED => ClientError::Refused(format!(
             "{message} (give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD)"
         ))
@@ -287,5 +298,9 @@ mod tests {
         assert_eq!(error.to_string(), "no job with id 7");
         let error = api_error(StatusCode::BAD_GATEWAY, b"<html>");
         assert_eq!(error.to_string(), "the api answered 502 Bad Gateway");
+        assert!(matches!(
+            error.downcast_ref::<ClientError>(),
+            Some(ClientError::Unavailable(_))
+        ));
     }
 }

@@ -5,6 +5,7 @@
 //! connection or api error (clap exits 2 on usage errors too).
 
 mod client;
+mod retry;
 mod show;
 mod submit;
 
@@ -39,8 +40,10 @@ pub enum Command {
     ///
     /// Local paths become absolute file:// URLs; other inputs (URLs, text) are sent as they
     /// are. --wait shows a progress bar on stderr, prints the outputs as JSON on stdout, and
-    /// exits 1 if the job failed. Errors (bad arguments, an unreachable api, a job the api
-    /// refuses) exit 2.
+    /// exits 1 if the job failed. A post the api may not have received (no reply, or a 502,
+    /// 503 or 504) is sent again with the same Idempotency-Key, up to 8 times over about 16 s,
+    /// so it makes one job. Errors (bad arguments, an unreachable api, a job the api refuses)
+    /// exit 2.
     Submit(submit::SubmitArgs),
     /// Show the worker nodes and how many jobs and units are incomplete. Example: `crowd status`
     Status {

@@ -1,5 +1,6 @@
-//! `crowd submit`: builds a job from the command line (or reads one from a file), posts it,
-//! and with `--wait` follows it to its end with a progress bar on stderr.
+//! `crowd submit`: builds a job from the command line (or reads one from a file), posts it
+//! (again, with the same `Idempotency-Key`, if the api could not be reached or answer), and
+//! with `--wait` follows it to its end with a progress bar on stderr.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     client::{Client, ClientError, Job},
-    ApiArgs, Outcome,
+    retry, ApiArgs, Outcome,
 };
 
 /// How often `--wait` asks for the job: quick enough to feel live, cheap for the api.
@@ -48,7 +49,7 @@ pub struct SubmitArgs {
 
 pub async fn run(args: SubmitArgs) -> anyhow::Result<Outcome> {
     let client = Client::new(&args.api)?;
-    let job = client.submit(&job_json(&args)?).await?;
+    let job = post(&client, &job_json(&args)?).await?;
     if !args.wait {
         println!("{}", job.id);
         return Ok(Outcome::Done);
@@ -65,6 +66,35 @@ pub async fn run(args: SubmitArgs) -> anyhow::Result<Outcome> {
     } else {
         eprintln!("job {} {} (see `crowd job {}`)", job.id, job.status, job.id);
         Ok(Outcome::JobFailed)
+    }
+}
+
+/// Posts the job, and posts it again while the api cannot be reached or cannot answer (it may
+/// be restarting), always with the same `Idempotency-Key`: a post that got through before its
+/// reply was lost is answered with the job it made, so one invocation makes one job.
+async fn post(client: &Client, job: &Value) -> anyhow::Result<Job> {
+    // One key per invocation: every try is the same post.
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let error = match client.submit(job, &key).await {
+            Ok(job) => return Ok(job),
+            Err(error) => error,
+        };
+        let wait = error
+            .downcast_ref::<ClientError>()
+            .and_then(|e| retry::wait_before_retry(tries, e));
+        let Some(wait) = wait else {
+            return Err(error);
+        };
+        eprintln!(
+            "{error}; trying again in {} ms (try {} of {})",
+            wait.as_millis(),
+            tries + 1,
+            retry::MAX_TRIES
+        );
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -135,7 +165,9 @@ async fn follow(client: &Client, mut job: Job) -> anyhow::Result<Job> {
             }
             Err(e) => match e.downcast_ref::<ClientError>() {
                 // The job goes on without us: a restarting api is worth waiting for.
-                Some(ClientError::Unreachable { .. }) if failures < MAX_POLL_FAILURES => {
+                Some(ClientError::Unreachable { .. } | ClientError::Unavailable(_))
+                    if failures < MAX_POLL_FAILURES =>
+                {
                     failures += 1;
                     bar.set_message(format!("job {}: {e}; trying again", job.id));
                 }

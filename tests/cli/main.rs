@@ -3,6 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
+mod flaky_api;
 #[path = "../e2e/http_fixtures.rs"]
 #[allow(dead_code)] // The shared fixtures have more than these tests use.
 mod http_fixtures;
@@ -14,6 +15,7 @@ mod helpers {
 }
 
 use crowd::shared::{Config, Secret};
+use flaky_api::{Fault, FlakyApi};
 use http_fixtures::GatedServer;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -258,6 +260,52 @@ async fn submit_wait_says_so_when_the_job_is_deleted_under_it() {
         run.stderr
     );
     gated.release(1);
+    stack.stop().await;
+}
+
+/// The reply to `submit`'s post is lost after the api made the job (a 503 from a proxy, a cut
+/// connection): it posts again with the same key and gets that job, not a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_posts_again_with_its_key_when_the_reply_is_lost_and_makes_one_job() {
+    let stack = Stack::start().await;
+    let mut printed = Vec::new();
+    let mut keys = Vec::new();
+    for fault in [Fault::Unavailable, Fault::Cut] {
+        let flaky = FlakyApi::start(&stack.api, fault).await;
+        let run = crowd_in(
+            stack.texts.path(),
+            &["submit", "--api", &flaky.url, "word_count", "a b c"],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{fault:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("trying again"),
+            "{fault:?}: {}",
+            run.stderr
+        );
+        printed.push(run.stdout.trim().parse::<u64>().expect("the job id"));
+        let posted = flaky.posted_keys();
+        assert_eq!(posted.len(), 2, "{fault:?}: one post, then one more");
+        assert!(posted[0].is_some(), "{fault:?}: the post has a key");
+        assert_eq!(
+            posted[0], posted[1],
+            "{fault:?}: tried again with the same key"
+        );
+        keys.push(posted[0].clone());
+    }
+    assert_ne!(keys[0], keys[1], "each invocation has a key of its own");
+
+    let run = stack.crowd(&["jobs", "--json"]).await;
+    let jobs: Value = serde_json::from_str(&run.stdout).expect("jobs JSON");
+    assert_eq!(jobs["total"], 2, "one job per submit: {jobs}");
+    let mut ids: Vec<u64> = jobs["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|job| job["id"].as_u64().expect("an id"))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, printed, "the ids it printed are the jobs made");
     stack.stop().await;
 }
 

@@ -47,6 +47,7 @@ mod downloads;
 mod fairness;
 mod http_limits;
 mod idempotency;
+mod idempotent_posts;
 mod latency;
 mod lost_units;
 mod message_size;

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use crowd::shared::{
     catalog::Stages,
+    idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
     messages::{Completion, Heartbeat, Outcome, WorkMessage},
     status::Stage,
     store::{Applied, NewJob, Publish, Published, Store},
@@ -274,6 +275,60 @@ pub async fn deleting_a_job_returns_its_action(store: Arc<dyn Store>) {
     assert!(store.job_view(id).await.expect("view").is_none());
     assert_eq!(store.delete_job(id).await.expect("delete"), None);
     assert!(relay(&store).await.is_empty(), "its units went with it");
+}
+
+/// A post with an idempotency key, kept for `retention`.
+fn keyed(key: &str, job: &NewJob, retention: Duration) -> KeyedPost {
+    KeyedPost {
+        key: IdempotencyKey::parse(key.as_bytes()).expect("a valid key"),
+        fingerprint: Fingerprint::of(job),
+        retention,
+    }
+}
+
+pub async fn one_key_makes_one_job_however_many_post_it_at_once(store: Arc<dyn Store>) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let first = job(json!(["a", "b"]));
+    let post = keyed("k-1", &first, DAY);
+    let outcomes = futures_util::future::join_all(
+        (0..10).map(|_| store.create_job_with_key(&first, PLAIN, &post)),
+    )
+    .await;
+    let outcomes: Vec<KeyedOutcome> = outcomes.into_iter().map(|o| o.expect("post")).collect();
+    let created: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            KeyedOutcome::Created(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{outcomes:?}");
+    let id = created[0];
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, KeyedOutcome::Created(i) | KeyedOutcome::Replayed(i) if *i == id)),
+        "{outcomes:?}"
+    );
+    assert_eq!(relay(&store).await.len(), 2, "one job's units, once");
+
+    let other = job(json!(["c"]));
+    let reused = store
+        .create_job_with_key(&other, PLAIN, &keyed("k-1", &other, DAY))
+        .await
+        .expect("post");
+    assert_eq!(reused, KeyedOutcome::Conflict);
+    assert!(relay(&store).await.is_empty(), "nothing written");
+
+    // Kept for no time at all, the key is expired at once: the same post makes a new job.
+    let again = store
+        .create_job_with_key(&first, PLAIN, &keyed("k-1", &first, Duration::ZERO))
+        .await
+        .expect("post");
+    assert!(
+        matches!(again, KeyedOutcome::Created(new) if new != id),
+        "{again:?}"
+    );
 }
 
 pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store>) {

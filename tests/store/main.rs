@@ -94,6 +94,7 @@ on_both_stores!(
     stops_count_as_attempts_and_say_how_many,
     split_outputs_become_flattened_process_units,
     deleting_a_job_returns_its_action,
+    one_key_makes_one_job_however_many_post_it_at_once,
     heartbeats_make_nodes_and_leaving_removes_them,
     a_completed_job_with_a_callback_url_has_a_callback_due,
     lost_units_go_back_to_the_outbox,

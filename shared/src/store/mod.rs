@@ -18,6 +18,7 @@ pub use sqlite::SqliteStore;
 
 use crate::{
     catalog::Stages,
+    idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
     messages::{Completion, Heartbeat, WorkMessage},
     shutdown::CancellationToken,
@@ -196,6 +197,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Writes the job and its first units (the outbox) at once; returns its id.
     async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64>;
+
+    /// Writes the job as `create_job` does, unless `post.key` names a job already (one created
+    /// less than `post.retention` ago): then nothing is written, and the outcome says whether
+    /// that job is this one posted again or another one (`idempotency::decide`). The key and
+    /// the job are written in one transaction under the key's unique constraint, so of many
+    /// calls at once with one key exactly one creates a job and the others replay it. Deletes
+    /// up to `idempotency::SWEEP_LIMIT` expired keys on the way.
+    async fn create_job_with_key(
+        &self,
+        job: &NewJob,
+        stages: Stages,
+        post: &KeyedPost,
+    ) -> StoreResult<KeyedOutcome>;
 
     /// The job's CloudCrowd JSON, or `None` for an unknown id.
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>>;

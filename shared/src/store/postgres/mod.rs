@@ -2,6 +2,7 @@
 
 mod browse;
 mod callbacks;
+mod idempotency;
 mod listen;
 mod nodes;
 mod outbox;
@@ -27,6 +28,7 @@ use super::{
 };
 use crate::{
     catalog::Stages,
+    idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
@@ -77,33 +79,20 @@ impl Store for PgStore {
             .transaction()
             .await
             .context("starting a transaction")?;
-        let row = tx
-            .query_one(
-                "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
-                                   callback_url, email)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[
-                    &job.action,
-                    &JobStatus::initial(stages.split).code(),
-                    &Value::Array(job.inputs.clone()),
-                    &job.options,
-                    &job.options_bytes(),
-                    &stages.merge,
-                    &job.callback_url,
-                    &job.email,
-                ],
-            )
-            .await
-            .context("inserting a job")?;
-        let id: i64 = get(&row, 0)?;
-        let first_stage = if stages.split {
-            Stage::Split
-        } else {
-            Stage::Process
-        };
-        insert_units(&tx, id, &job.action, first_stage, &job.inputs).await?;
+        let id = insert_job(&tx, job, stages).await?;
         tx.commit().await.context("committing a job")?;
         Ok(id)
+    }
+
+    async fn create_job_with_key(
+        &self,
+        job: &NewJob,
+        stages: Stages,
+        post: &KeyedPost,
+    ) -> StoreResult<KeyedOutcome> {
+        idempotency::create_job_with_key(&self.pool, job, stages, post)
+            .await
+            .map_err(classify)
     }
 
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
@@ -320,6 +309,40 @@ impl Store for PgStore {
             .await
             .map_err(classify)
     }
+}
+
+/// Inserts the job and its first units (the outbox), in the caller's transaction.
+async fn insert_job(
+    tx: &deadpool_postgres::Transaction<'_>,
+    job: &NewJob,
+    stages: Stages,
+) -> anyhow::Result<i64> {
+    let row = tx
+        .query_one(
+            "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
+                               callback_url, email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &job.action,
+                &JobStatus::initial(stages.split).code(),
+                &Value::Array(job.inputs.clone()),
+                &job.options,
+                &job.options_bytes(),
+                &stages.merge,
+                &job.callback_url,
+                &job.email,
+            ],
+        )
+        .await
+        .context("inserting a job")?;
+    let id: i64 = get(&row, 0)?;
+    let first_stage = if stages.split {
+        Stage::Split
+    } else {
+        Stage::Process
+    };
+    insert_units(tx, id, &job.action, first_stage, &job.inputs).await?;
+    Ok(id)
 }
 
 /// Tells apart an unreachable database, refused data (SQLSTATE class 22, a data exception)

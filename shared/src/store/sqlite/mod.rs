@@ -3,6 +3,7 @@
 //! threads; wake-ups are in-process, since every reader lives in this process.
 
 mod browse;
+mod idempotency;
 mod outputs;
 mod progress;
 mod queries;
@@ -26,6 +27,7 @@ use super::{
 };
 use crate::{
     catalog::Stages,
+    idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
@@ -180,6 +182,25 @@ impl Store for SqliteStore {
             callbacks: false,
         });
         Ok(id)
+    }
+
+    async fn create_job_with_key(
+        &self,
+        job: &NewJob,
+        stages: Stages,
+        post: &KeyedPost,
+    ) -> StoreResult<KeyedOutcome> {
+        let (job, post) = (job.clone(), post.clone());
+        let outcome = self
+            .with(move |conn| idempotency::create_job_with_key(conn, &job, stages, &post))
+            .await?;
+        if let KeyedOutcome::Created(_) = outcome {
+            self.wake(Woke {
+                work: true,
+                callbacks: false,
+            });
+        }
+        Ok(outcome)
     }
 
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {

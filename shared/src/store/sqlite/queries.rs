@@ -52,7 +52,14 @@ pub(super) fn create_job(
     stages: Stages,
 ) -> anyhow::Result<i64> {
     let tx = conn.transaction()?;
-    tx.execute(
+    let id = insert_job(&tx, job, stages)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Inserts the job and its first units (the outbox), in the caller's transaction.
+pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> anyhow::Result<i64> {
+    conn.execute(
         "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge, callback_url, email)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -66,14 +73,13 @@ pub(super) fn create_job(
             job.email,
         ],
     )?;
-    let id = tx.last_insert_rowid();
+    let id = conn.last_insert_rowid();
     let first_stage = if stages.split {
         Stage::Split
     } else {
         Stage::Process
     };
-    insert_units(&tx, id, &job.action, first_stage, &job.inputs)?;
-    tx.commit()?;
+    insert_units(conn, id, &job.action, first_stage, &job.inputs)?;
     Ok(id)
 }
 
