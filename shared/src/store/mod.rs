@@ -188,7 +188,20 @@ pub enum StoreError {
     #[error("the store refused the data: {0:#}")]
     Refused(#[source] anyhow::Error),
     #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StoreError {
+    /// Every error a store passes on with `?` is told apart by its cause, whichever backend
+    /// raised it: a database that went away mid-transaction is `Unavailable` (a 503 and a
+    /// retry), not an internal error.
+    fn from(e: anyhow::Error) -> Self {
+        if e.chain().any(|cause| cause.is::<rusqlite::Error>()) {
+            sqlite::classify(e)
+        } else {
+            postgres::classify(e)
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

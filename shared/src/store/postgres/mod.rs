@@ -347,7 +347,7 @@ async fn insert_job(
 
 /// Tells apart an unreachable database, refused data (SQLSTATE class 22, a data exception)
 /// and anything else.
-fn classify(e: anyhow::Error) -> StoreError {
+pub(super) fn classify(e: anyhow::Error) -> StoreError {
     let postgres = || {
         e.chain()
             .filter_map(|cause| cause.downcast_ref::<tokio_postgres::Error>())

@@ -156,7 +156,7 @@ impl SqliteStore {
 }
 
 /// Refused data (a constraint or type mismatch) against anything else.
-fn classify(e: anyhow::Error) -> StoreError {
+pub(super) fn classify(e: anyhow::Error) -> StoreError {
     let refused = e.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<rusqlite::Error>(),
