@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use crowd_shared::{
+    catalog::Stages,
+    job_view::{JobFacts, JobView},
     jobs,
     messages::WorkMessage,
+    status::JobStatus,
     store::{NewJob, NodeView},
 };
 use serde_json::{json, Value};
@@ -47,13 +50,30 @@ pub async fn create_job(
         .await
         .map_err(ApiError::from)?;
     tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
-    let view = state
-        .store
-        .job_view(id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::JobNotFound(id.to_string()))?;
+    let view = match state.store.job_view(id).await.map_err(ApiError::from)? {
+        Some(view) => view,
+        // Deleted (`DELETE /jobs/:id`) between being stored and being read back: the post
+        // did make it, and a 404 would have the client post it again.
+        None => as_created(id, &job, stages),
+    };
     Ok(warp::reply::json(&view))
+}
+
+/// The JSON of job `id` as `create_job` stored it: nothing done yet.
+fn as_created(id: i64, job: &NewJob, stages: Stages) -> JobView {
+    let units = i64::try_from(job.inputs.len()).unwrap_or(i64::MAX);
+    JobView::from_facts(JobFacts {
+        id,
+        status: JobStatus::initial(stages.split),
+        outputs: None,
+        outputs_total: None,
+        email: job.email.clone(),
+        time_taken: None,
+        age: 0.0,
+        units_total: units,
+        units_done: 0,
+        units_incomplete: units,
+    })
 }
 
 /// Refuses a job whose units could not be sent: better a 413 now than units that fail.
