@@ -2,25 +2,25 @@
 //! `failed`, or is gone because this test deleted it (`DELETE` answered 204) or because its
 //! callback was answered 201; and the units of each that remains are listed, all complete.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::{fixtures::World, helpers::TestStack, tally::Tally};
+use crate::{fixtures::World, helpers::TestStack, run::Results};
 
-/// What became of the jobs accepted; `failures` gets what broke a promise.
-pub async fn check(
-    stack: &mut TestStack,
-    world: &mut World,
-    accepted: &BTreeSet<i64>,
-    deleted: &HashSet<i64>,
-    tally: &mut Tally,
-    failures: &mut Vec<String>,
-) {
+/// What became of the jobs `results` has accepted, counted in its tally; what broke a promise
+/// goes in its failures.
+pub async fn check(stack: &mut TestStack, world: &mut World, results: &mut Results) {
+    let Results {
+        tally,
+        failures,
+        accepted,
+        deleted,
+    } = results;
     let deadline = Instant::now() + crate::helpers::WAIT;
     let mut deleted_by_callback = HashSet::new();
-    for &id in accepted {
+    for &id in accepted.iter() {
         let ended = match wait_for_end(stack, id, deadline).await {
             Ok(ended) => ended,
             Err(e) => {

@@ -21,6 +21,7 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usi
     let mut extra: Vec<Vec<u8>> = Vec::new();
     let mut body = None;
     let mut half_close = false;
+    let mut host = Some(context.authority.as_bytes().to_vec());
     for _ in 0..rng.between(1, 3) {
         match rng.below(12) {
             0 => extra.push([b"content-type: ".as_slice(), &line_bytes(rng, 30)].concat()),
@@ -85,14 +86,9 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usi
                 .as_bytes()
                 .to_vec(),
             ),
+            7 if rng.one_in(2) => host = odd_host(rng, context.authority),
             7 => extra.push(
                 rng.pick(&[
-                    "host: evil.example",
-                    "host: ",
-                    "host: [::1",
-                    "host: 127.0.0.1:1:2",
-                    "host: a b",
-                    "host: ..",
                     "origin: http://evil.example",
                     "origin: null",
                     "origin: not a url",
@@ -104,8 +100,9 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usi
                 .as_bytes()
                 .to_vec(),
             ),
+            8 if rng.one_in(4) => host = Some(line_bytes(rng, 40)),
             8 => {
-                let name = rng.pick(&["host", "origin", "authorization", "x-junk"]);
+                let name = rng.pick(&["origin", "authorization", "x-junk"]);
                 extra.push([format!("{name}: ").as_bytes(), &line_bytes(rng, 40)].concat());
             }
             9 => {
@@ -140,9 +137,42 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usi
         }
     }
     request.via = Via::Raw {
-        bytes: request::wire_bytes(request, context.authority, &extra, body.as_deref(), false),
+        bytes: request::wire_bytes(request, host.as_deref(), &extra, body.as_deref(), false),
         half_close,
     };
+}
+
+/// A `Host` the api does not answer to (its `allowed_hosts` are loopback names), or one that
+/// only looks odd, or none at all.
+fn odd_host(rng: &mut Rng, authority: &str) -> Option<Vec<u8>> {
+    let port = authority.rsplit(':').next().unwrap_or("");
+    let host = match rng.below(20) {
+        0 => return None,
+        1 => format!("{authority}\r\nhost: evil.example"),
+        2 => format!("evil.example\r\nhost: {authority}"),
+        _ => rng
+            .pick(&[
+                "evil.example",
+                "evil.example:PORT",
+                "",
+                "[::1",
+                "[::1]:PORT",
+                "[::1]]",
+                "127.0.0.1:1:2",
+                "127.0.0.1:",
+                ":PORT",
+                "a b",
+                "..",
+                "LOCALHOST:PORT",
+                "localhost.",
+                "127.0.0.1.evil.example",
+                "127.0.0.1:PORT, evil.example",
+                "ｌｏｃａｌｈｏｓｔ:PORT",
+                "127.1:PORT",
+            ])
+            .replace("PORT", port),
+    };
+    Some(host.into_bytes())
 }
 
 /// Bytes of any value but those that end a header line (and never `:`).

@@ -32,32 +32,22 @@ mod malformed;
 mod pipelined;
 mod request;
 mod rng;
+mod run;
 mod tally;
 mod targets;
 mod verdict;
 mod wire;
 
-use std::{
-    collections::{BTreeSet, HashSet},
-    time::{Duration, Instant},
-};
-
-use futures_util::StreamExt;
+use std::time::Instant;
 
 use crate::{
     fixtures::World,
-    helpers::{Backend, TestStack},
-    request::{Context, Request},
-    tally::Tally,
-    wire::Answer,
+    helpers::{Backend, StackOptions, TestStack},
+    request::Context,
 };
 
 /// Requests of a run, unless `CROWD_FUZZ_REQUESTS` says otherwise.
 const REQUESTS: u64 = 3_000;
-/// Requests in flight at once.
-const IN_FLIGHT: usize = 8;
-/// `/heartbeat` is asked after every this many answers.
-const HEARTBEAT_EVERY: usize = 100;
 /// Failures shown in full when the test fails.
 const SHOWN_FAILURES: usize = 20;
 
@@ -70,79 +60,27 @@ async fn fuzzed_requests_get_no_5xx_and_every_job_accepted_ends() {
         indices.len()
     );
     let started = Instant::now();
-    let mut stack = TestStack::start(Backend::Distributed).await;
+    let options = StackOptions {
+        // As `crowd up` answers on loopback, so that odd `Host`s meet the check.
+        configure: |c| {
+            c.allowed_hosts = vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+        },
+        ..Default::default()
+    };
+    let mut stack = TestStack::start_with(Backend::Distributed, options).await;
     let mut world = World::start(&stack).await;
     let authority = stack.api.trim_start_matches("http://").to_string();
     let context = Context {
         urls: &world.urls,
         authority: &authority,
     };
-    // Idle connections go before the api's idle timeout (5 s) closes them under a request.
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(2))
-        .timeout(wire::ANSWER_TIME)
-        .build()
-        .expect("an HTTP client");
-
-    let mut tally = Tally::default();
-    let mut failures = Vec::new();
-    let (mut accepted, mut deleted) = (BTreeSet::new(), HashSet::new());
     let api = stack.api.clone();
-    let mut answers = futures_util::stream::iter(indices)
-        .map(|index| {
-            let request = request::generate(seed, index, &context);
-            let (http, api) = (&http, &api);
-            async move {
-                if let Some(url) = guard::url_leaving(&request.body) {
-                    return (request, None, Some(url));
-                }
-                let answer = wire::send(http, api, &request).await;
-                (request, Some(answer), None)
-            }
-        })
-        .buffer_unordered(IN_FLIGHT);
-    let mut answered = 0;
-    while let Some((request, answer, leaving)) = answers.next().await {
-        match (answer, leaving) {
-            (Some(answer), _) => match verdict::judge(&request, &answer) {
-                Ok(seen) => {
-                    tally.answer(request.kind, &seen.label);
-                    accepted.extend(seen.accepted);
-                    deleted.extend(seen.deleted);
-                }
-                Err(broken) => {
-                    tally.answer(request.kind, "FAILED");
-                    failures.push(failure(seed, &request, &broken, &answer));
-                }
-            },
-            (None, url) => {
-                tally.skipped += 1;
-                println!(
-                    "fuzz: request #{} not sent: it names {url:?}",
-                    request.index
-                );
-            }
-        }
-        answered += 1;
-        if answered % HEARTBEAT_EVERY == 0 {
-            if let Err(e) = heartbeat(&api).await {
-                failures.push(format!("seed {seed}, after {answered} requests: {e}"));
-            }
-            tally.heartbeats += 1;
-        }
-    }
-    drop(answers);
+    let mut results = run::send_all(seed, indices, &context, &api).await;
     let sent_in = started.elapsed();
-
-    endings::check(
-        &mut stack,
-        &mut world,
-        &accepted,
-        &deleted,
-        &mut tally,
-        &mut failures,
-    )
-    .await;
+    endings::check(&mut stack, &mut world, &mut results).await;
+    let run::Results {
+        tally, failures, ..
+    } = results;
     println!("{tally}");
     println!(
         "fuzz: seed {seed}: requests done in {:.1} s, jobs ended by {:.1} s",
@@ -197,33 +135,4 @@ fn indices() -> Vec<u64> {
         .map(|n| number("CROWD_FUZZ_REQUESTS", &n))
         .unwrap_or(REQUESTS);
     (0..count).collect()
-}
-
-/// The api, asked on a connection of its own, still answers `/heartbeat`.
-async fn heartbeat(api: &str) -> Result<(), String> {
-    let request = format!(
-        "GET /heartbeat HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
-        api.trim_start_matches("http://")
-    );
-    let asked = tokio::time::timeout(Duration::from_secs(10), raw_http::exchange(api, &request));
-    match asked.await {
-        Ok(response) if response.status == 200 && response.body.ends_with(b"buh-bump") => Ok(()),
-        Ok(response) => Err(format!(
-            "GET /heartbeat answered {}: {:?}",
-            response.status,
-            String::from_utf8_lossy(&response.body)
-        )),
-        Err(_) => Err("GET /heartbeat got no answer within 10 s".into()),
-    }
-}
-
-/// A failure, with what it takes to see it again.
-fn failure(seed: u64, request: &Request, broken: &str, answer: &Answer) -> String {
-    let answer: String = format!("{answer:?}").chars().take(1_000).collect();
-    let broken: String = broken.chars().take(2_000).collect();
-    format!(
-        "seed {seed}, {request}\n  broke a promise: {broken}\n  answer: {}\n  again: CROWD_FUZZ_SEED={seed} CROWD_FUZZ_ONLY={} cargo test --test fuzz",
-        answer,
-        request.index
-    )
 }

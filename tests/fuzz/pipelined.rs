@@ -53,7 +53,8 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request) {
         }
         _ => {}
     }
-    let mut bytes = request::wire_bytes(request, context.authority, &extra, Some(&body), true);
+    let host = Some(context.authority.as_bytes());
+    let mut bytes = request::wire_bytes(request, host, &extra, Some(&body), true);
     bytes.extend_from_slice(
         format!(
             "GET /heartbeat HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",

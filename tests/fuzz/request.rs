@@ -221,22 +221,24 @@ pub fn content_type(rng: &mut Rng) -> String {
     .to_string()
 }
 
-/// The bytes of `request` as a client would write them: its headers, then the `extra` lines,
-/// a `Content-Length` unless those declare a length, and `Connection: close` (so that the
-/// answer ends with the connection) unless `keep_alive`; then `body`, or the request's own.
+/// The bytes of `request` as a client would write them: `Host: host` (none if `None`), its
+/// headers, then the `extra` lines, a `Content-Length` unless those declare a length, and
+/// `Connection: close` (so that the answer ends with the connection) unless `keep_alive`;
+/// then `body`, or the request's own.
 pub fn wire_bytes(
     request: &Request,
-    authority: &str,
+    host: Option<&[u8]>,
     extra: &[Vec<u8>],
     body: Option<&[u8]>,
     keep_alive: bool,
 ) -> Vec<u8> {
     let body = body.unwrap_or(&request.body);
-    let mut bytes = format!(
-        "{} {} HTTP/1.1\r\nhost: {authority}\r\n",
-        request.method, request.target
-    )
-    .into_bytes();
+    let mut bytes = format!("{} {} HTTP/1.1\r\n", request.method, request.target).into_bytes();
+    if let Some(host) = host {
+        bytes.extend_from_slice(b"host: ");
+        bytes.extend_from_slice(host);
+        bytes.extend_from_slice(b"\r\n");
+    }
     for (name, value) in &request.headers {
         bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
@@ -262,7 +264,13 @@ pub fn wire_bytes(
 /// `request` written by hand, as it is.
 fn by_hand(request: &Request, context: &Context) -> Via {
     Via::Raw {
-        bytes: wire_bytes(request, context.authority, &[], None, false),
+        bytes: wire_bytes(
+            request,
+            Some(context.authority.as_bytes()),
+            &[],
+            None,
+            false,
+        ),
         half_close: false,
     }
 }

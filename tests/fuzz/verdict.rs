@@ -39,6 +39,14 @@ pub fn judge(request: &Request, answer: &Answer) -> Result<Seen, String> {
     if request.then_heartbeat {
         // The heartbeat's answer, if the connection lasted for it; nothing else.
         match rest {
+            // An answer that leaves the connection open must not be the last on it.
+            [] if first.header("connection") != Some("close") => {
+                return Err(format!(
+                    "the connection closed after an answer ({}) that did not say it would: a \
+                     client keeping it alive loses its next request",
+                    first.status
+                ))
+            }
             [] => {}
             [heartbeat] if heartbeat.status == 200 && heartbeat.body == b"buh-bump" => {}
             _ => {
@@ -95,6 +103,13 @@ fn judge_one(request: &Request, path: &str, response: &RawResponse) -> Result<Se
                 shown(&response.body)
             )
         })?;
+    }
+    if status == 404 && request.method == "POST" && path == "/jobs" {
+        // The route exists, and a job it has just made is one it knows.
+        return Err(format!(
+            "POST /jobs answered 404: {}",
+            shown(&response.body)
+        ));
     }
     let mut seen = seen(&label);
     // `/jobs` is the one route that takes a POST: its 200 is a job accepted.

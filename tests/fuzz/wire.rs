@@ -34,6 +34,27 @@ pub enum Answer {
     ClientError(String),
 }
 
+impl std::fmt::Display for Answer {
+    /// The answer as a person reads it: statuses, headers, bodies as text (cut short).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Responses(responses, path) => {
+                write!(f, "for {path:?}:")?;
+                for r in responses {
+                    let body =
+                        String::from_utf8_lossy(&r.body[..r.body.len().min(500)]).into_owned();
+                    write!(f, " [{} {:?} {body:?}]", r.status, r.headers)?;
+                }
+                Ok(())
+            }
+            Answer::Nothing => f.write_str("nothing; the connection closed"),
+            Answer::Garbled(text) => write!(f, "not HTTP: {text:?}"),
+            Answer::Hung(bytes) => write!(f, "{bytes} bytes, then nothing for {ANSWER_TIME:?}"),
+            Answer::ClientError(e) => write!(f, "the client failed: {e}"),
+        }
+    }
+}
+
 pub async fn send(http: &reqwest::Client, api: &str, request: &Request) -> Answer {
     match &request.via {
         Via::Client => match client_request(http, api, request) {
@@ -115,6 +136,11 @@ async fn through_client(
         }],
         path,
     )
+}
+
+/// `bytes`, a plain request, on a connection of its own, and what came back.
+pub async fn exchange(api: &str, bytes: &[u8]) -> Answer {
+    raw(api, bytes, false, "", "GET").await
 }
 
 /// Writes `bytes` on a connection of its own and reads until the server closes it.
