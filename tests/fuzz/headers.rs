@@ -3,7 +3,8 @@
 //! refuses, hosts and origins of elsewhere, too many of them or too big.
 
 use crate::{
-    jobs::{self, Encoding, Flavor},
+    bodies::{self, Encoding},
+    jobs::{self, Flavor},
     request::{self, Context, Request, Via},
     rng::Rng,
     targets,
@@ -13,7 +14,7 @@ use crate::{
 pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usize) {
     if rng.one_in(2) {
         let job = jobs::job(rng, context.urls, Flavor::Plausible);
-        request.body = jobs::encode(rng, &job, Encoding::Json).0;
+        request.body = bodies::encode(rng, &job, Encoding::Json).0;
     } else {
         request.method = rng.pick(&["GET", "HEAD", "DELETE"]).to_string();
         request.target = targets::path(rng, max_id);

@@ -22,6 +22,7 @@ mod raw_http;
 #[path = "../e2e/s3_server.rs"]
 mod s3_server;
 
+mod bodies;
 mod endings;
 mod fixtures;
 mod guard;

@@ -6,8 +6,9 @@
 //! the first.
 
 use crate::{
+    bodies::{self, Encoding},
     fixtures::Urls,
-    jobs::{self, Encoding, Flavor},
+    jobs::{self, Flavor},
     request::{self, Context, Request, Via},
     rng::Rng,
 };
@@ -76,5 +77,5 @@ fn some_job(rng: &mut Rng, urls: &Urls) -> String {
         return String::new();
     }
     let job = jobs::job(rng, urls, Flavor::Plausible);
-    String::from_utf8_lossy(&jobs::encode(rng, &job, Encoding::Json).0).into_owned()
+    String::from_utf8_lossy(&bodies::encode(rng, &job, Encoding::Json).0).into_owned()
 }

@@ -4,9 +4,10 @@
 use std::fmt;
 
 use crate::{
+    bodies::{self, Encoding},
     fixtures::Urls,
     headers,
-    jobs::{self, Encoding, Flavor},
+    jobs::{self, Flavor},
     json_text, malformed, pipelined,
     rng::Rng,
     targets, wire,
@@ -142,7 +143,7 @@ fn made_up(seed: u64, index: u64, context: &Context) -> Request {
         Kind::JobUnicode => job_post(rng, context, &mut request, Flavor::Unicode),
         Kind::JobBig => job_post(rng, context, &mut request, Flavor::Big),
         Kind::JunkBody => {
-            request.body = jobs::junk_body(rng);
+            request.body = bodies::junk_body(rng);
             if !rng.one_in(4) {
                 request
                     .headers
@@ -195,7 +196,7 @@ fn job_post(rng: &mut Rng, context: &Context, request: &mut Request, flavor: Fla
         _ if rng.one_in(2) => Encoding::Form,
         _ => Encoding::Json,
     };
-    let (body, content_type) = jobs::encode(rng, &job, encoding);
+    let (body, content_type) = bodies::encode(rng, &job, encoding);
     request.body = body;
     if let Some(content_type) = content_type {
         request.headers.push(("content-type".into(), content_type));
