@@ -6,8 +6,10 @@ use std::sync::Arc;
 use crowd_shared::{
     catalog::Stages,
     idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
+    job_view::{JobFacts, JobView},
     jobs,
     messages::WorkMessage,
+    status::JobStatus,
     store::{NewJob, NodeView},
 };
 use serde_json::{json, Value};
@@ -68,7 +70,9 @@ pub async fn create_job(
     let view = match state.store.job_view(id).await.map_err(ApiError::from)? {
         Some(view) => view,
         None if replayed => return Err(ApiError::IdempotentJobGone(id).into()),
-        None => return Err(ApiError::JobNotFound(id.to_string()).into()),
+        // Deleted (`DELETE /jobs/:id`) between being stored and being read back: the post
+        // did make it, and a 404 would have the client post it again.
+        None => as_created(id, &job, stages),
     };
     let mut reply = warp::reply::json(&view).into_response();
     if replayed {
@@ -99,6 +103,23 @@ async fn store_job(
         retention: state.idempotency_retention,
     };
     Ok(state.store.create_job_with_key(job, stages, &post).await?)
+}
+
+/// The JSON of job `id` as `create_job` stored it: nothing done yet.
+fn as_created(id: i64, job: &NewJob, stages: Stages) -> JobView {
+    let units = i64::try_from(job.inputs.len()).unwrap_or(i64::MAX);
+    JobView::from_facts(JobFacts {
+        id,
+        status: JobStatus::initial(stages.split),
+        outputs: None,
+        outputs_total: None,
+        email: job.email.clone(),
+        time_taken: None,
+        age: 0.0,
+        units_total: units,
+        units_done: 0,
+        units_incomplete: units,
+    })
 }
 
 /// Refuses a job whose units could not be sent: better a 413 now than units that fail.

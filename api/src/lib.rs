@@ -21,6 +21,7 @@ mod routes;
 mod same_origin;
 mod server;
 mod short;
+mod unread_body;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use futures_util::{future::BoxFuture, FutureExt};
 
-use crate::{routes, ApiError, ApiState};
+use crate::{routes, unread_body::AnnouncesClose, ApiError, ApiState};
 
 /// How long a client may take to send a request's head (the request line and headers), from
 /// its first byte, or from the end of the previous response on a kept-alive connection; then
@@ -55,7 +55,8 @@ pub async fn run(state: Arc<ApiState>, listener: TcpListener, shutdown: Cancella
                 }
             },
         };
-        let service = TowerToHyperService::new(Unwinding(warp::service(routes.clone())));
+        let service = warp::service(routes.clone());
+        let service = TowerToHyperService::new(AnnouncesClose(Unwinding(service)));
         let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
         // Each connection on a task of its own, so that a slow one holds up no other.
         tokio::spawn(

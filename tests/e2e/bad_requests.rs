@@ -1,6 +1,11 @@
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, StackOptions, TestStack};
+use crate::{
+    helpers::{Backend, StackOptions, TestStack},
+    raw_http::{self, RawResponse},
+};
 
 async fn expect_error(reply: reqwest::Response, status: u16, message_part: &str) {
     let got = reply.status().as_u16();
@@ -277,8 +282,112 @@ async fn basic_auth_guards_every_route_when_configured(backend: Backend) {
     stack.stop().await;
 }
 
+/// Found by the fuzz test (tests/fuzz): a request answered before its body was read (a 405, a
+/// 413...) leaves the rest of the body on the connection, so hyper closes it after the answer.
+/// Unannounced, a client keeping connections alive sent its next request, a job, on it and got
+/// a broken pipe. The answer says `Connection: close`; one whose body was read does not.
+async fn an_answer_that_leaves_the_body_unread_says_the_connection_closes(backend: Backend) {
+    let stack = TestStack::without_workers(backend).await;
+    let host = stack.api.trim_start_matches("http://").to_string();
+    let unread = [
+        // A route that takes no body: 405, the body ignored.
+        format!(
+            "PUT /jobs/1 HTTP/1.1\r\nhost: {host}\r\ncontent-length: 100000\r\n\r\n{}",
+            "x".repeat(100_000)
+        ),
+        // Longer than max_body_bytes: 413 before a byte of it is read.
+        format!("POST /jobs HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1099511627776\r\n\r\n{{}}"),
+    ];
+    for request in unread {
+        let mut stream = raw_http::send(&stack.api, request.as_bytes()).await;
+        let (bytes, _) = raw_http::read_until_closed(&mut stream, Duration::from_secs(20)).await;
+        let response = RawResponse::parse(&bytes);
+        assert!(
+            response.status >= 400,
+            "{}",
+            request.lines().next().unwrap_or("")
+        );
+        assert_eq!(
+            response.header("connection"),
+            Some("close"),
+            "{}: {:?}",
+            request.lines().next().unwrap_or(""),
+            response.headers
+        );
+    }
+    // A job read whole leaves the connection as it was: the heartbeat after it is answered.
+    let job = r#"{"action": "word_count", "inputs": ["a"]}"#;
+    let two = format!(
+        "POST /jobs HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{job}GET /heartbeat HTTP/1.1\r\nhost: {host}\r\n\
+         connection: close\r\n\r\n",
+        job.len()
+    );
+    let mut stream = raw_http::send(&stack.api, two.as_bytes()).await;
+    let (bytes, _) = raw_http::read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    let first = RawResponse::parse(&bytes);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("connection"), None, "{:?}", first.headers);
+    assert!(
+        bytes.ends_with(b"buh-bump"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    stack.stop().await;
+}
+
 crate::on_both_backends!(
     every_bad_request_gets_a_4xx_that_says_what_is_wrong,
     requests_for_other_host_names_are_refused_when_hosts_are_listed,
-    basic_auth_guards_every_route_when_configured
+    basic_auth_guards_every_route_when_configured,
+    an_answer_that_leaves_the_body_unread_says_the_connection_closes,
 );
+
+/// Makes Postgres delete a job posted with `email` as its transaction commits, as a
+/// `DELETE /jobs/:id` landing between the api storing the job and reading it back does.
+const DELETED_AS_STORED: &str = "
+CREATE FUNCTION test_delete_as_stored() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM jobs WHERE id = NEW.id;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER test_delete_as_stored AFTER INSERT ON jobs
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  WHEN (NEW.email = 'deleted-as-stored@127.0.0.1') EXECUTE FUNCTION test_delete_as_stored();
+";
+
+/// Found by the fuzz test (tests/fuzz), whose deletes of recent jobs now and then met a post
+/// in that gap: the post made its job, and was answered 404 "no job with id N", so a client
+/// would take it for failed and post again. It is answered with the job as it was made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_deleted_before_its_post_is_answered_is_still_answered_200() {
+    let stack = TestStack::without_workers(Backend::Distributed).await;
+    let (db, connection) =
+        tokio_postgres::connect(&stack.config.database_url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+    tokio::spawn(connection);
+    db.batch_execute(DELETED_AS_STORED)
+        .await
+        .expect("install the trigger");
+    let reply = stack
+        .http
+        .post(stack.url("/jobs"))
+        .json(&json!({
+            "action": "word_count",
+            "inputs": ["a", "b"],
+            "email": "deleted-as-stored@127.0.0.1",
+        }))
+        .send()
+        .await
+        .expect("POST /jobs");
+    let status = reply.status();
+    let job: Value = reply.json().await.expect("JSON");
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "processing", "{job}");
+    assert_eq!(job["work_units"], 2, "{job}");
+    assert_eq!(job["email"], "deleted-as-stored@127.0.0.1", "{job}");
+    let id = job["id"].as_i64().expect("an id");
+    assert_eq!(stack.get_job(id).await.0, 404, "the job is gone");
+    stack.stop().await;
+}
