@@ -75,12 +75,22 @@ pub fn parse(kind: BodyKind, body: &[u8], max_inputs: usize) -> Result<NewJob, A
     validate(fields)
 }
 
+/// How deep a job's values may nest. Listings wrap a unit's input in a few more levels, and
+/// JSON readers stop at 128 (serde_json's default, which the command line uses): a job must
+/// stay readable wherever it is shown.
+pub const MAX_NESTING: usize = 100;
+
 fn validate(fields: Fields) -> Result<NewJob, ApiError> {
     if fields.values().any(contains_nul) {
         // Postgres cannot store U+0000 in text or jsonb.
         return Err(invalid(
             "strings in a job may not contain the NUL character (\\u0000)",
         ));
+    }
+    if fields.values().any(|v| depth(v) > MAX_NESTING) {
+        return Err(invalid(format!(
+            "values in a job may nest at most {MAX_NESTING} levels deep"
+        )));
     }
     let action = match fields.action {
         Some(Value::String(a)) if !a.trim().is_empty() => a,
@@ -167,6 +177,22 @@ fn contains_nul(v: &Value) -> bool {
     }
 }
 
+/// Levels of arrays and objects in `value` (0 for a scalar).
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((value, level)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(level);
+        stack.extend(children.map(|child| (child, level + 1)));
+    }
+    deepest
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -206,6 +232,20 @@ mod tests {
         let job = parse_json(r#"{"priority":[{"x":"\u0000"}],"action":"a","inputs":[1]}"#)
             .expect("unknown keys ignored");
         assert_eq!(job.action, "a");
+    }
+
+    #[test]
+    fn values_may_nest_only_so_deep_that_every_reader_can_read_them() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"action":"a","inputs":[{}1{}]}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(parse_json(&nested(MAX_NESTING)).is_ok());
+        let err = parse_json(&nested(MAX_NESTING + 1)).expect_err("too deep");
+        assert!(err.contains("at most 100 levels"), "{err}");
     }
 
     #[test]
