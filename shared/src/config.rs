@@ -10,6 +10,8 @@ use figment::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::outbound::{BadEntry, Outbound, Purpose};
+
 /// The default port of CloudCrowd's central server, kept so its clients work unchanged.
 pub const DEFAULT_PORT: u16 = 9173;
 
@@ -67,6 +69,13 @@ pub struct Config {
     /// services, so a job cannot read a worker's private files.
     #[serde(deserialize_with = "list_or_csv")]
     pub allowed_file_roots: Vec<PathBuf>,
+    /// Networks (CIDRs, addresses) and host names that downloads and callbacks may reach
+    /// although they are local: loopback, private, link-local, unique-local, multicast and
+    /// unspecified addresses are refused otherwise (see `outbound`), so a job cannot make a
+    /// worker or a dispatcher reach what only they can. Empty by default for the distributed
+    /// services; `crowd up` on a loopback address opens loopback and the private networks.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_networks: Vec<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: String,
     pub s3_bucket: Option<String>,
@@ -142,6 +151,7 @@ impl Default for Config {
             local_storage_path: PathBuf::from("/tmp/cloud_crowd_storage"),
             temp_storage_path: std::env::temp_dir().join("cloud_crowd_tmp"),
             allowed_file_roots: Vec::new(),
+            allowed_networks: Vec::new(),
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_bucket: None,
@@ -219,6 +229,8 @@ impl Config {
             "`work_unit_retries` must be at least 1"
         );
         anyhow::ensure!(self.max_workers >= 1, "`max_workers` must be at least 1");
+        // Read here, so a typo stops every service at start rather than its first request.
+        Outbound::new(&self.allowed_networks, Purpose::Downloads)?;
         Ok(self)
     }
 
@@ -228,6 +240,11 @@ impl Config {
             (Some(login), Some(password)) => Some((login, password.expose())),
             _ => None,
         }
+    }
+
+    /// The rule downloads (or callbacks) go by: `allowed_networks` opened.
+    pub fn outbound(&self, purpose: Purpose) -> Result<Outbound, BadEntry> {
+        Outbound::new(&self.allowed_networks, purpose)
     }
 
     pub fn heartbeat_interval(&self) -> Duration {
@@ -368,6 +385,16 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains(":pw@"), "{printed}");
+    }
+
+    #[test]
+    fn a_bad_allowed_network_stops_the_start() {
+        let config = Config {
+            allowed_networks: vec!["10.0.0.0/8".into(), "10.0.0.0/99".into()],
+            ..Config::default()
+        };
+        let err = format!("{:#}", config.validated().expect_err("refused"));
+        assert!(err.contains("10.0.0.0/99"), "{err}");
     }
 
     #[test]

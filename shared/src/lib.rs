@@ -9,6 +9,8 @@ pub mod db;
 pub mod job_view;
 pub mod jobs;
 pub mod messages;
+pub mod outbound;
+pub mod outbound_http;
 pub mod progress;
 pub mod queue;
 pub mod recent;
