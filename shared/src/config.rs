@@ -10,7 +10,10 @@ use figment::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::outbound::{BadEntry, Outbound, Purpose};
+use crate::{
+    outbound::{BadEntry, Outbound, Purpose},
+    shown::redact_url,
+};
 
 /// The default port of CloudCrowd's central server, kept so its clients work unchanged.
 pub const DEFAULT_PORT: u16 = 9173;
@@ -255,12 +258,18 @@ impl Config {
         Duration::from_millis(self.poll_interval_ms.max(10))
     }
 
-    /// The effective configuration as JSON, secrets redacted.
+    /// The effective configuration as JSON, secrets redacted: `Secret`s print as asterisks,
+    /// and every URL (`database_url`, `amqp_url`, `s3_endpoint`, ...) loses its credentials
+    /// and the values of its secret query parameters (see `shown::redact_url`).
     pub fn redacted_json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
-        for url_key in ["database_url", "amqp_url"] {
-            if let Some(serde_json::Value::String(url)) = value.get_mut(url_key) {
-                *url = redact_url_password(url);
+        if let serde_json::Value::Object(fields) = &mut value {
+            for field in fields.values_mut() {
+                if let serde_json::Value::String(text) = field {
+                    if text.contains("://") {
+                        *text = redact_url(text);
+                    }
+                }
             }
         }
         value
@@ -294,17 +303,6 @@ fn refuse_unknown_keys(
         unknown.join(", ")
     );
     Ok(())
-}
-
-/// The URL with its password, if any, replaced by asterisks.
-pub fn redact_url_password(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("********"));
-            url.to_string()
-        }
-        _ => raw.to_string(),
-    }
 }
 
 /// A value that must not appear in logs or printed configuration.
@@ -379,12 +377,15 @@ mod tests {
     fn secrets_and_url_passwords_are_redacted() {
         let config = Config {
             password: Some(Secret::new("hunter2")),
-            database_url: "postgres://u:pw@db/crowd".into(),
+            database_url: "postgres://u:pw@db/crowd?sslmode=require&password=hunter3".into(),
+            s3_public_url: Some("https://cdn.example.com/files?sig=hunter4".into()),
             ..Config::default()
         };
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(!printed.contains(":pw@"), "{printed}");
+        for secret in ["hunter2", ":pw@", "hunter3", "hunter4"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("sslmode=require"), "{printed}");
     }
 
     #[test]

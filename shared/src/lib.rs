@@ -15,6 +15,7 @@ pub mod progress;
 pub mod queue;
 pub mod recent;
 pub mod retry;
+pub mod shown;
 pub mod shutdown;
 pub mod state_machine;
 pub mod status;
