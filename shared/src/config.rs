@@ -79,6 +79,10 @@ pub struct Config {
     /// services; `crowd up` on a loopback address opens loopback and the private networks.
     #[serde(deserialize_with = "list_or_csv")]
     pub allowed_networks: Vec<String>,
+    /// Buckets other than `s3_bucket` that `s3://` inputs may be read from. Empty by default,
+    /// so a job cannot read what else the workers' S3 credentials can.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_buckets: Vec<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: String,
     pub s3_bucket: Option<String>,
@@ -155,6 +159,7 @@ impl Default for Config {
             temp_storage_path: std::env::temp_dir().join("cloud_crowd_tmp"),
             allowed_file_roots: Vec::new(),
             allowed_networks: Vec::new(),
+            allowed_buckets: Vec::new(),
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_bucket: None,

@@ -1,10 +1,14 @@
-//! HTTP servers the tests own: one serving input texts (and a 404 and a redirect loop), and a
-//! callback receiver that records what it is sent and answers as told.
+//! HTTP servers the tests own: one serving input texts (and a 404 and a redirect loop), a
+//! callback receiver that records what it is sent and answers as told, and one that counts
+//! the connections it gets.
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use tokio::sync::{mpsc, Semaphore};
@@ -81,6 +85,84 @@ impl CallbackReceiver {
 }
 
 impl Drop for CallbackReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a `CountingServer` answers to every request.
+pub enum Answer {
+    /// 200 with this body.
+    Text(&'static str),
+    /// 302 to this URL.
+    RedirectTo(String),
+}
+
+/// A server on a loopback address of the test's choice (`127.0.0.2`, `[::1]`) that counts
+/// the connections it accepts, so a test can tell that nothing reached it, not even a
+/// connection without a request.
+pub struct CountingServer {
+    pub base: String,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingServer {
+    pub async fn start(ip: &str, answer: Answer) -> CountingServer {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
+            .await
+            .unwrap_or_else(|e| panic!("bind a counting server on {ip}: {e}"));
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let reply = Arc::new(match answer {
+            Answer::Text(body) => format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            Answer::RedirectTo(location) => format!(
+                "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\
+                 connection: close\r\n\r\n"
+            ),
+        });
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let reply = reply.clone();
+                connections.spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer).await {
+                            Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                            _ => return,
+                        }
+                    }
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        CountingServer {
+            base,
+            connections,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingServer {
     fn drop(&mut self) {
         self.task.abort();
     }

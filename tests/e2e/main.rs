@@ -50,6 +50,7 @@ mod idempotency;
 mod latency;
 mod lost_units;
 mod message_size;
+mod outbound;
 mod retries;
 mod split_merge;
 mod stored_values;
