@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     outbound::{BadEntry, Outbound, Purpose},
     shown::redact_url,
+    webhook::{BadSecret, SigningKey},
 };
 
 /// The default port of CloudCrowd's central server, kept so its clients work unchanged.
@@ -106,8 +107,13 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Most inputs one job may have.
     pub max_inputs: usize,
-    /// Timeout of one callback POST, in seconds.
+    /// Timeout of one callback POST, in seconds: the whole request, connecting to the end of
+    /// the reply's head.
     pub callback_timeout_secs: u64,
+    /// The key callbacks are signed with (Standard Webhooks: `whsec_` + base64 of at least 24
+    /// bytes). Unset: callbacks carry no `webhook-signature`, and the dispatcher says so when
+    /// it starts.
+    pub callback_secret: Option<Secret>,
     /// First wait before a failed callback is retried, in milliseconds; it doubles each time.
     pub callback_backoff_ms: u64,
     /// How long failed callbacks keep being retried, in seconds, before they are given up.
@@ -175,6 +181,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             max_inputs: 100_000,
             callback_timeout_secs: 30,
+            callback_secret: None,
             callback_backoff_ms: 1_000,
             callback_retry_secs: 60 * 60,
             download_timeout_secs: 300,
@@ -239,6 +246,7 @@ impl Config {
         anyhow::ensure!(self.max_workers >= 1, "`max_workers` must be at least 1");
         // Read here, so a typo stops every service at start rather than its first request.
         Outbound::new(&self.allowed_networks, Purpose::Downloads)?;
+        self.callback_key()?;
         Ok(self)
     }
 
@@ -253,6 +261,14 @@ impl Config {
     /// The rule downloads (or callbacks) go by: `allowed_networks` opened.
     pub fn outbound(&self, purpose: Purpose) -> Result<Outbound, BadEntry> {
         Outbound::new(&self.allowed_networks, purpose)
+    }
+
+    /// The key callbacks are signed with, when `callback_secret` is set.
+    pub fn callback_key(&self) -> Result<Option<SigningKey>, BadSecret> {
+        self.callback_secret
+            .as_ref()
+            .map(|secret| SigningKey::from_secret(secret.expose()))
+            .transpose()
     }
 
     pub fn heartbeat_interval(&self) -> Duration {
@@ -384,23 +400,30 @@ mod tests {
             password: Some(Secret::new("hunter2")),
             database_url: "postgres://u:pw@db/crowd?sslmode=require&password=hunter3".into(),
             s3_public_url: Some("https://cdn.example.com/files?sig=hunter4".into()),
+            callback_secret: Some(Secret::new("whsec_hunter5")),
             ..Config::default()
         };
         let printed = format!("{config:?}");
-        for secret in ["hunter2", ":pw@", "hunter3", "hunter4"] {
+        for secret in ["hunter2", ":pw@", "hunter3", "hunter4", "hunter5"] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
         assert!(printed.contains("sslmode=require"), "{printed}");
     }
 
     #[test]
-    fn a_bad_allowed_network_stops_the_start() {
+    fn bad_allowed_networks_and_callback_secrets_stop_the_start() {
         let config = Config {
             allowed_networks: vec!["10.0.0.0/8".into(), "10.0.0.0/99".into()],
             ..Config::default()
         };
         let err = format!("{:#}", config.validated().expect_err("refused"));
         assert!(err.contains("10.0.0.0/99"), "{err}");
+        let config = Config {
+            callback_secret: Some(Secret::new("whsec_dG9vIHNob3J0")),
+            ..Config::default()
+        };
+        let err = format!("{:#}", config.validated().expect_err("refused"));
+        assert!(err.contains("callback_secret"), "{err}");
     }
 
     #[test]

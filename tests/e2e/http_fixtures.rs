@@ -45,42 +45,82 @@ impl Drop for TextServer {
     }
 }
 
-/// Records each callback's `job` form field; answers with the next status in `replies`
-/// (the last one repeats).
+/// Records each callback's `job` form field, and the whole delivery; answers with the next
+/// status in `replies` (the last one repeats), a 3xx with a `Location` if one is given.
 pub struct CallbackReceiver {
     pub url: String,
     pub received: mpsc::UnboundedReceiver<serde_json::Value>,
+    /// Each delivery's headers and body, as they arrived.
+    pub deliveries: mpsc::UnboundedReceiver<Delivery>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A callback as it arrived.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: warp::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl CallbackReceiver {
     pub async fn start(replies: Vec<u16>) -> CallbackReceiver {
+        CallbackReceiver::start_redirecting(replies, None).await
+    }
+
+    /// A receiver whose 3xx replies send the client to `location`.
+    pub async fn start_redirecting(
+        replies: Vec<u16>,
+        location: Option<String>,
+    ) -> CallbackReceiver {
         let (tx, received) = mpsc::unbounded_channel();
+        let (raw_tx, deliveries) = mpsc::unbounded_channel();
         let replies = Arc::new(Mutex::new(replies));
         let route = warp::path!("callback")
             .and(warp::post())
-            .and(warp::body::form::<HashMap<String, String>>())
-            .map(move |form: HashMap<String, String>| {
-                let job = form
-                    .get("job")
-                    .and_then(|j| serde_json::from_str(j).ok())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(move |headers: warp::http::HeaderMap, body: bytes::Bytes| {
+                let job = url::form_urlencoded::parse(&body)
+                    .find(|(key, _)| key == "job")
+                    .and_then(|(_, job)| serde_json::from_str(&job).ok())
                     .unwrap_or(serde_json::Value::Null);
                 let _ = tx.send(job);
+                let _ = raw_tx.send(Delivery { headers, body });
                 let mut replies = replies.lock().expect("replies lock");
                 let status = if replies.len() > 1 {
                     replies.remove(0)
                 } else {
                     replies[0]
                 };
-                warp::reply::with_status("ok", StatusCode::from_u16(status).expect("valid status"))
+                let status = StatusCode::from_u16(status).expect("valid status");
+                let mut reply = warp::http::Response::builder().status(status);
+                if let (true, Some(location)) = (status.is_redirection(), &location) {
+                    reply = reply.header("location", location);
+                }
+                reply.body("ok").expect("a valid reply")
             });
         let (base, listener) = bind().await;
         let task = tokio::spawn(warp::serve(route).incoming(listener).run());
         CallbackReceiver {
             url: format!("{base}/callback"),
             received,
+            deliveries,
             task,
         }
+    }
+
+    /// Waits for the next delivery.
+    pub async fn delivery(&mut self) -> Delivery {
+        tokio::time::timeout(crate::helpers::WAIT, self.deliveries.recv())
+            .await
+            .expect("a callback in time")
+            .expect("the receiver is up")
     }
 }
 
