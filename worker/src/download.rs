@@ -67,7 +67,8 @@ impl Downloader {
         let http = reqwest::Client::builder()
             .dns_resolver(CheckedResolver::new(outbound.clone()))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
+                // `previous` starts with the URL first asked for, which is no redirect.
+                if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(RedirectLoop);
                 }
                 // An address in the URL is connected to without the resolver: checked here.
@@ -485,6 +486,30 @@ mod tests {
             "{:?}",
             files_in(work.path())
         );
+    }
+
+    #[test]
+    fn s3_inputs_name_the_store_s_bucket_or_an_allowed_one() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = crowd_shared::storage::FilesystemStore::new(root.path()).expect("a store");
+        let config = Config {
+            storage: StorageKind::S3,
+            s3_bucket: Some("ours".into()),
+            allowed_buckets: vec!["shared".into()],
+            ..Config::default()
+        };
+        let downloader = Downloader::new(&config, Arc::new(store)).expect("a downloader");
+        let url = Url::parse("s3://theirs/k").expect("a URL");
+        assert!(downloader.check_bucket(&url, "ours").is_ok());
+        assert!(downloader.check_bucket(&url, "shared").is_ok());
+        match downloader.check_bucket(&url, "theirs") {
+            Err(ActionError::Permanent(message)) => assert_eq!(
+                message,
+                "cannot download s3://theirs/k: bucket theirs is not the asset store's \
+                 (s3_bucket); add it to allowed_buckets to allow it"
+            ),
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
     }
 
     #[test]
