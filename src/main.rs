@@ -154,6 +154,12 @@ async fn main() -> anyhow::Result<()> {
                 // Only this machine can connect; only its own names are answered.
                 config.allowed_hosts = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
             }
+            if crowd::exposure::is_loopback(&host) && config.allowed_networks.is_empty() {
+                // Only this machine's users can post jobs, and they reach these networks
+                // anyway: inputs and callbacks on this machine and its networks just work.
+                // Link-local addresses (a cloud's metadata service) stay closed.
+                config.allowed_networks = LOCAL_NETWORKS.map(String::from).into();
+            }
             let listen = Listen {
                 port,
                 host: Some(host),
@@ -216,6 +222,18 @@ async fn cleanup(config: &mut Config, days: u32, data_dir: &std::path::Path) -> 
     );
     Ok(())
 }
+
+/// What `crowd up` on a loopback address lets downloads and callbacks reach: this machine
+/// and the private networks it is on.
+const LOCAL_NETWORKS: [&str; 7] = [
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
 
 /// One user's own machine: files and scratch space under the data directory, and `file://`
 /// inputs readable under the user's home and the current directory, unless configured.

@@ -5,11 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use crowd_shared::store::NewJob;
+use crowd_shared::{shown::ShownUrl, store::NewJob};
 
 use crate::{
     job_fields::{self, Fields, Inputs, Stop},
-    short::Short,
     ApiError,
 };
 
@@ -151,7 +150,8 @@ fn check_callback_url(url: &str) -> Result<(), ApiError> {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
         _ => Err(invalid(format!(
             "`callback_url` must be an http(s) URL, not {:?}",
-            Short(url)
+            // Shown without any credentials it holds, as every URL is.
+            ShownUrl(url).to_string()
         ))),
     }
 }

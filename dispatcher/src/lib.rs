@@ -6,6 +6,7 @@
 pub mod by_reference;
 pub mod callbacks;
 pub mod completions;
+pub mod delivery;
 pub mod job_progress;
 pub mod nodes;
 pub mod relay;

@@ -71,12 +71,9 @@ pub async fn declare_deleted(channel: &Channel, names: &QueueNames) -> anyhow::R
 
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props).await.with_context(|| {
-        format!(
-            "connecting to RabbitMQ at {}",
-            crate::config::redact_url_password(url)
-        )
-    })
+    Connection::connect(url, props)
+        .await
+        .with_context(|| format!("connecting to RabbitMQ at {}", crate::shown::ShownUrl(url)))
 }
 
 /// A channel whose publishes are confirmed by the broker.

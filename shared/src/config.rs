@@ -10,6 +10,12 @@ use figment::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::{
+    outbound::{BadEntry, Outbound, Purpose},
+    shown::redact_url,
+    webhook::{BadSecret, SigningKey},
+};
+
 /// The default port of CloudCrowd's central server, kept so its clients work unchanged.
 pub const DEFAULT_PORT: u16 = 9173;
 
@@ -72,6 +78,17 @@ pub struct Config {
     /// services, so a job cannot read a worker's private files.
     #[serde(deserialize_with = "list_or_csv")]
     pub allowed_file_roots: Vec<PathBuf>,
+    /// Networks (CIDRs, addresses) and host names that downloads and callbacks may reach
+    /// although they are local: loopback, private, link-local, unique-local, multicast and
+    /// unspecified addresses are refused otherwise (see `outbound`), so a job cannot make a
+    /// worker or a dispatcher reach what only they can. Empty by default for the distributed
+    /// services; `crowd up` on a loopback address opens loopback and the private networks.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_networks: Vec<String>,
+    /// Buckets other than `s3_bucket` that `s3://` inputs may be read from. Empty by default,
+    /// so a job cannot read what else the workers' S3 credentials can.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_buckets: Vec<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: String,
     pub s3_bucket: Option<String>,
@@ -98,8 +115,13 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Most inputs one job may have.
     pub max_inputs: usize,
-    /// Timeout of one callback POST, in seconds.
+    /// Timeout of one callback POST, in seconds: the whole request, connecting to the end of
+    /// the reply's head.
     pub callback_timeout_secs: u64,
+    /// The key callbacks are signed with (Standard Webhooks: `whsec_` + base64 of at least 24
+    /// bytes). Unset: callbacks carry no `webhook-signature`, and the dispatcher says so when
+    /// it starts.
+    pub callback_secret: Option<Secret>,
     /// First wait before a failed callback is retried, in milliseconds; it doubles each time.
     pub callback_backoff_ms: u64,
     /// How long failed callbacks keep being retried, in seconds, before they are given up.
@@ -154,6 +176,8 @@ impl Default for Config {
             local_storage_path: PathBuf::from("/tmp/cloud_crowd_storage"),
             temp_storage_path: std::env::temp_dir().join("cloud_crowd_tmp"),
             allowed_file_roots: Vec::new(),
+            allowed_networks: Vec::new(),
+            allowed_buckets: Vec::new(),
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_bucket: None,
@@ -170,6 +194,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             max_inputs: 100_000,
             callback_timeout_secs: 30,
+            callback_secret: None,
             callback_backoff_ms: 1_000,
             callback_retry_secs: 60 * 60,
             download_timeout_secs: 300,
@@ -238,6 +263,9 @@ impl Config {
             self.idempotency_key_secs <= MAX_IDEMPOTENCY_KEY_SECS,
             "`idempotency_key_secs` may be at most {MAX_IDEMPOTENCY_KEY_SECS} (ten years)"
         );
+        // Read here, so a typo stops every service at start rather than its first request.
+        Outbound::new(&self.allowed_networks, Purpose::Downloads)?;
+        self.callback_key()?;
         Ok(self)
     }
 
@@ -249,6 +277,19 @@ impl Config {
         }
     }
 
+    /// The rule downloads (or callbacks) go by: `allowed_networks` opened.
+    pub fn outbound(&self, purpose: Purpose) -> Result<Outbound, BadEntry> {
+        Outbound::new(&self.allowed_networks, purpose)
+    }
+
+    /// The key callbacks are signed with, when `callback_secret` is set.
+    pub fn callback_key(&self) -> Result<Option<SigningKey>, BadSecret> {
+        self.callback_secret
+            .as_ref()
+            .map(|secret| SigningKey::from_secret(secret.expose()))
+            .transpose()
+    }
+
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
     }
@@ -257,12 +298,18 @@ impl Config {
         Duration::from_millis(self.poll_interval_ms.max(10))
     }
 
-    /// The effective configuration as JSON, secrets redacted.
+    /// The effective configuration as JSON, secrets redacted: `Secret`s print as asterisks,
+    /// and every URL (`database_url`, `amqp_url`, `s3_endpoint`, ...) loses its credentials
+    /// and the values of its secret query parameters (see `shown::redact_url`).
     pub fn redacted_json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
-        for url_key in ["database_url", "amqp_url"] {
-            if let Some(serde_json::Value::String(url)) = value.get_mut(url_key) {
-                *url = redact_url_password(url);
+        if let serde_json::Value::Object(fields) = &mut value {
+            for field in fields.values_mut() {
+                if let serde_json::Value::String(text) = field {
+                    if text.contains("://") {
+                        *text = redact_url(text);
+                    }
+                }
             }
         }
         value
@@ -296,17 +343,6 @@ fn refuse_unknown_keys(
         unknown.join(", ")
     );
     Ok(())
-}
-
-/// The URL with its password, if any, replaced by asterisks.
-pub fn redact_url_password(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("********"));
-            url.to_string()
-        }
-        _ => raw.to_string(),
-    }
 }
 
 /// A value that must not appear in logs or printed configuration.
@@ -381,12 +417,32 @@ mod tests {
     fn secrets_and_url_passwords_are_redacted() {
         let config = Config {
             password: Some(Secret::new("hunter2")),
-            database_url: "postgres://u:pw@db/crowd".into(),
+            database_url: "postgres://u:pw@db/crowd?sslmode=require&password=hunter3".into(),
+            s3_public_url: Some("https://cdn.example.com/files?sig=hunter4".into()),
+            callback_secret: Some(Secret::new("whsec_hunter5")),
             ..Config::default()
         };
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(!printed.contains(":pw@"), "{printed}");
+        for secret in ["hunter2", ":pw@", "hunter3", "hunter4", "hunter5"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("sslmode=require"), "{printed}");
+    }
+
+    #[test]
+    fn bad_allowed_networks_and_callback_secrets_stop_the_start() {
+        let config = Config {
+            allowed_networks: vec!["10.0.0.0/8".into(), "10.0.0.0/99".into()],
+            ..Config::default()
+        };
+        let err = format!("{:#}", config.validated().expect_err("refused"));
+        assert!(err.contains("10.0.0.0/99"), "{err}");
+        let config = Config {
+            callback_secret: Some(Secret::new("whsec_dG9vIHNob3J0")),
+            ..Config::default()
+        };
+        let err = format!("{:#}", config.validated().expect_err("refused"));
+        assert!(err.contains("callback_secret"), "{err}");
     }
 
     #[test]

@@ -10,16 +10,20 @@ pub mod idempotency;
 pub mod job_view;
 pub mod jobs;
 pub mod messages;
+pub mod outbound;
+pub mod outbound_http;
 pub mod progress;
 pub mod queue;
 pub mod recent;
 pub mod retry;
+pub mod shown;
 pub mod shutdown;
 pub mod state_machine;
 pub mod status;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use config::{Config, Secret};
 

@@ -97,6 +97,8 @@ impl World {
             work_unit_retries: 5,
             // Units a restart lost are found and sent again within the run, not after it.
             lost_unit_secs: 30,
+            // The test's text server is on loopback.
+            allowed_networks: vec!["127.0.0.0/8".into()],
             ..Config::default()
         };
         crowd::shared::db::migrate(&config.database_url)

@@ -62,6 +62,9 @@ fn environment(config: &Config, node: &str) -> Vec<(&'static str, String)> {
             config.local_storage_path.display().to_string(),
         ),
     ];
+    if !config.allowed_networks.is_empty() {
+        env.push(("CROWD_ALLOWED_NETWORKS", config.allowed_networks.join(",")));
+    }
     if config.storage == StorageKind::S3 {
         env.push(("CROWD_STORAGE", "s3".into()));
         let s3 = [

@@ -22,6 +22,8 @@ impl UpStack {
         let mut config = Config {
             local_storage_path: data.path().join("files"),
             temp_storage_path: data.path().join("tmp"),
+            // As `crowd up` on 127.0.0.1 opens it (the tests' servers are on loopback).
+            allowed_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             ..Config::default()
         };
         configure(&mut config);

@@ -102,7 +102,8 @@ fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-/// Settings every stack shares: quick heartbeats and callback retries, a short grace.
+/// Settings every stack shares: quick heartbeats and callback retries, a short grace, and
+/// loopback opened, where the tests' own servers (inputs, callback receivers) are.
 fn base_config(id: &str, scratch: PathBuf) -> Config {
     Config {
         queue_prefix: format!("crowd_test_{id}"),
@@ -111,8 +112,14 @@ fn base_config(id: &str, scratch: PathBuf) -> Config {
         max_workers: 4,
         callback_backoff_ms: 50,
         shutdown_grace_secs: 5,
+        allowed_networks: loopback_networks(),
         ..Config::default()
     }
+}
+
+/// `allowed_networks` that open loopback, and nothing else.
+pub fn loopback_networks() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
 }
 
 impl TestStack {

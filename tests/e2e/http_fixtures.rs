@@ -1,10 +1,14 @@
-//! HTTP servers the tests own: one serving input texts (and a 404 and a redirect loop), and a
-//! callback receiver that records what it is sent and answers as told.
+//! HTTP servers the tests own: one serving input texts (and a 404 and a redirect loop), a
+//! callback receiver that records what it is sent and answers as told, and one that counts
+//! the connections it gets.
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use tokio::sync::{mpsc, Semaphore};
@@ -41,46 +45,164 @@ impl Drop for TextServer {
     }
 }
 
-/// Records each callback's `job` form field; answers with the next status in `replies`
-/// (the last one repeats).
+/// Records each callback's `job` form field, and the whole delivery; answers with the next
+/// status in `replies` (the last one repeats), a 3xx with a `Location` if one is given.
 pub struct CallbackReceiver {
     pub url: String,
     pub received: mpsc::UnboundedReceiver<serde_json::Value>,
+    /// Each delivery's headers and body, as they arrived.
+    pub deliveries: mpsc::UnboundedReceiver<Delivery>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A callback as it arrived.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: warp::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl CallbackReceiver {
     pub async fn start(replies: Vec<u16>) -> CallbackReceiver {
+        CallbackReceiver::start_redirecting(replies, None).await
+    }
+
+    /// A receiver whose 3xx replies send the client to `location`.
+    pub async fn start_redirecting(
+        replies: Vec<u16>,
+        location: Option<String>,
+    ) -> CallbackReceiver {
         let (tx, received) = mpsc::unbounded_channel();
+        let (raw_tx, deliveries) = mpsc::unbounded_channel();
         let replies = Arc::new(Mutex::new(replies));
         let route = warp::path!("callback")
             .and(warp::post())
-            .and(warp::body::form::<HashMap<String, String>>())
-            .map(move |form: HashMap<String, String>| {
-                let job = form
-                    .get("job")
-                    .and_then(|j| serde_json::from_str(j).ok())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(move |headers: warp::http::HeaderMap, body: bytes::Bytes| {
+                let job = url::form_urlencoded::parse(&body)
+                    .find(|(key, _)| key == "job")
+                    .and_then(|(_, job)| serde_json::from_str(&job).ok())
                     .unwrap_or(serde_json::Value::Null);
                 let _ = tx.send(job);
+                let _ = raw_tx.send(Delivery { headers, body });
                 let mut replies = replies.lock().expect("replies lock");
                 let status = if replies.len() > 1 {
                     replies.remove(0)
                 } else {
                     replies[0]
                 };
-                warp::reply::with_status("ok", StatusCode::from_u16(status).expect("valid status"))
+                let status = StatusCode::from_u16(status).expect("valid status");
+                let mut reply = warp::http::Response::builder().status(status);
+                if let (true, Some(location)) = (status.is_redirection(), &location) {
+                    reply = reply.header("location", location);
+                }
+                reply.body("ok").expect("a valid reply")
             });
         let (base, listener) = bind().await;
         let task = tokio::spawn(warp::serve(route).incoming(listener).run());
         CallbackReceiver {
             url: format!("{base}/callback"),
             received,
+            deliveries,
             task,
         }
+    }
+
+    /// Waits for the next delivery.
+    pub async fn delivery(&mut self) -> Delivery {
+        tokio::time::timeout(crate::helpers::WAIT, self.deliveries.recv())
+            .await
+            .expect("a callback in time")
+            .expect("the receiver is up")
     }
 }
 
 impl Drop for CallbackReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a `CountingServer` answers to every request.
+pub enum Answer {
+    /// 200 with this body.
+    Text(&'static str),
+    /// 302 to this URL.
+    RedirectTo(String),
+}
+
+/// A server on a loopback address of the test's choice (`127.0.0.2`, `[::1]`) that counts
+/// the connections it accepts, so a test can tell that nothing reached it, not even a
+/// connection without a request.
+pub struct CountingServer {
+    pub base: String,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingServer {
+    pub async fn start(ip: &str, answer: Answer) -> CountingServer {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
+            .await
+            .unwrap_or_else(|e| panic!("bind a counting server on {ip}: {e}"));
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let reply = Arc::new(match answer {
+            Answer::Text(body) => format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            Answer::RedirectTo(location) => format!(
+                "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\
+                 connection: close\r\n\r\n"
+            ),
+        });
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let reply = reply.clone();
+                connections.spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer).await {
+                            Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                            _ => return,
+                        }
+                    }
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        CountingServer {
+            base,
+            connections,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingServer {
     fn drop(&mut self) {
         self.task.abort();
     }

@@ -128,13 +128,19 @@ struct Up {
 }
 
 fn start_up(data_dir: &std::path::Path) -> Up {
+    spawn_up(data_dir, "warn", Stdio::inherit())
+}
+
+/// `crowd up` logging at `log` (`RUST_LOG`) to `stderr`.
+fn spawn_up(data_dir: &std::path::Path, log: &str, stderr: Stdio) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crowd"))
         .args(["up", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .env_remove("DATABASE_URL")
         .env_remove("AMQP_URL")
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .expect("start crowd up");
     let stdout = child.stdout.take().expect("stdout");
@@ -241,4 +247,56 @@ async fn the_data_directory_is_private() {
         "the database and the stored chunks were checked"
     );
     drop(up);
+}
+
+/// `crowd up`'s log lines show no URL's credentials: neither the worker's, for a download
+/// that failed, nor the dispatcher's, for a callback that did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn log_lines_show_no_credentials() {
+    const PASSWORD: &str = "hunter2";
+    let data = tempfile::tempdir().expect("data dir");
+    let mut up = spawn_up(data.path(), "info", Stdio::piped());
+    let stderr = up.child.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Nothing listens on port 1: the download is refused and retried, then the callback.
+    post(
+        &up.api,
+        json!({"action": "word_count",
+               "inputs": [format!("http://crowd:{PASSWORD}@127.0.0.1:1/x.txt")],
+               "callback_url": format!("http://crowd:{PASSWORD}@127.0.0.1:1/callback")}),
+    )
+    .await;
+    let logged = tokio::task::spawn_blocking(move || {
+        let mut logged = Vec::new();
+        while !logged
+            .iter()
+            .any(|l: &String| l.contains("callback failed"))
+        {
+            match lines.recv_timeout(helpers::WAIT) {
+                Ok(line) => logged.push(line),
+                Err(e) => panic!("no callback failure logged ({e}); logged: {logged:#?}"),
+            }
+        }
+        logged
+    })
+    .await
+    .expect("the log reader");
+    let failures: Vec<&String> = logged
+        .iter()
+        .filter(|l| l.contains("stage failed") || l.contains("callback failed"))
+        .collect();
+    assert!(
+        failures.len() >= 2 && failures.iter().all(|l| l.contains("***@127.0.0.1:1")),
+        "{failures:#?}"
+    );
+    for line in &logged {
+        assert!(!line.contains(PASSWORD), "the password is logged: {line}");
+    }
 }

@@ -412,6 +412,17 @@ pub async fn a_completed_job_with_a_callback_url_has_a_callback_due(store: Arc<d
         .await
         .expect("claim");
     assert_eq!(again[0].attempts, 2);
+    // What names the callback to its receiver stays the same from one try to the next.
+    assert_eq!(again[0].created_at_ms, due[0].created_at_ms);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    assert!(
+        (now_ms - due[0].created_at_ms).abs() < 60_000,
+        "created {} ms, now {now_ms} ms",
+        due[0].created_at_ms
+    );
     store.callback_delivered(id).await.expect("delivered");
     assert_eq!(store.next_callback_in().await.expect("next"), None);
 }

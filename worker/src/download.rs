@@ -1,6 +1,8 @@
 //! Fetching a URL input into the unit's work directory: `http(s)://`, `s3://` and `file://`
 //! (the latter only under directories the configuration allows), none larger than
-//! `max_download_bytes`.
+//! `max_download_bytes`. `http(s)://` reaches only what the outbound rule allows (public
+//! addresses and `allowed_networks`), at the first request and at every redirect; `s3://`
+//! reads only the asset store's bucket and `allowed_buckets`.
 
 use std::{
     path::{Path, PathBuf},
@@ -9,6 +11,10 @@ use std::{
 };
 
 use crowd_shared::{
+    config::StorageKind,
+    outbound::{Outbound, Purpose, Refused},
+    outbound_http::{self, CheckedResolver},
+    shown::shown_url,
     storage::{self, AssetStore},
     Config,
 };
@@ -22,19 +28,83 @@ use crate::ActionError;
 const MAX_REDIRECTS: usize = 10;
 
 pub struct Downloader {
+    /// For any URL a job names: every address it connects to is checked.
     http: reqwest::Client,
+    /// For the URLs the asset store itself hands out (a pre-signed S3 URL on a private
+    /// endpoint, as MinIO beside the workers is): the operator configured that endpoint, so it
+    /// is trusted, but only it: this client follows no redirect.
+    store_http: reqwest::Client,
+    /// The origins (scheme, host, port) of `s3_endpoint` and `s3_public_url`.
+    store_origins: Vec<url::Origin>,
+    outbound: Arc<Outbound>,
+    /// The buckets `s3://` inputs may name; `None` when the asset store is not S3 (it then
+    /// refuses every `s3://` input itself).
+    buckets: Option<Vec<String>>,
     store: Arc<dyn AssetStore>,
     allowed_roots: Vec<PathBuf>,
     /// The largest input fetched, in bytes (`max_download_bytes`).
     max_bytes: u64,
 }
 
+/// A redirect to a refused address: where it led, and the refusal.
+#[derive(Debug, thiserror::Error)]
+#[error("it redirects to {to}: {refused}")]
+struct RefusedRedirect {
+    to: String,
+    refused: Refused,
+}
+
+/// More redirects than `MAX_REDIRECTS`.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects (a redirect loop?)")]
+struct RedirectLoop;
+
 impl Downloader {
     pub fn new(config: &Config, store: Arc<dyn AssetStore>) -> anyhow::Result<Self> {
+        let outbound = Arc::new(config.outbound(Purpose::Downloads)?);
+        let timeout = Duration::from_secs(config.download_timeout_secs);
+        let checked = outbound.clone();
         let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .timeout(Duration::from_secs(config.download_timeout_secs))
+            .dns_resolver(CheckedResolver::new(outbound.clone()))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                // `previous` starts with the URL first asked for, which is no redirect.
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    return attempt.error(RedirectLoop);
+                }
+                // An address in the URL is connected to without the resolver: checked here.
+                match checked.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(refused) => {
+                        let to = shown_url(attempt.url());
+                        attempt.error(RefusedRedirect { to, refused })
+                    }
+                }
+            }))
+            // Through a proxy, the proxy would connect where we checked nothing.
+            .no_proxy()
+            .timeout(timeout)
             .build()?;
+        let store_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .build()?;
+        let s3 = config.storage == StorageKind::S3;
+        let store_origins = [&config.s3_endpoint, &config.s3_public_url]
+            .into_iter()
+            .flatten()
+            .filter(|_| s3)
+            .filter_map(|base| Url::parse(base).ok())
+            .map(|base| base.origin())
+            .collect();
+        let buckets = s3.then(|| {
+            config
+                .s3_bucket
+                .iter()
+                .chain(&config.allowed_buckets)
+                .cloned()
+                .collect()
+        });
         let mut allowed_roots: Vec<PathBuf> = config
             .allowed_file_roots
             .iter()
@@ -45,6 +115,10 @@ impl Downloader {
         }
         Ok(Downloader {
             http,
+            store_http,
+            store_origins,
+            outbound,
+            buckets,
             store,
             allowed_roots,
             max_bytes: config.max_download_bytes,
@@ -93,16 +167,23 @@ impl Downloader {
     }
 
     async fn fetch_http(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
-        let response = self.http.get(url.clone()).send().await.map_err(|e| {
-            if e.is_redirect() {
-                permanent(url, "too many redirects (a redirect loop?)")
-            } else {
-                ActionError::Retryable(format!("downloading {url}: {e}"))
-            }
-        })?;
+        let client = if self.store_origins.contains(&url.origin()) {
+            &self.store_http
+        } else {
+            self.outbound
+                .check_url(url)
+                .map_err(|refused| permanent(url, &refused.to_string()))?;
+            &self.http
+        };
+        let shown = shown_url(url);
+        let response = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| self.send_failed(url, e))?;
         let status = response.status();
         if !status.is_success() {
-            let message = format!("downloading {url}: the server answered {status}");
+            let message = format!("downloading {shown}: the server answered {status}");
             // A 4xx will answer the same next time; 408, 429 and 5xx may not.
             let will_repeat = status.is_client_error() && status != 408 && status != 429;
             return Err(if will_repeat {
@@ -123,8 +204,12 @@ impl Downloader {
         let mut received: u64 = 0;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| ActionError::Retryable(format!("downloading {url}: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ActionError::Retryable(format!(
+                    "downloading {shown}: {}",
+                    outbound_http::describe(e)
+                ))
+            })?;
             received = received.saturating_add(chunk.len() as u64);
             if received > self.max_bytes {
                 return Err(self.too_large(url));
@@ -135,8 +220,43 @@ impl Downloader {
         Ok(())
     }
 
+    /// Why a request got no answer: a refused address or a redirect loop for good, anything
+    /// else (a refused connection, a timeout) perhaps not.
+    fn send_failed(&self, url: &Url, e: reqwest::Error) -> ActionError {
+        if let Some(refused) = outbound_http::find_cause::<RefusedRedirect>(&e) {
+            return permanent(url, &refused.to_string());
+        }
+        if let Some(refused) = outbound_http::refusal_in(&e) {
+            return permanent(url, &refused.to_string());
+        }
+        if e.is_redirect() {
+            return permanent(url, &RedirectLoop.to_string());
+        }
+        ActionError::Retryable(format!(
+            "downloading {}: {}",
+            shown_url(url),
+            outbound_http::describe(e)
+        ))
+    }
+
+    /// Whether `s3://bucket/...` may be read: the asset store's bucket, or one of
+    /// `allowed_buckets`.
+    fn check_bucket(&self, url: &Url, bucket: &str) -> Result<(), ActionError> {
+        match &self.buckets {
+            Some(buckets) if !buckets.iter().any(|b| b == bucket) => Err(permanent(
+                url,
+                &format!(
+                    "bucket {bucket} is not the asset store's (s3_bucket); \
+                     add it to allowed_buckets to allow it"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     async fn fetch_s3(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
         let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
+        self.check_bucket(url, bucket)?;
         let key = percent_decode(url.path().trim_start_matches('/'));
         self.store
             .fetch_s3(bucket, &key, dest, self.max_bytes)
@@ -190,7 +310,7 @@ impl Downloader {
 }
 
 fn permanent(url: &Url, why: &str) -> ActionError {
-    ActionError::Permanent(format!("cannot download {url}: {why}"))
+    ActionError::Permanent(format!("cannot download {}: {why}", shown_url(url)))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -254,6 +374,8 @@ mod tests {
         let config = Config {
             max_download_bytes: LIMIT,
             allowed_file_roots: vec![root.to_path_buf()],
+            // The test servers are on loopback.
+            allowed_networks: vec!["127.0.0.0/8".into()],
             ..Config::default()
         };
         let store = crowd_shared::storage::FilesystemStore::new(&root.join("store"))
@@ -364,6 +486,30 @@ mod tests {
             "{:?}",
             files_in(work.path())
         );
+    }
+
+    #[test]
+    fn s3_inputs_name_the_store_s_bucket_or_an_allowed_one() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = crowd_shared::storage::FilesystemStore::new(root.path()).expect("a store");
+        let config = Config {
+            storage: StorageKind::S3,
+            s3_bucket: Some("ours".into()),
+            allowed_buckets: vec!["shared".into()],
+            ..Config::default()
+        };
+        let downloader = Downloader::new(&config, Arc::new(store)).expect("a downloader");
+        let url = Url::parse("s3://theirs/k").expect("a URL");
+        assert!(downloader.check_bucket(&url, "ours").is_ok());
+        assert!(downloader.check_bucket(&url, "shared").is_ok());
+        match downloader.check_bucket(&url, "theirs") {
+            Err(ActionError::Permanent(message)) => assert_eq!(
+                message,
+                "cannot download s3://theirs/k: bucket theirs is not the asset store's \
+                 (s3_bucket); add it to allowed_buckets to allow it"
+            ),
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
     }
 
     #[test]

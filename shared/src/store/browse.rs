@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::{
     job_view::{JobFacts, JobView},
+    shown::redact_url,
     status::{JobStatus, Stage, UnitState},
 };
 
@@ -160,6 +161,15 @@ impl TryFrom<SummaryRow> for JobSummary {
     }
 }
 
+/// A unit's input as listings show it: a URL loses its credentials and secret query values
+/// (the job's poster gave them to the workers, not to everyone who browses the jobs).
+fn without_credentials(input: Value) -> Value {
+    match input {
+        Value::String(text) if text.contains("://") => Value::String(redact_url(&text)),
+        other => other,
+    }
+}
+
 /// A unit's row, as both stores read it.
 pub struct UnitRow {
     pub id: i64,
@@ -190,7 +200,7 @@ impl TryFrom<UnitRow> for UnitView {
             stage,
             status,
             attempts: row.attempts,
-            input: row.input,
+            input: without_credentials(row.input),
             output,
             error,
             time: row.time,
@@ -239,5 +249,18 @@ mod tests {
         );
         let done = UnitView::try_from(row("succeeded", Some(Value::from(3)))).expect("view");
         assert_eq!((done.output, done.error), (Some(Value::from(3)), None));
+    }
+
+    #[test]
+    fn a_url_input_is_listed_without_its_credentials() {
+        assert_eq!(
+            without_credentials(Value::from("http://u:hunter2@h/a.txt")),
+            Value::from("http://***@h/a.txt")
+        );
+        assert_eq!(
+            without_credentials(Value::from("to be or not")),
+            Value::from("to be or not")
+        );
+        assert_eq!(without_credentials(Value::from(5)), Value::from(5));
     }
 }

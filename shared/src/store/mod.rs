@@ -101,6 +101,9 @@ pub struct DueCallback {
     pub url: String,
     /// Deliveries tried so far, this one included.
     pub attempts: i32,
+    /// When the job was created (Unix milliseconds): with its id, what names its callback
+    /// to receivers the same way on every retry (`webhook::message_id`).
+    pub created_at_ms: i64,
 }
 
 /// Hands claimed units to the broker.

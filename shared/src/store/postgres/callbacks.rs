@@ -22,7 +22,8 @@ pub(super) async fn claim(
                           WHERE callback_state = 'pending' AND callback_due_at <= now()
                           ORDER BY callback_due_at LIMIT $1
                           FOR UPDATE SKIP LOCKED)
-             RETURNING id, callback_url, callback_attempts",
+             RETURNING id, callback_url, callback_attempts,
+                       (EXTRACT(EPOCH FROM created_at) * 1000)::int8",
             &[&limit, &lease.as_secs_f64()],
         )
         .await
@@ -33,6 +34,7 @@ pub(super) async fn claim(
                 job_id: get(r, 0)?,
                 url: get(r, 1)?,
                 attempts: get(r, 2)?,
+                created_at_ms: get(r, 3)?,
             })
         })
         .collect()

@@ -240,7 +240,7 @@ pub(super) fn claim_callbacks(
          WHERE id IN (SELECT id FROM jobs
                       WHERE callback_state = 'pending' AND callback_due_at <= unixepoch('subsec')
                       ORDER BY callback_due_at LIMIT ?1)
-         RETURNING id, callback_url, callback_attempts",
+         RETURNING id, callback_url, callback_attempts, CAST(round(created_at * 1000) AS INTEGER)",
     )?;
     let due = claim
         .query_map(params![limit, lease.as_secs_f64()], |r| {
@@ -248,6 +248,7 @@ pub(super) fn claim_callbacks(
                 job_id: r.get(0)?,
                 url: r.get(1)?,
                 attempts: r.get(2)?,
+                created_at_ms: r.get(3)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
