@@ -1,28 +1,32 @@
-//! Consuming completions. Each is applied in its own transaction and acked only after the
-//! commit; a database error hands it back to the broker to try again.
+//! Consuming completions, in batches: whatever has arrived (up to `BATCH`) is recorded in one
+//! transaction, the jobs it touched are moved on, and only then is each acked. A database error
+//! hands the batch back to the broker to try again.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use crowd_shared::{
     jobs,
     messages::{Completion, Outcome},
-    queue::Delivery,
+    queue::{Acker, Delivery},
     shutdown::CancellationToken,
-    store::StoreError,
+    store::{Applied, StoreError},
 };
 use futures_util::StreamExt;
-use tokio::task::JoinSet;
 
-use crate::{
-    job_progress::{apply_completion, Applied},
-    keep_running, Dispatcher,
-};
+use crate::{keep_running, Dispatcher};
 
-/// Completions applied at once by one dispatcher (they wait on their job's row lock, not on
-/// each other, unless they share a job).
-const PREFETCH: u16 = 32;
+/// Completions one dispatcher holds unacked: enough for the next batch to build up while one
+/// commits.
+const PREFETCH: u16 = 512;
 
-/// Pause before a completion whose transaction failed goes back to the broker.
+/// Completions recorded in one transaction at most.
+const BATCH: usize = 256;
+
+/// Pause before a batch whose transaction failed goes back to the broker.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
@@ -33,31 +37,97 @@ pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
 }
 
 async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let mut link = d.queue.completions(PREFETCH).await?;
-    let mut tasks = JoinSet::new();
+    let link = d.queue.completions(PREFETCH).await?;
+    // Everything already arrived, at once: one transaction for a burst, and no waiting for
+    // one more when a completion is alone.
+    let mut batches = link.deliveries.ready_chunks(BATCH);
     let ended = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            delivery = link.deliveries.next() => match delivery {
-                Some(Ok(delivery)) => { tasks.spawn(handle(d.clone(), delivery)); }
-                Some(Err(e)) => break Err(e.context("consuming completions")),
+            batch = batches.next() => match batch {
+                Some(batch) => {
+                    let (deliveries, broken): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
+                    apply(d, deliveries.into_iter().flatten().collect()).await;
+                    if let Some(Err(e)) = broken.into_iter().next() {
+                        break Err(e.context("consuming completions"));
+                    }
+                }
                 None => break Err(anyhow::anyhow!("the completion queue closed")),
             },
         }
     };
-    // Let the transactions under way finish, so their acks go out.
-    while tasks.join_next().await.is_some() {}
     link.control.close().await;
     ended
 }
 
-async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
+/// A completion as received, with the delivery to settle once it is recorded.
+struct Received {
+    completion: Completion,
+    acker: Box<dyn Acker>,
+}
+
+/// Records the batch, moves its jobs on, then settles every delivery of it.
+async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completion>>) {
+    // One that names no unit is settled (dropped) there and then.
+    let received: Vec<Received> = deliveries.into_iter().filter_map(readable).collect();
+    if received.is_empty() {
+        return;
+    }
+    let completions: Vec<Completion> = received.iter().map(|r| r.completion.clone()).collect();
+    let recorded = match record(d, &completions).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            tracing::warn!(
+                completions = received.len(),
+                error = format!("{e:#}"),
+                "completions not recorded; retrying"
+            );
+            tokio::time::sleep(RETRY_PAUSE).await;
+            for r in received {
+                settle(r.acker.requeue().await, Some(r.completion.unit_id));
+            }
+            return;
+        }
+    };
+    for (c, applied) in completions.iter().zip(&recorded) {
+        after_recording(d, c, *applied).await;
+    }
+    // Every job the batch touched, stale answers included: a redelivery after a crash between
+    // recording and moving on finishes what the first delivery began.
+    let jobs: BTreeSet<i64> = completions.iter().map(|c| c.job_id).collect();
+    let mut stuck = BTreeMap::new();
+    for job_id in jobs {
+        if let Err(e) = d.store.advance_job(job_id).await {
+            stuck.insert(job_id, e);
+        }
+    }
+    for (job_id, e) in &stuck {
+        tracing::warn!(
+            job.id = job_id,
+            error = format!("{e:#}"),
+            "job not moved on; retrying"
+        );
+    }
+    if !stuck.is_empty() {
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    for r in received {
+        let settled = if stuck.contains_key(&r.completion.job_id) {
+            r.acker.requeue().await
+        } else {
+            r.acker.ack().await
+        };
+        settle(settled, Some(r.completion.unit_id));
+    }
+}
+
+/// The completion a delivery holds; one that does not parse is answered for its unit if it
+/// names one (a worker of another version: the unit is tried again, or fails once out of
+/// attempts, rather than left waiting for an answer that was lost), and dropped otherwise.
+fn readable(delivery: Delivery<Completion>) -> Option<Received> {
     let completion = match delivery.body {
         Ok(c) => c,
         Err(unreadable) => match unreadable.unit_attempt() {
-            // A worker of another version: its unit is tried again (or fails, once out of
-            // attempts) rather than left waiting for an answer that was lost.
             Some(unit) => Completion::without_run(
                 unit,
                 Outcome::failed(
@@ -71,63 +141,69 @@ async fn handle(d: Arc<Dispatcher>, delivery: Delivery<Completion>) {
             ),
             None => {
                 tracing::error!(error = %unreadable.error, "discarding a completion that names no unit");
-                settle(delivery.acker.reject().await, None);
-                return;
+                tokio::spawn(async move {
+                    settle(delivery.acker.reject().await, None);
+                });
+                return None;
             }
         },
     };
-    let mut result = apply_completion(d.store.as_ref(), &completion, d.max_attempts).await;
-    if let Err(StoreError::Refused(e)) = &result {
-        // The store will refuse this result every time: record the unit as failed instead of
-        // handing the completion back forever.
-        let refused = Completion {
-            outcome: Outcome::failed(
-                format!("the unit's result could not be stored: {e:#}"),
-                false,
-            ),
-            ..completion.clone()
-        };
-        result = apply_completion(d.store.as_ref(), &refused, d.max_attempts).await;
+    Some(Received {
+        completion,
+        acker: delivery.acker,
+    })
+}
+
+/// Records the batch in one transaction. If the store refuses the data of one of them, each is
+/// recorded alone, and one whose result the store will refuse every time is recorded as failed
+/// instead of being handed back forever.
+async fn record(d: &Dispatcher, batch: &[Completion]) -> Result<Vec<Applied>, StoreError> {
+    match d.store.record_completions(batch, d.max_attempts).await {
+        Err(StoreError::Refused(_)) => {}
+        other => return other,
     }
-    match result {
-        Ok(applied) => {
-            match (applied, &completion.action) {
-                (Applied::Stale(why), _) => {
-                    tracing::debug!(
-                        work_unit.id = completion.unit_id,
-                        why,
-                        "stale completion ignored"
-                    )
-                }
-                (Applied::Gone, Some(action)) => {
-                    let removed = jobs::remove_files_of_deleted(
-                        d.store.as_ref(),
-                        d.assets.as_ref(),
-                        action,
-                        completion.job_id,
-                    );
-                    if let Err(e) = removed.await {
-                        // Acked all the same: `crowd cleanup` removes what is left of deleted jobs.
-                        tracing::warn!(
-                            job.id = completion.job_id,
-                            error = format!("{e:#}"),
-                            "files of a deleted job not removed"
-                        );
-                    }
-                }
-                _ => {}
+    let mut applied = Vec::with_capacity(batch.len());
+    for c in batch {
+        let one = match d.store.record_completion(c, d.max_attempts).await {
+            Err(StoreError::Refused(e)) => {
+                let refused = Completion {
+                    outcome: Outcome::failed(
+                        format!("the unit's result could not be stored: {e:#}"),
+                        false,
+                    ),
+                    ..c.clone()
+                };
+                d.store.record_completion(&refused, d.max_attempts).await?
             }
-            settle(delivery.acker.ack().await, Some(completion.unit_id));
+            other => other?,
+        };
+        applied.push(one);
+    }
+    Ok(applied)
+}
+
+async fn after_recording(d: &Dispatcher, c: &Completion, applied: Applied) {
+    match (applied, &c.action) {
+        (Applied::Stale(why), _) => {
+            tracing::debug!(work_unit.id = c.unit_id, why, "stale completion ignored")
         }
-        Err(e) => {
-            tracing::warn!(
-                work_unit.id = completion.unit_id,
-                error = format!("{e:#}"),
-                "completion not applied; retrying"
+        (Applied::Gone, Some(action)) => {
+            let removed = jobs::remove_files_of_deleted(
+                d.store.as_ref(),
+                d.assets.as_ref(),
+                action,
+                c.job_id,
             );
-            tokio::time::sleep(RETRY_PAUSE).await;
-            settle(delivery.acker.requeue().await, Some(completion.unit_id));
+            if let Err(e) = removed.await {
+                // Acked all the same: `crowd cleanup` removes what is left of deleted jobs.
+                tracing::warn!(
+                    job.id = c.job_id,
+                    error = format!("{e:#}"),
+                    "files of a deleted job not removed"
+                );
+            }
         }
+        _ => {}
     }
 }
 

@@ -194,6 +194,59 @@ pub async fn a_failing_unit_is_retried_then_fails_the_job(store: Arc<dyn Store>)
     assert_eq!(view.outputs, Some(json!(["boom 1"])));
 }
 
+pub async fn a_batch_records_each_completion_once(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a", "b", "c"])), PLAIN)
+        .await
+        .expect("create");
+    let units = relay(&store).await;
+    let stale = Completion {
+        attempt: 5,
+        ..succeeded(&units[2], json!(9))
+    };
+    let batch = [
+        succeeded(&units[0], json!(1)),
+        succeeded(&units[0], json!(1)), // the same answer twice in one batch
+        failed(&units[1]),
+        stale,
+    ];
+    let applied = store.record_completions(&batch, 2).await.expect("record");
+    assert_eq!(
+        applied,
+        [
+            Applied::Recorded,
+            Applied::Stale("unit already complete"),
+            Applied::Recorded,
+            Applied::Stale("an older attempt"),
+        ]
+    );
+    let again = relay(&store).await;
+    assert_eq!(
+        again
+            .iter()
+            .map(|u| (u.unit_id, u.attempt))
+            .collect::<Vec<_>>(),
+        [(units[1].unit_id, 1)],
+        "the failure is retried, nothing else"
+    );
+    store
+        .record_completions(
+            &[
+                succeeded(&again[0], json!(2)),
+                succeeded(&units[2], json!(3)),
+            ],
+            2,
+        )
+        .await
+        .expect("record");
+    store.advance_job(id).await.expect("advance");
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(
+        (view.status, view.outputs),
+        ("succeeded", Some(json!([1, 2, 3])))
+    );
+}
+
 pub async fn stops_count_as_attempts_and_say_how_many(store: Arc<dyn Store>) {
     let id = store
         .create_job(&job(json!(["a"])), PLAIN)

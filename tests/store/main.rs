@@ -92,6 +92,7 @@ on_both_stores!(
     duplicate_and_stale_completions_change_nothing,
     a_failing_unit_is_retried_then_fails_the_job,
     stops_count_as_attempts_and_say_how_many,
+    a_batch_records_each_completion_once,
     split_outputs_become_flattened_process_units,
     deleting_a_job_returns_its_action,
     one_key_makes_one_job_however_many_post_it_at_once,

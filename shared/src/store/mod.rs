@@ -237,10 +237,26 @@ pub trait Store: Send + Sync + 'static {
     /// Live nodes (heard from within `node_ttl`) and the counts of incomplete work.
     async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview>;
 
-    /// Records a completion on its unit if it answers the unit's current attempt (a retry
-    /// puts the unit back in the outbox; a split's outputs become process units). Touches
-    /// only the unit, so completions of one job are recorded in parallel.
-    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied>;
+    /// Records each completion of the batch on its unit if it answers the unit's current
+    /// attempt (a retry puts the unit back in the outbox; a split's outputs become process
+    /// units), all in one transaction; says what became of each, in order. Touches only the
+    /// units: moving their jobs on is `advance_job`'s.
+    async fn record_completions(
+        &self,
+        batch: &[Completion],
+        max_attempts: i32,
+    ) -> StoreResult<Vec<Applied>>;
+
+    /// `record_completions` of one.
+    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
+        let applied = self
+            .record_completions(std::slice::from_ref(c), max_attempts)
+            .await?;
+        Ok(applied
+            .into_iter()
+            .next()
+            .unwrap_or(Applied::Stale("nothing recorded")))
+    }
 
     /// Claims up to `limit` pending units, oldest first, hands them to `publish`, and marks
     /// queued the ones the broker confirmed. The claim excludes other relays until then, so no

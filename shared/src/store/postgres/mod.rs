@@ -153,8 +153,12 @@ impl Store for PgStore {
         })
     }
 
-    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
-        progress::record_completion(&self.pool, c, max_attempts)
+    async fn record_completions(
+        &self,
+        batch: &[Completion],
+        max_attempts: i32,
+    ) -> StoreResult<Vec<Applied>> {
+        progress::record_completions(&self.pool, batch, max_attempts)
             .await
             .map_err(classify)
     }

@@ -1,6 +1,8 @@
 //! Recording completions and moving jobs on, in Postgres. The decisions are the state
 //! machine's (`progress::advance`); this file holds the locks and the SQL.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
@@ -19,30 +21,88 @@ use crate::{
     store::Applied,
 };
 
-pub(super) async fn record_completion(
+/// Records a batch of completions in one transaction: one commit, however many there are.
+pub(super) async fn record_completions(
     pool: &Pool,
+    batch: &[Completion],
+    max_attempts: i32,
+) -> anyhow::Result<Vec<Applied>> {
+    let mut client = pool.get().await.context("getting a Postgres connection")?;
+    let tx = client.transaction().await?;
+    // The common case, process or merge units that succeeded, in one statement for the whole
+    // batch; its WHERE is the whole staleness check. Anything else (a split, a failure, a stale
+    // answer) takes the per-unit path below, in the same transaction.
+    let mut recorded = record_successes(&tx, batch).await?;
+    let mut applied = Vec::with_capacity(batch.len());
+    for c in batch {
+        // Taken out as it is used: a second copy of the same answer in the batch is stale.
+        let outcome = if recorded.remove(&(c.unit_id, c.attempt)) {
+            Applied::Recorded
+        } else {
+            record_in(&tx, c, max_attempts).await?
+        };
+        applied.push(outcome);
+    }
+    tx.commit().await.context("committing completions")?;
+    Ok(applied)
+}
+
+/// Records the batch's successes of process and merge units that answer their unit's current
+/// attempt; returns which (unit, attempt) it recorded.
+async fn record_successes(
+    tx: &Transaction<'_>,
+    batch: &[Completion],
+) -> anyhow::Result<HashSet<(i64, i32)>> {
+    let (mut ids, mut jobs, mut attempts, mut outputs, mut times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in batch {
+        if let Outcome::Succeeded { output } = &c.outcome {
+            ids.push(c.unit_id);
+            jobs.push(c.job_id);
+            attempts.push(c.attempt);
+            outputs.push(output);
+            times.push(c.time);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let statement = tx
+        .prepare_cached(
+            "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
+                 attempts = u.attempts + 1, finished_at = now()
+             FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::jsonb[], $5::float8[])
+                  AS c(id, job_id, attempt, output, time)
+             WHERE u.id = c.id AND u.job_id = c.job_id AND u.attempts = c.attempt
+               AND u.state IN ('pending', 'queued') AND u.stage <> $6
+             RETURNING u.id, u.attempts - 1",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &statement,
+            &[
+                &ids,
+                &jobs,
+                &attempts,
+                &outputs,
+                &times,
+                &Stage::Split.code(),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
+        .collect()
+}
+
+/// Records one completion under its unit's row lock: a split, a failure, or an answer the
+/// batch statement did not take (stale, or its unit gone).
+async fn record_in(
+    tx: &Transaction<'_>,
     c: &Completion,
     max_attempts: i32,
 ) -> anyhow::Result<Applied> {
-    let mut client = pool.get().await.context("getting a Postgres connection")?;
-    // The common case, a process or merge unit that succeeded, in one statement; its WHERE is
-    // the whole staleness check. Anything else (a split, a failure, a stale answer) takes the
-    // transaction below.
-    if let Outcome::Succeeded { output } = &c.outcome {
-        let recorded = client
-            .execute(
-                "UPDATE work_units SET state = 'succeeded', output = $3, time = $4, attempts = attempts + 1,
-                     finished_at = now()
-                 WHERE id = $1 AND job_id = $2 AND attempts = $5 AND state IN ('pending', 'queued')
-                   AND stage <> $6",
-                &[&c.unit_id, &c.job_id, output, &c.time, &c.attempt, &Stage::Split.code()],
-            )
-            .await?;
-        if recorded == 1 {
-            return Ok(Applied::Recorded);
-        }
-    }
-    let tx = client.transaction().await?;
     // The unit's row lock orders this against a duplicate of the same completion and against
     // the job's end cancelling the unit.
     let Some(unit) = tx
@@ -77,7 +137,7 @@ pub(super) async fn record_completion(
             .await?;
             if stage == Stage::Split {
                 let inputs = progress::split_inputs(output.clone());
-                insert_units(&tx, c.job_id, &action, Stage::Process, &inputs).await?;
+                insert_units(tx, c.job_id, &action, Stage::Process, &inputs).await?;
             }
         }
         Outcome::Failed {
@@ -99,7 +159,7 @@ pub(super) async fn record_completion(
                         &[&c.unit_id, &error, &c.time, &stops],
                     )
                     .await?;
-                    notify(&tx, channels::WORK).await?;
+                    notify(tx, channels::WORK).await?;
                 }
                 AfterFailure::Fail => {
                     tx.execute(
@@ -114,7 +174,6 @@ pub(super) async fn record_completion(
             }
         }
     }
-    tx.commit().await.context("committing a completion")?;
     Ok(Applied::Recorded)
 }
 

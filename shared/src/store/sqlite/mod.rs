@@ -261,10 +261,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
-        let c = c.clone();
+    async fn record_completions(
+        &self,
+        batch: &[Completion],
+        max_attempts: i32,
+    ) -> StoreResult<Vec<Applied>> {
+        let batch = batch.to_vec();
         let (applied, woke) = self
-            .with(move |conn| progress::record_completion(conn, &c, max_attempts))
+            .with(move |conn| progress::record_completions(conn, &batch, max_attempts))
             .await?;
         self.wake(woke);
         Ok(applied)

@@ -16,12 +16,31 @@ use crate::{
     store::Applied,
 };
 
-pub(super) fn record_completion(
+/// Records a batch of completions in one transaction: one commit (one sync of the file),
+/// however many there are.
+pub(super) fn record_completions(
     conn: &mut Connection,
+    batch: &[Completion],
+    max_attempts: i32,
+) -> anyhow::Result<(Vec<Applied>, Woke)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut woke = Woke::default();
+    let mut applied = Vec::with_capacity(batch.len());
+    for c in batch {
+        let (outcome, this) = record_in(&tx, c, max_attempts)?;
+        woke.work |= this.work;
+        woke.callbacks |= this.callbacks;
+        applied.push(outcome);
+    }
+    tx.commit()?;
+    Ok((applied, woke))
+}
+
+fn record_in(
+    tx: &rusqlite::Transaction<'_>,
     c: &Completion,
     max_attempts: i32,
 ) -> anyhow::Result<(Applied, Woke)> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let unit = tx
         .query_row(
             "SELECT stage, state, attempts, action, stops FROM work_units WHERE id = ?1 AND job_id = ?2",
@@ -59,7 +78,7 @@ pub(super) fn record_completion(
             )?;
             if stage == Stage::Split {
                 queries::insert_units(
-                    &tx,
+                    tx,
                     c.job_id,
                     &action,
                     Stage::Process,
@@ -98,7 +117,6 @@ pub(super) fn record_completion(
             }
         }
     }
-    tx.commit()?;
     Ok((Applied::Recorded, woke))
 }
 
