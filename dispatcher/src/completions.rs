@@ -10,12 +10,13 @@ use std::{
 
 use crowd_shared::{
     jobs,
-    messages::{Completion, Outcome},
+    messages::{Completion, Completions, Outcome, UnitAttempt},
     queue::{Acker, Delivery},
     shutdown::CancellationToken,
     store::{Applied, StoreError},
 };
 use futures_util::StreamExt;
+use serde_json::Value;
 
 use crate::{keep_running, Dispatcher};
 
@@ -60,31 +61,34 @@ async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::R
     ended
 }
 
-/// A completion as received, with the delivery to settle once it is recorded.
+/// The completions a delivery held, with the delivery to settle once they are recorded.
 struct Received {
-    completion: Completion,
+    completions: Vec<Completion>,
     acker: Box<dyn Acker>,
 }
 
 /// Records the batch, moves its jobs on, then settles every delivery of it.
-async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completion>>) {
+async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
     // One that names no unit is settled (dropped) there and then.
     let received: Vec<Received> = deliveries.into_iter().filter_map(readable).collect();
-    if received.is_empty() {
+    let completions: Vec<Completion> = received
+        .iter()
+        .flat_map(|r| r.completions.iter().cloned())
+        .collect();
+    if completions.is_empty() {
         return;
     }
-    let completions: Vec<Completion> = received.iter().map(|r| r.completion.clone()).collect();
     let recorded = match record(d, &completions).await {
         Ok(applied) => applied,
         Err(e) => {
             tracing::warn!(
-                completions = received.len(),
+                completions = completions.len(),
                 error = format!("{e:#}"),
                 "completions not recorded; retrying"
             );
             tokio::time::sleep(RETRY_PAUSE).await;
             for r in received {
-                settle(r.acker.requeue().await, Some(r.completion.unit_id));
+                settle(r.acker.requeue().await);
             }
             return;
         }
@@ -112,46 +116,62 @@ async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completion>>) {
         tokio::time::sleep(RETRY_PAUSE).await;
     }
     for r in received {
-        let settled = if stuck.contains_key(&r.completion.job_id) {
+        let settled = if r.completions.iter().any(|c| stuck.contains_key(&c.job_id)) {
             r.acker.requeue().await
         } else {
             r.acker.ack().await
         };
-        settle(settled, Some(r.completion.unit_id));
+        settle(settled);
     }
 }
 
-/// The completion a delivery holds; one that does not parse is answered for its unit if it
-/// names one (a worker of another version: the unit is tried again, or fails once out of
-/// attempts, rather than left waiting for an answer that was lost), and dropped otherwise.
-fn readable(delivery: Delivery<Completion>) -> Option<Received> {
-    let completion = match delivery.body {
-        Ok(c) => c,
-        Err(unreadable) => match unreadable.unit_attempt() {
-            Some(unit) => Completion::without_run(
-                unit,
-                Outcome::failed(
-                    format!(
-                        "the worker's report could not be read ({}); is it another version of crowd?",
-                        unreadable.error
-                    ),
-                    true,
-                ),
-                "unknown",
-            ),
-            None => {
-                tracing::error!(error = %unreadable.error, "discarding a completion that names no unit");
-                tokio::spawn(async move {
-                    settle(delivery.acker.reject().await, None);
-                });
-                return None;
-            }
-        },
+/// The completions a delivery holds. One that does not parse is answered for the unit it names
+/// (a worker of another version: it is tried again, or fails once out of attempts, rather than
+/// left waiting for an answer that was lost); the others of its message count as sent. A
+/// delivery that names no unit at all is dropped.
+fn readable(delivery: Delivery<Completions>) -> Option<Received> {
+    let completions = match delivery.body {
+        Ok(Completions(completions)) => completions,
+        Err(unreadable) => {
+            let items = match unreadable.raw {
+                Some(Value::Array(items)) => items,
+                Some(one) => vec![one],
+                None => Vec::new(),
+            };
+            items
+                .into_iter()
+                .filter_map(one_of_another_version)
+                .collect()
+        }
     };
+    if completions.is_empty() {
+        tracing::error!("discarding a completions message that names no unit");
+        tokio::spawn(async move {
+            settle(delivery.acker.reject().await);
+        });
+        return None;
+    }
     Some(Received {
-        completion,
+        completions,
         acker: delivery.acker,
     })
+}
+
+/// One completion of a message that did not parse as a whole: itself if it parses, a failure
+/// of the unit it names if it does not, nothing if it names none.
+fn one_of_another_version(item: Value) -> Option<Completion> {
+    let error = match serde_json::from_value::<Completion>(item.clone()) {
+        Ok(completion) => return Some(completion),
+        Err(e) => e,
+    };
+    let unit: UnitAttempt = serde_json::from_value(item).ok()?;
+    let error =
+        format!("the worker's report could not be read ({error}); is it another version of crowd?");
+    Some(Completion::without_run(
+        unit,
+        Outcome::failed(error, true),
+        "unknown",
+    ))
 }
 
 /// Records the batch in one transaction. If the store refuses the data of one of them, each is
@@ -207,14 +227,10 @@ async fn after_recording(d: &Dispatcher, c: &Completion, applied: Applied) {
     }
 }
 
-/// A settlement that failed belongs to a link that broke: the broker delivers the completion
-/// again, and applying it again changes nothing.
-fn settle(result: anyhow::Result<()>, unit_id: Option<i64>) {
+/// A settlement that failed belongs to a link that broke: the broker delivers the completions
+/// again, and applying them again changes nothing.
+fn settle(result: anyhow::Result<()>) {
     if let Err(e) = result {
-        tracing::info!(
-            work_unit.id = unit_id,
-            error = format!("{e:#}"),
-            "completion not settled"
-        );
+        tracing::info!(error = format!("{e:#}"), "completion not settled");
     }
 }

@@ -140,6 +140,36 @@ impl Completion {
     }
 }
 
+/// What a completions message holds: one completion (what every version sends), or several
+/// (a busy worker's answers: one message and one confirm for all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completions(pub Vec<Completion>);
+
+impl Serialize for Completions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            // One goes as itself, so a dispatcher of an older version reads it.
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Completions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(Completion),
+            Many(Vec<Completion>),
+        }
+        Ok(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(one) => Completions(vec![one]),
+            OneOrMany::Many(many) => Completions(many),
+        })
+    }
+}
+
 /// A worker's periodic "still here", which `/status` shows as a node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Heartbeat {
@@ -220,6 +250,28 @@ mod tests {
             WorkMessage::bytes_for("word_count", &Value::from("some input"), &big),
             encoded_len(&by_reference)
         );
+    }
+
+    #[test]
+    fn one_completion_travels_as_itself_and_several_as_a_list() {
+        let one = Completion::without_run(
+            UnitAttempt {
+                unit_id: 1,
+                job_id: 2,
+                attempt: 0,
+            },
+            Outcome::failed("boom", true),
+            "node",
+        );
+        let single = serde_json::to_value(Completions(vec![one.clone()])).expect("encodes");
+        assert_eq!(single, serde_json::to_value(&one).expect("encodes"));
+        let both = Completions(vec![one.clone(), one.clone()]);
+        let json = serde_json::to_string(&both).expect("encodes");
+        assert!(json.starts_with('['));
+        let read: Completions = serde_json::from_str(&json).expect("parses");
+        assert_eq!(read, both);
+        let read: Completions = serde_json::from_value(single).expect("parses");
+        assert_eq!(read.0, [one]);
     }
 
     #[test]

@@ -74,7 +74,7 @@ async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
     for _ in 0..2 {
         worker
             .reporter()
-            .complete(&succeeded(&merge, json!(3)))
+            .complete(&[succeeded(&merge, json!(3))])
             .await
             .expect("publish");
     }

@@ -31,16 +31,55 @@ async fn a_completion_that_does_not_parse_retries_its_unit() {
     assert!(error.contains("could not be read"), "{error}");
     worker
         .reporter()
-        .complete(&succeeded(&second, json!(3)))
+        .complete(&[succeeded(&second, json!(3))])
         .await
         .expect("complete");
     let merge = worker.next().await;
     worker
         .reporter()
-        .complete(&succeeded(&merge, json!(3)))
+        .complete(&[succeeded(&merge, json!(3))])
         .await
         .expect("complete");
     assert_eq!(stack.wait_for_job(id).await["outputs"], json!([3]));
+    stack.stop().await;
+}
+
+/// A worker sends the completions of units that end together as one message: each is
+/// recorded, and one that does not parse retries its own unit only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_of_several_completions_records_each() {
+    let mut stack = TestStack::without_workers(Backend::Distributed).await;
+    let mut worker = FakeWorker::start(&stack, "word_count").await;
+    let id = stack
+        .post_id(json!({"action": "word_count", "inputs": ["a", "b c", "d e f"]}))
+        .await;
+    let units = [
+        worker.next().await,
+        worker.next().await,
+        worker.next().await,
+    ];
+    let mut unreadable = serde_json::to_value(succeeded(&units[2], json!(3))).expect("JSON");
+    unreadable["outcome"] = json!({"status": "teleported"});
+    let together = json!([
+        succeeded(&units[0], json!(1)),
+        succeeded(&units[1], json!(2)),
+        unreadable,
+    ]);
+    publish_raw(&stack, &together).await;
+
+    let retried = worker.next().await;
+    assert_eq!((retried.unit_id, retried.attempt), (units[2].unit_id, 1));
+    assert_eq!(stack.attempts(id, Some(1)).await, [1, 1, 1]);
+    worker
+        .reporter()
+        .complete(&[succeeded(&retried, json!(3))])
+        .await
+        .expect("complete");
+    let merge = worker.next().await;
+    let input = stack
+        .stored_json(merge.input_key.as_deref().expect("a stored input"))
+        .await;
+    assert_eq!(input, json!([1, 2, 3]));
     stack.stop().await;
 }
 

@@ -10,12 +10,13 @@ use futures_util::StreamExt;
 
 use crate::{
     env::{Link, WorkerEnv},
-    heartbeat, unit,
+    heartbeat, reporting, unit,
 };
 
 /// Runs until `shutdown`, reconnecting whenever the link to the queue is lost.
 pub async fn run(env: Arc<WorkerEnv>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(node = %env.node, actions = ?env.actions, max_workers = env.max_workers, "worker starting");
+    let reporting = tokio::spawn(reporting::run(env.clone()));
     keep_running("the worker's link to the queue", &shutdown, || {
         session(&env, &shutdown)
     })
@@ -29,6 +30,7 @@ pub async fn run(env: Arc<WorkerEnv>, shutdown: CancellationToken) -> anyhow::Re
         );
     }
     env.closing.cancel();
+    reporting.await.ok();
     Ok(())
 }
 

@@ -16,7 +16,9 @@ use crowd_shared::{
 };
 use tokio::sync::watch;
 
-use crate::{download::Downloader, referenced::OptionsCache, running::Running, Registry};
+use crate::{
+    download::Downloader, referenced::OptionsCache, reporting::Reports, running::Running, Registry,
+};
 
 pub struct WorkerEnv {
     pub registry: Registry,
@@ -42,6 +44,8 @@ pub struct WorkerEnv {
     pub deleted: DeletedJobs,
     /// Big options of the jobs whose units ran here last.
     pub options: OptionsCache,
+    /// Where units hand in their completions, published in batches.
+    pub reports: Reports,
     /// The link completions go out on now; `None` while reconnecting.
     pub link: watch::Sender<Option<Link>>,
     /// Cancelled when the worker has stopped: nothing waits for a link any more.
@@ -94,6 +98,7 @@ impl WorkerEnv {
             running: Running::default(),
             deleted: DeletedJobs::default(),
             options: OptionsCache::default(),
+            reports: Reports::default(),
             link: watch::Sender::new(None),
             closing: CancellationToken::new(),
         })

@@ -9,6 +9,7 @@ pub mod env;
 pub mod heartbeat;
 mod referenced;
 pub mod registry;
+mod reporting;
 mod running;
 pub mod stage;
 mod unit;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crowd_shared::{
     messages::{encoded_len, Completion, Outcome, UnitAttempt, WorkMessage},
-    queue::{Acker, Delivery, Refused},
+    queue::{Acker, Delivery},
     storage::unit_prefix,
 };
 
@@ -114,7 +114,7 @@ pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
 
 async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
     let completion = within_limit(stage::run(&env, &msg).await, env.max_message_bytes);
-    if !report(&env, completion).await {
+    if !env.reports.send(completion).await {
         return; // The worker is closing; the queue hands the unit out again.
     }
     for acker in env.running.finish(msg.unit_id, msg.attempt) {
@@ -124,7 +124,11 @@ async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
 
 /// Answers for a unit without running it.
 async fn answer(env: Arc<WorkerEnv>, unit: UnitAttempt, outcome: Outcome, acker: Box<dyn Acker>) {
-    if report(&env, Completion::without_run(unit, outcome, &env.node)).await {
+    if env
+        .reports
+        .send(Completion::without_run(unit, outcome, &env.node))
+        .await
+    {
         settle(acker, Settle::Ack, Some(unit.unit_id)).await;
     }
 }
@@ -142,45 +146,6 @@ fn within_limit(mut completion: Completion, max_bytes: usize) -> Completion {
         );
     }
     completion
-}
-
-/// Publishes `completion` on the current link, waiting for a new one while the worker
-/// reconnects; `false` if the worker closes first. A completion the queue refuses is replaced
-/// by a failure that says so; any other failure to publish breaks the link (the session ends
-/// and reconnects), so no worker goes on consuming without being able to report.
-async fn report(env: &WorkerEnv, mut completion: Completion) -> bool {
-    let mut links = env.link.subscribe();
-    loop {
-        let link = tokio::select! {
-            _ = env.closing.cancelled() => return false,
-            link = links.wait_for(|l| l.as_ref().is_some_and(|l| !l.broken.is_cancelled())) => match link {
-                Ok(link) => link.clone(),
-                Err(_) => return false,
-            },
-        };
-        let Some(link) = link else { continue };
-        let Err(e) = link.reporter.complete(&completion).await else {
-            return true;
-        };
-        if let Some(refused) = e.downcast_ref::<Refused>() {
-            tracing::warn!(work_unit.id = completion.unit_id, error = %refused,
-                "the queue refused a completion; reporting a failure instead");
-            completion.outcome = Outcome::failed(
-                format!(
-                    "the queue refused the stage's result ({} bytes): {refused}",
-                    encoded_len(&completion)
-                ),
-                false,
-            );
-            continue; // The link itself is fine.
-        }
-        tracing::warn!(
-            work_unit.id = completion.unit_id,
-            error = format!("{e:#}"),
-            "completion not sent; reconnecting to send it"
-        );
-        link.broken.cancel();
-    }
 }
 
 enum Settle {

@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     amqp::{self, QueueNames},
-    messages::{Completion, Heartbeat, WorkMessage},
+    messages::{Completion, Completions, Heartbeat, WorkMessage},
     store::{Publish, Published, Unpublishable},
 };
 
@@ -206,7 +206,7 @@ impl Queue for AmqpQueue {
         })
     }
 
-    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>> {
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>> {
         let conn = amqp::connect(&self.url, "crowd dispatcher completions").await?;
         let channel = conn.create_channel().await.context("opening a channel")?;
         channel
@@ -415,10 +415,11 @@ struct AmqpReporter {
 
 #[async_trait]
 impl Reporter for AmqpReporter {
-    async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
+    async fn complete(&self, completions: &[Completion]) -> anyhow::Result<()> {
+        let message = Completions(completions.to_vec());
         let channel = self.publish.lock().await.clone();
         let queue = self.names.completions();
-        let Err(e) = amqp::publish_confirmed(&channel, &queue, completion).await else {
+        let Err(e) = amqp::publish_confirmed(&channel, &queue, &message).await else {
             return Ok(());
         };
         if refused_by_broker(&e).is_none() {
@@ -429,7 +430,7 @@ impl Reporter for AmqpReporter {
         // where a refusal can only be its own.
         self.reopen_publish_channel().await?;
         let alone = amqp::confirmed_channel(&self.conn).await?;
-        let again = amqp::publish_confirmed(&alone, &queue, completion).await;
+        let again = amqp::publish_confirmed(&alone, &queue, &message).await;
         if alone.status().connected() {
             alone.close(200, "done".into()).await.ok();
         }

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink};
 use crate::{
-    messages::{Completion, Heartbeat, WorkMessage},
+    messages::{Completion, Completions, Heartbeat, WorkMessage},
     shutdown::CancellationToken,
     status::Stage,
     store::{Publish, Published},
@@ -46,7 +46,7 @@ struct Queued {
 #[derive(Clone)]
 enum Message {
     Work(WorkMessage),
-    Completion(Completion),
+    Completions(Completions),
     Heartbeat(Heartbeat),
 }
 
@@ -209,12 +209,12 @@ impl Queue for MemoryQueue {
         })
     }
 
-    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>> {
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>> {
         let (deliveries, control) = self.consume(
             vec![Name::Completions],
             usize::from(prefetch),
             |m| match m {
-                Message::Completion(c) => Some(c),
+                Message::Completions(c) => Some(c),
                 _ => None,
             },
         );
@@ -276,10 +276,10 @@ impl Publish for MemoryQueue {
 
 #[async_trait]
 impl Reporter for MemoryQueue {
-    async fn complete(&self, completion: &Completion) -> anyhow::Result<()> {
+    async fn complete(&self, completions: &[Completion]) -> anyhow::Result<()> {
         self.inner.push(
             Name::Completions,
-            Message::Completion(completion.clone()),
+            Message::Completions(Completions(completions.to_vec())),
             false,
             false,
         );

@@ -15,7 +15,7 @@ use futures_util::stream::BoxStream;
 
 pub use self::{amqp::AmqpQueue, memory::MemoryQueue};
 use crate::{
-    messages::{Completion, Heartbeat, WorkMessage},
+    messages::{Completion, Completions, Heartbeat, WorkMessage},
     store::Publish,
 };
 
@@ -73,9 +73,10 @@ pub type Deliveries<T> = BoxStream<'static, anyhow::Result<Delivery<T>>>;
 /// What a worker sends back.
 #[async_trait]
 pub trait Reporter: Send + Sync {
-    /// Publishes a completion and returns once it is safely queued. A `Refused` error (found by
-    /// downcasting) means this message will never be taken; any other, that the link is broken.
-    async fn complete(&self, completion: &Completion) -> anyhow::Result<()>;
+    /// Publishes completions, as one message, and returns once it is safely queued. A `Refused`
+    /// error (found by downcasting) means this message will never be taken; any other, that
+    /// the link is broken.
+    async fn complete(&self, completions: &[Completion]) -> anyhow::Result<()>;
     /// Publishes a heartbeat (best effort).
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()>;
 }
@@ -118,7 +119,7 @@ pub trait Queue: Send + Sync + 'static {
     ) -> anyhow::Result<WorkerLink>;
 
     /// The completions, at most `prefetch` unacked at once.
-    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completion>>;
+    async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>>;
 
     /// Worker heartbeats; they need no ack.
     async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>>;
