@@ -48,7 +48,7 @@ async fn a_completion_that_does_not_parse_retries_its_unit() {
 /// recorded, and one that does not parse retries its own unit only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_of_several_completions_records_each() {
-    let mut stack = TestStack::without_workers(Backend::Distributed).await;
+    let stack = TestStack::without_workers(Backend::Distributed).await;
     let mut worker = FakeWorker::start(&stack, "word_count").await;
     let id = stack
         .post_id(json!({"action": "word_count", "inputs": ["a", "b c", "d e f"]}))
