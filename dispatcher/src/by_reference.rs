@@ -1,22 +1,27 @@
 //! Values too big to travel in every unit's message go to the asset store once, and messages
 //! name them by key: a job's big options (stored once per job, not copied into each of its
-//! units) and a merge's input (every process output, streamed page by page from the store into
-//! one file, so a million-unit job can merge). The relay publishes through this.
+//! units) and a merge's input when it is big (every process output, streamed page by page from
+//! the store into one file, so a million-unit job can merge). The relay publishes through this.
 
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
-    messages::WorkMessage,
+    messages::{encoded_len, WorkMessage},
     recent::RecentIds,
     status::Stage,
     storage::AssetStore,
     store::{Publish, Published, Store},
 };
+use serde_json::Value;
 
 /// Process outputs read from the store at a time while a merge's input is written.
 const OUTPUTS_PAGE: i64 = 10_000;
+
+/// A merge input up to this size (and count) travels in its message, like any input.
+const INLINE_MERGE_BYTES: usize = 64 * 1024;
+const INLINE_MERGE_OUTPUTS: i64 = 1_000;
 
 pub struct ByReference<'a> {
     pub inner: &'a mut dyn Publish,
@@ -30,11 +35,11 @@ pub struct ByReference<'a> {
 impl Publish for ByReference<'_> {
     async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
         let mut ready = Vec::with_capacity(units.len());
-        for msg in units {
+        for mut msg in units {
             // A job deleted since its unit was claimed: its unit is gone with it.
             if self
                 .stores
-                .store_references(&msg, self.options_stored)
+                .store_references(&mut msg, self.options_stored)
                 .await?
             {
                 ready.push(msg);
@@ -56,10 +61,11 @@ pub struct Stores<'a> {
 }
 
 impl Stores<'_> {
-    /// Stores what `msg` names by key; `false` if its job no longer exists.
+    /// Stores what `msg` names by key; `false` if its job no longer exists. A merge whose
+    /// input is small after all carries it, and nothing is stored.
     async fn store_references(
         &self,
-        msg: &WorkMessage,
+        msg: &mut WorkMessage,
         options_stored: &mut RecentIds,
     ) -> anyhow::Result<bool> {
         if let Some(key) = &msg.options_key {
@@ -73,6 +79,11 @@ impl Stores<'_> {
             }
         }
         if let Some(key) = &msg.input_key {
+            if let Some(outputs) = self.small_outputs(msg.job_id).await? {
+                // Storing and reading back a file would cost a small job more than it saves.
+                (msg.input, msg.input_key) = (outputs, None);
+                return Ok(true);
+            }
             let path = self.write_outputs(msg.job_id).await?;
             self.assets
                 .save(key, path.path())
@@ -80,6 +91,19 @@ impl Stores<'_> {
                 .with_context(|| format!("storing the merge input of job {}", msg.job_id))?;
         }
         Ok(true)
+    }
+
+    /// Every process output of the job, when they fit in `INLINE_MERGE_BYTES` (one page read).
+    async fn small_outputs(&self, job_id: i64) -> anyhow::Result<Option<Value>> {
+        let page = self
+            .store
+            .stage_outputs_after(job_id, Stage::Process, 0, INLINE_MERGE_OUTPUTS)
+            .await?;
+        if page.len() as i64 >= INLINE_MERGE_OUTPUTS {
+            return Ok(None);
+        }
+        let outputs = Value::Array(page.into_iter().map(|(_, output)| output).collect());
+        Ok((encoded_len(&outputs) <= INLINE_MERGE_BYTES).then_some(outputs))
     }
 
     /// Every process output of the job, as one JSON array in a scratch file.
