@@ -221,18 +221,7 @@ async fn a_callback_that_gets_no_answer_times_out_and_is_retried(backend: Backen
         .await;
     held.arrival().await;
     held.arrival().await;
-    let error = stack
-        .wait_until("the timeout to be recorded", async |stack: &TestStack| {
-            stack
-                .probe
-                .text(
-                    "SELECT COALESCE(callback_error, '') FROM jobs WHERE id = $1",
-                    id,
-                )
-                .await
-                .filter(|error| !error.is_empty())
-        })
-        .await;
+    let error = stack.wait_for_callback_error(id).await;
     assert!(error.contains("timed out"), "{error}");
     stack.stop().await;
 }

@@ -40,18 +40,7 @@ async fn credentials_in_urls_leave_no_trace(backend: Backend) {
         .await
         .expect("the units");
     assert!(units.contains("http://***@127.0.0.1:1/x.txt"), "{units}");
-    let callback_error = stack
-        .wait_until("the callback to fail", async |stack: &TestStack| {
-            stack
-                .probe
-                .text(
-                    "SELECT COALESCE(callback_error, '') FROM jobs WHERE id = $1",
-                    id,
-                )
-                .await
-                .filter(|error| !error.is_empty())
-        })
-        .await;
+    let callback_error = stack.wait_for_callback_error(id).await;
     let shown = [job.to_string(), units, callback_error];
     for text in &shown {
         assert!(!text.contains(PASSWORD), "the password shows in {text}");

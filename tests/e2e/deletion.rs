@@ -21,13 +21,7 @@ async fn deleting_a_job_removes_its_rows_and_its_files(backend: Backend) {
         "the split saved 6 chunks"
     );
 
-    let reply = stack
-        .http
-        .delete(stack.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(reply.status(), 204);
+    assert_eq!(stack.delete_job(id).await, 204);
     assert_eq!(stack.get_job(id).await.0, 404);
     let rows = stack
         .probe
@@ -42,13 +36,7 @@ async fn deleting_a_job_removes_its_rows_and_its_files(backend: Backend) {
         "the job's files are gone"
     );
 
-    let again = stack
-        .http
-        .delete(stack.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .expect("DELETE again");
-    assert_eq!(again.status(), 404);
+    assert_eq!(stack.delete_job(id).await, 404);
     stack.stop().await;
 }
 
@@ -72,13 +60,7 @@ async fn deleting_a_job_stops_its_running_units_and_drops_its_queued_ones(backen
         .await;
     gated.arrival().await;
     gated.arrival().await;
-    let reply = stack
-        .http
-        .delete(stack.url(&format!("/jobs/{doomed}")))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(reply.status(), 204);
+    assert_eq!(stack.delete_job(doomed).await, 204);
 
     // Behind the doomed job's three waiting units in the queue, and needing a free slot.
     let after = stack
@@ -106,13 +88,7 @@ async fn files_stored_after_a_deletion_are_removed(backend: Backend) {
             (s.queue.waiting("chunked_word_count").await.ok()? == 1).then_some(())
         })
         .await;
-    let reply = stack
-        .http
-        .delete(stack.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(reply.status(), 204);
+    assert_eq!(stack.delete_job(id).await, 204);
     // No worker heard the news: this one starts after it, and runs the split.
     stack.start_worker("late", |_| {});
     gated.arrival().await;

@@ -323,6 +323,32 @@ impl TestStack {
         body
     }
 
+    /// `DELETE /jobs/:id`; its status.
+    pub async fn delete_job(&self, id: i64) -> u16 {
+        self.http
+            .delete(self.url(&format!("/jobs/{id}")))
+            .send()
+            .await
+            .expect("DELETE /jobs/:id")
+            .status()
+            .as_u16()
+    }
+
+    /// Waits until the job's callback has failed at least once; the error recorded.
+    pub async fn wait_for_callback_error(&mut self, id: i64) -> String {
+        self.wait_until("the callback to fail", async |stack: &Self| {
+            stack
+                .probe
+                .text(
+                    "SELECT COALESCE(callback_error, '') FROM jobs WHERE id = $1",
+                    id,
+                )
+                .await
+                .filter(|error| !error.is_empty())
+        })
+        .await
+    }
+
     /// Posts a job as `post_job` does and returns its id.
     pub async fn post_id(&self, job: Value) -> i64 {
         self.post_job(job).await["id"].as_i64().expect("a job id")

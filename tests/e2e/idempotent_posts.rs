@@ -98,13 +98,7 @@ async fn a_job_posted_again_with_its_key_is_the_job_made_the_first_time(backend:
     assert!(!other.replayed);
 
     // Once the job is deleted its key says so, rather than making it again.
-    let deleted = stack
-        .http
-        .delete(stack.url(&format!("/jobs/{id}")))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(stack.delete_job(id).await, 204);
     let gone = post_form(&stack, key("order-17"), &job).await;
     assert_eq!(gone.status, 410, "{}", gone.body);
     assert_eq!(gone.body["error"], "job_deleted");
