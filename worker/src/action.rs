@@ -13,6 +13,8 @@ use crowd_shared::{
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, BufReader};
 
+use crate::scratch::Scratch;
+
 /// An action: `process` is required; `split` and `merge` are optional stages, declared by
 /// `stages()`.
 #[async_trait]
@@ -90,12 +92,18 @@ pub struct StageContext {
     pub attempt: i32,
     /// Total attempts the unit gets.
     pub max_attempts: i32,
-    /// A scratch directory of this unit's own, removed when the stage ends.
-    pub work_dir: PathBuf,
+    /// This unit's scratch directory (see `work_dir`).
+    pub(crate) scratch: Arc<Scratch>,
     pub(crate) saver: Saver,
 }
 
 impl StageContext {
+    /// A scratch directory of this unit's own, made on first use and removed when the stage
+    /// ends.
+    pub async fn work_dir(&self) -> Result<&Path, ActionError> {
+        Ok(self.scratch.path().await?)
+    }
+
     /// Stores `path` under `<action>/job_<id>/unit_<id>/<file name>` and returns its URL.
     pub async fn save(&self, path: &Path) -> Result<String, ActionError> {
         self.saver.save(path).await

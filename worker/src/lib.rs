@@ -11,6 +11,7 @@ mod referenced;
 pub mod registry;
 mod reporting;
 mod running;
+mod scratch;
 pub mod stage;
 mod unit;
 

@@ -11,7 +11,7 @@ use std::{
 use crowd_shared::{messages::WorkMessage, storage::AssetStore};
 use serde_json::Value;
 
-use crate::ActionError;
+use crate::{scratch::Scratch, ActionError};
 
 /// Jobs whose options are kept: a worker runs units of only a few jobs at once.
 const OPTIONS_KEPT: usize = 16;
@@ -26,7 +26,7 @@ impl OptionsCache {
         &self,
         msg: &WorkMessage,
         store: &dyn AssetStore,
-        scratch: &Path,
+        scratch: &Scratch,
     ) -> Result<Arc<Value>, ActionError> {
         let Some(key) = &msg.options_key else {
             return Ok(Arc::new(msg.options.clone()));
@@ -34,7 +34,8 @@ impl OptionsCache {
         if let Some(options) = self.get(key) {
             return Ok(options);
         }
-        let options = Arc::new(read(store, key, &scratch.join("options.json")).await?);
+        let options =
+            Arc::new(read(store, key, &scratch.path().await?.join("options.json")).await?);
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         kept.push_front((key.clone(), options.clone()));
         kept.truncate(OPTIONS_KEPT);
@@ -47,16 +48,16 @@ impl OptionsCache {
     }
 }
 
-/// The merge input `msg` names, read into `work_dir`: the value, and the file it is in.
+/// The merge input `msg` names, read into the unit's scratch directory: the value, and the file it is in.
 pub async fn input(
     msg: &WorkMessage,
     store: &dyn AssetStore,
-    work_dir: &Path,
+    scratch: &Scratch,
 ) -> Result<Option<(Value, PathBuf)>, ActionError> {
     let Some(key) = &msg.input_key else {
         return Ok(None);
     };
-    let path = work_dir.join("input.json");
+    let path = scratch.path().await?.join("input.json");
     let value = read(store, key, &path).await?;
     Ok(Some((value, path)))
 }

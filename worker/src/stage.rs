@@ -10,7 +10,8 @@ use crowd_shared::{
 use serde_json::{json, Value};
 
 use crate::{
-    action::Saver, download::Downloader, env::WorkerEnv, referenced, ActionError, StageContext,
+    action::Saver, download::Downloader, env::WorkerEnv, referenced, scratch::Scratch, ActionError,
+    StageContext,
 };
 
 pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
@@ -52,34 +53,27 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
     let action = env.registry.get(&msg.action).ok_or_else(|| {
         ActionError::Permanent(format!("this worker has no action named {}", msg.action))
     })?;
-    let action_dir = env.temp_root.join(&msg.action);
-    tokio::fs::create_dir_all(&action_dir).await?;
-    // Removed when dropped, whatever the stage did.
-    let work_dir = tempfile::Builder::new()
-        .prefix(&format!("unit_{}_", msg.unit_id))
-        .tempdir_in(&action_dir)?;
-    let (input, input_path) =
-        match referenced::input(msg, env.store.as_ref(), work_dir.path()).await? {
-            Some((input, path)) => (input, Some(path)),
-            None => match (msg.stage, Downloader::input_url(&msg.input)) {
-                (Stage::Split | Stage::Process, Some(url)) => (
-                    msg.input.clone(),
-                    Some(env.downloader.fetch(&url, work_dir.path()).await?),
-                ),
-                _ => (msg.input.clone(), None),
-            },
-        };
-    let options = env
-        .options
-        .of(msg, env.store.as_ref(), work_dir.path())
-        .await?;
+    // Made only if a download, a stored value or the action itself needs it; removed when
+    // the last of this frame and the action's context lets go of it.
+    let scratch = Arc::new(Scratch::new(env.temp_root.join(&msg.action), msg.unit_id));
+    let (input, input_path) = match referenced::input(msg, env.store.as_ref(), &scratch).await? {
+        Some((input, path)) => (input, Some(path)),
+        None => match (msg.stage, Downloader::input_url(&msg.input)) {
+            (Stage::Split | Stage::Process, Some(url)) => (
+                msg.input.clone(),
+                Some(env.downloader.fetch(&url, scratch.path().await?).await?),
+            ),
+            _ => (msg.input.clone(), None),
+        },
+    };
+    let options = env.options.of(msg, env.store.as_ref(), &scratch).await?;
     let ctx = StageContext {
         input,
         input_path,
         options: unit_options(&options, msg),
         attempt: msg.attempt,
         max_attempts: msg.max_attempts,
-        work_dir: work_dir.path().to_path_buf(),
+        scratch: scratch.clone(),
         saver: Saver {
             store: env.store.clone(),
             action: msg.action.clone(),
@@ -98,7 +92,7 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
         }
     }));
     let result = (&mut task.0).await;
-    drop(work_dir);
+    drop(scratch);
     match result {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(ActionError::Retryable(format!(

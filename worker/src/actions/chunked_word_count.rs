@@ -42,7 +42,7 @@ impl Action for ChunkedWordCount {
         // The input streams through line by line, so a split holds one buffer of it in
         // memory however large it is.
         let mut reader = ctx.input_reader().await?;
-        let mut chunks = Chunks::new(&ctx.work_dir, per_chunk);
+        let mut chunks = Chunks::new(ctx.work_dir().await?, per_chunk);
         let mut urls = Vec::new();
         loop {
             let buffer = reader.fill_buf().await?;
@@ -156,19 +156,17 @@ mod tests {
     use crowd_shared::storage::FilesystemStore;
 
     use super::*;
-    use crate::action::Saver;
+    use crate::{action::Saver, scratch::Scratch};
 
     /// A split stage of job 1, unit 2, saving to a filesystem store under `root`.
     fn split_context(root: &Path, input: Value, input_path: Option<PathBuf>) -> StageContext {
-        let work_dir = root.join("work");
-        std::fs::create_dir_all(&work_dir).expect("work dir");
         StageContext {
             input,
             input_path,
             options: serde_json::json!({"lines_per_chunk": 2}),
             attempt: 0,
             max_attempts: 1,
-            work_dir,
+            scratch: Arc::new(Scratch::new(root.join("work"), 2)),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "chunked_word_count".into(),
@@ -200,7 +198,7 @@ mod tests {
             stored_chunks(output).await,
             [&b"one\ntwo\r\n"[..], b"thr\xffee\n\n", b"five"],
         );
-        let left: Vec<_> = std::fs::read_dir(&ctx.work_dir)
+        let left: Vec<_> = std::fs::read_dir(ctx.work_dir().await.expect("work dir"))
             .expect("work dir")
             .flatten()
             .map(|e| e.file_name())
