@@ -512,3 +512,58 @@ pub async fn lost_units_go_back_to_the_outbox(store: Arc<dyn Store>) {
         vec![units[1].unit_id]
     );
 }
+
+/// Plays a broker that is slow to confirm: it says when it holds the units, then waits to be
+/// let go.
+struct SlowBroker {
+    holding: Option<tokio::sync::oneshot::Sender<Vec<WorkMessage>>>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Publish for SlowBroker {
+    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
+        let confirmed = units.iter().map(|u| u.unit_id).collect();
+        if let Some(holding) = self.holding.take() {
+            let _ = holding.send(units);
+        }
+        self.release.notified().await;
+        Ok(Published {
+            confirmed,
+            ..Published::default()
+        })
+    }
+}
+
+/// A worker can answer before the relay that sent its unit has its confirm: recording that
+/// answer must not wait for the relay's broker round trip (a store with several connections).
+pub async fn a_completion_does_not_wait_for_the_relay_that_sent_it(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), PLAIN)
+        .await
+        .expect("create");
+    let (holding, held) = tokio::sync::oneshot::channel();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let mut broker = SlowBroker {
+        holding: Some(holding),
+        release: release.clone(),
+    };
+    let relaying = {
+        let store = store.clone();
+        tokio::spawn(async move { store.relay_pending(100, 3, &mut broker).await.map(|_| ()) })
+    };
+    let units = held.await.expect("the relay publishes");
+    let recorded = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.record_completions(&[succeeded(&units[0], json!(1))], 3),
+    )
+    .await
+    .expect("recorded while the relay still waits for its confirm")
+    .expect("record");
+    assert_eq!(recorded, vec![Applied::Recorded]);
+    release.notify_one();
+    relaying.await.expect("relay task").expect("relay");
+    store.advance_job(id).await.expect("advance");
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!((view.status, view.outputs), ("succeeded", Some(json!([1]))));
+}

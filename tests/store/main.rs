@@ -101,6 +101,13 @@ on_both_stores!(
     lost_units_go_back_to_the_outbox,
 );
 
+/// Postgres only: the embedded store has one connection, on which everything takes its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_does_not_wait_for_the_relay_that_sent_it() {
+    let (store, _guard) = postgres().await;
+    contract::a_completion_does_not_wait_for_the_relay_that_sent_it(store).await;
+}
+
 /// A database server that accepts connections and never answers (a hung or overloaded host):
 /// the store says it is unavailable within seconds instead of holding its caller forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,20 +62,25 @@ pub(super) async fn requeue_lost(
     older_than: Duration,
     node_ttl: Duration,
 ) -> anyhow::Result<u64> {
-    let client = pool.get().await?;
-    let requeued = client
-        .execute(
+    let mut client = pool.get().await?;
+    // One transaction: a unit made pending is in the outbox too, or it would never be sent.
+    let tx = client.transaction().await?;
+    let requeued: Vec<i64> = tx
+        .query(
             "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
              WHERE u.action = $1 AND u.state = 'queued'
                AND u.updated_at < now() - make_interval(secs => $2)
                AND NOT EXISTS (SELECT 1 FROM nodes n
                                WHERE n.last_seen > now() - make_interval(secs => $3)
-                                 AND n.running @> to_jsonb(u.id))",
+                                 AND n.running @> to_jsonb(u.id))
+             RETURNING u.id",
             &[&action, &older_than.as_secs_f64(), &node_ttl.as_secs_f64()],
         )
-        .await?;
-    if requeued > 0 {
-        super::outbox::notify(&client, crate::channels::WORK).await?;
-    }
-    Ok(requeued)
+        .await?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<anyhow::Result<_>>()?;
+    super::outbox::enqueue_again(&tx, &requeued).await?;
+    tx.commit().await?;
+    Ok(requeued.len() as u64)
 }

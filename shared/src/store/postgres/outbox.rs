@@ -1,6 +1,6 @@
 //! The outbox in Postgres: claiming pending units for a relay and marking them queued.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use deadpool_postgres::{GenericClient, Pool};
@@ -25,18 +25,19 @@ pub(super) async fn relay_pending(
 ) -> anyhow::Result<(Relayed, BTreeSet<i64>)> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
-    // SKIP LOCKED: rows another dispatcher is relaying are left to it, so no unit is published
-    // twice by two relays; the locks are held until the units are marked queued.
+    // SKIP LOCKED: outbox rows another dispatcher is relaying are left to it, so no unit is
+    // published twice by two relays. Only outbox rows are locked, until they are deleted: a
+    // completion recording a unit never waits for a relay's broker round trip.
     let rows = tx
         .query(
             // Big options are left out unread (they travel once per job, by reference).
-            "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
+            "SELECT o.seq, u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
+                    u.state = 'pending' AS waiting,
                     CASE WHEN j.options_bytes <= $2 THEN j.options END AS options
-             FROM work_units u JOIN jobs j ON j.id = u.job_id
-             WHERE u.state = 'pending'
-             ORDER BY u.updated_at, u.id
+             FROM outbox o JOIN work_units u ON u.id = o.unit_id JOIN jobs j ON j.id = u.job_id
+             ORDER BY o.seq
              LIMIT $1
-             FOR UPDATE OF u SKIP LOCKED",
+             FOR UPDATE OF o SKIP LOCKED",
             &[&limit, &(INLINE_OPTIONS_BYTES as i32)],
         )
         .await
@@ -48,10 +49,20 @@ pub(super) async fn relay_pending(
         };
         return Ok((nothing, BTreeSet::new()));
     }
+    // Rows whose unit moved on without being published (its job ended, or a lost unit's
+    // first run answered after all) leave the outbox unsent.
+    let mut done_seqs = Vec::new();
     // A unit whose row cannot be read fails alone, with the reason; the others go on.
     let mut units = Vec::with_capacity(rows.len());
+    let mut seq_of = HashMap::with_capacity(rows.len());
     let mut failed = Vec::new();
     for row in &rows {
+        let seq: i64 = get(row, "seq")?;
+        if !get::<_, bool>(row, "waiting")? {
+            done_seqs.push(seq);
+            continue;
+        }
+        seq_of.insert(get::<_, i64>(row, "id")?, seq);
         match work_message(row, max_attempts) {
             Ok(msg) => units.push(msg),
             Err(e) => failed.push(Unpublishable {
@@ -67,6 +78,13 @@ pub(super) async fn relay_pending(
         publish.publish(units).await?
     };
     failed.extend(published.failed);
+    // What was neither confirmed nor failed (the broker refused it for now) stays in the
+    // outbox for the next round.
+    done_seqs.extend(published.confirmed.iter().filter_map(|id| seq_of.get(id)));
+    done_seqs.extend(failed.iter().filter_map(|f| seq_of.get(&f.unit_id)));
+    tx.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&done_seqs])
+        .await
+        .context("taking units out of the outbox")?;
     tx.execute(
         "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
         &[&published.confirmed],
@@ -120,7 +138,7 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
     Ok(())
 }
 
-/// Adds pending units (the outbox) and wakes the relays.
+/// Adds pending units, in the outbox, and wakes the relays.
 pub(super) async fn insert_units(
     client: &impl GenericClient,
     job_id: i64,
@@ -133,13 +151,35 @@ pub(super) async fn insert_units(
     }
     client
         .execute(
-            "INSERT INTO work_units (job_id, action, stage, input)
-             SELECT $1, $2, $3, input FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
-             ON CONFLICT DO NOTHING",
+            "WITH added AS (
+                 INSERT INTO work_units (job_id, action, stage, input)
+                 SELECT $1, $2, $3, input FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
+                 ON CONFLICT DO NOTHING
+                 RETURNING id)
+             INSERT INTO outbox (unit_id) SELECT id FROM added ORDER BY id",
             &[&job_id, &action, &stage.code(), &inputs],
         )
         .await
         .context("inserting work units")?;
+    notify(client, channels::WORK).await
+}
+
+/// Puts units back in the outbox, behind everything already waiting. (A unit already there
+/// keeps its place.)
+pub(super) async fn enqueue_again(
+    client: &impl GenericClient,
+    unit_ids: &[i64],
+) -> anyhow::Result<()> {
+    if unit_ids.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute(
+            "INSERT INTO outbox (unit_id) SELECT unnest($1::int8[]) ON CONFLICT (unit_id) DO NOTHING",
+            &[&unit_ids],
+        )
+        .await
+        .context("putting units back in the outbox")?;
     notify(client, channels::WORK).await
 }
 

@@ -9,7 +9,7 @@ use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
 
 use super::{
-    outbox::{insert_units, notify},
+    outbox::{enqueue_again, insert_units, notify},
     rows::{get, shown_json},
 };
 use crate::{
@@ -149,8 +149,7 @@ async fn record_in(
             let stops = i32::from(*stopped);
             match after_failure(attempts, max_attempts, *retryable) {
                 AfterFailure::Retry => {
-                    // Pending again with a fresh timestamp: the relay publishes it behind
-                    // everything already waiting.
+                    // Pending again, and back in the outbox behind everything already waiting.
                     tx.execute(
                         "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
                             output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp(),
@@ -159,7 +158,7 @@ async fn record_in(
                         &[&c.unit_id, &error, &c.time, &stops],
                     )
                     .await?;
-                    notify(tx, channels::WORK).await?;
+                    enqueue_again(tx, &[c.unit_id]).await?;
                 }
                 AfterFailure::Fail => {
                     tx.execute(
