@@ -539,7 +539,7 @@ impl Publish for SlowBroker {
 /// answer must not wait for the relay's broker round trip (a store with several connections).
 pub async fn a_completion_does_not_wait_for_the_relay_that_sent_it(store: Arc<dyn Store>) {
     let id = store
-        .create_job(&job(json!(["a"])), PLAIN)
+        .create_job(&job(json!(["a", "b"])), PLAIN)
         .await
         .expect("create");
     let (holding, held) = tokio::sync::oneshot::channel();
@@ -555,15 +555,28 @@ pub async fn a_completion_does_not_wait_for_the_relay_that_sent_it(store: Arc<dy
     let units = held.await.expect("the relay publishes");
     let recorded = tokio::time::timeout(
         Duration::from_secs(5),
-        store.record_completions(&[succeeded(&units[0], json!(1))], 3),
+        // A success and a failure: the batch statement and the per-unit path.
+        store.record_completions(&[succeeded(&units[0], json!(1)), failed(&units[1])], 3),
     )
     .await
     .expect("recorded while the relay still waits for its confirm")
     .expect("record");
-    assert_eq!(recorded, vec![Applied::Recorded]);
+    assert_eq!(recorded, vec![Applied::Recorded, Applied::Recorded]);
     release.notify_one();
     relaying.await.expect("relay task").expect("relay");
-    store.advance_job(id).await.expect("advance");
+    let retried = relay(&store).await;
+    assert_eq!(
+        retried
+            .iter()
+            .map(|u| (u.unit_id, u.attempt))
+            .collect::<Vec<_>>(),
+        vec![(units[1].unit_id, 1)],
+        "only the failed unit goes again"
+    );
+    apply(&store, &succeeded(&retried[0], json!(2))).await;
     let view = store.job_view(id).await.expect("view").expect("exists");
-    assert_eq!((view.status, view.outputs), ("succeeded", Some(json!([1]))));
+    assert_eq!(
+        (view.status, view.outputs),
+        ("succeeded", Some(json!([1, 2])))
+    );
 }

@@ -372,8 +372,9 @@ pub(super) fn classify(e: anyhow::Error) -> StoreError {
 }
 
 /// The server went away or cannot serve now: the connection dropped (no SQLSTATE), a
-/// connection exception (class 08), a shutdown or a server starting up (57P01-57P03), or too
-/// many connections (class 53). Trying again later works.
+/// connection exception (class 08), a shutdown or a server starting up (57P01-57P03), too
+/// many connections (class 53), or a transaction the server rolled back to break a deadlock or
+/// a serialization conflict (class 40). Trying again later works.
 fn is_unreachable(e: &tokio_postgres::Error) -> bool {
     match e.code() {
         None => {
@@ -383,6 +384,7 @@ fn is_unreachable(e: &tokio_postgres::Error) -> bool {
         Some(code) => {
             let code = code.code();
             code.starts_with("08")
+                || code.starts_with("40")
                 || code.starts_with("53")
                 || matches!(code, "57P01" | "57P02" | "57P03")
         }

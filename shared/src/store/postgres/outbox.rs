@@ -26,8 +26,10 @@ pub(super) async fn relay_pending(
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     // SKIP LOCKED: outbox rows another dispatcher is relaying are left to it, so no unit is
-    // published twice by two relays. Only outbox rows are locked, until they are deleted: a
-    // completion recording a unit never waits for a relay's broker round trip.
+    // published twice by two relays. The units themselves are only key-share locked: a
+    // completion recording one never waits for a relay's broker round trip, while a job being
+    // deleted (which cascades through units to the outbox) is skipped now, or waits for this
+    // relay instead of deadlocking with it.
     let rows = tx
         .query(
             // Big options are left out unread (they travel once per job, by reference).
@@ -37,7 +39,8 @@ pub(super) async fn relay_pending(
              FROM outbox o JOIN work_units u ON u.id = o.unit_id JOIN jobs j ON j.id = u.job_id
              ORDER BY o.seq
              LIMIT $1
-             FOR UPDATE OF o SKIP LOCKED",
+             FOR UPDATE OF o SKIP LOCKED
+             FOR KEY SHARE OF u SKIP LOCKED",
             &[&limit, &(INLINE_OPTIONS_BYTES as i32)],
         )
         .await
@@ -50,7 +53,7 @@ pub(super) async fn relay_pending(
         return Ok((nothing, BTreeSet::new()));
     }
     // Rows whose unit moved on without being published (its job ended, or a lost unit's
-    // first run answered after all) leave the outbox unsent.
+    // first run answered after all), and a second row of a unit, leave the outbox unsent.
     let mut done_seqs = Vec::new();
     // A unit whose row cannot be read fails alone, with the reason; the others go on.
     let mut units = Vec::with_capacity(rows.len());
@@ -58,20 +61,22 @@ pub(super) async fn relay_pending(
     let mut failed = Vec::new();
     for row in &rows {
         let seq: i64 = get(row, "seq")?;
-        if !get::<_, bool>(row, "waiting")? {
+        let unit_id: i64 = get(row, "id")?;
+        if !get::<_, bool>(row, "waiting")? || seq_of.contains_key(&unit_id) {
             done_seqs.push(seq);
             continue;
         }
-        seq_of.insert(get::<_, i64>(row, "id")?, seq);
+        seq_of.insert(unit_id, seq);
         match work_message(row, max_attempts) {
             Ok(msg) => units.push(msg),
             Err(e) => failed.push(Unpublishable {
-                unit_id: get(row, "id")?,
+                unit_id,
                 job_id: get(row, "job_id")?,
                 error: format!("the unit could not be read from the database: {e:#}"),
             }),
         }
     }
+    let attempt_of: HashMap<i64, i32> = units.iter().map(|u| (u.unit_id, u.attempt)).collect();
     let published = if units.is_empty() {
         Published::default()
     } else {
@@ -85,9 +90,18 @@ pub(super) async fn relay_pending(
     tx.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&done_seqs])
         .await
         .context("taking units out of the outbox")?;
+    // Queued only if still the attempt that was sent: a unit retried meanwhile (its worker
+    // answered before this commit) is pending again with its own outbox row.
+    let attempts: Vec<i32> = published
+        .confirmed
+        .iter()
+        .map(|id| attempt_of.get(id).copied().unwrap_or(-1))
+        .collect();
     tx.execute(
-        "UPDATE work_units SET state = 'queued' WHERE id = ANY($1) AND state = 'pending'",
-        &[&published.confirmed],
+        "UPDATE work_units u SET state = 'queued'
+         FROM unnest($1::int8[], $2::int4[]) AS p(id, attempt)
+         WHERE u.id = p.id AND u.attempts = p.attempt AND u.state = 'pending'",
+        &[&published.confirmed, &attempts],
     )
     .await
     .context("marking units queued")?;
@@ -164,8 +178,7 @@ pub(super) async fn insert_units(
     notify(client, channels::WORK).await
 }
 
-/// Puts units back in the outbox, behind everything already waiting. (A unit already there
-/// keeps its place.)
+/// Puts units back in the outbox, behind everything already waiting.
 pub(super) async fn enqueue_again(
     client: &impl GenericClient,
     unit_ids: &[i64],
@@ -175,7 +188,7 @@ pub(super) async fn enqueue_again(
     }
     client
         .execute(
-            "INSERT INTO outbox (unit_id) SELECT unnest($1::int8[]) ON CONFLICT (unit_id) DO NOTHING",
+            "INSERT INTO outbox (unit_id) SELECT unnest($1::int8[])",
             &[&unit_ids],
         )
         .await

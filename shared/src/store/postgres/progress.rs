@@ -108,7 +108,7 @@ async fn record_in(
     let Some(unit) = tx
         .query_opt(
             "SELECT stage, state, attempts, action, stops FROM work_units
-             WHERE id = $1 AND job_id = $2 FOR UPDATE",
+             WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE",
             &[&c.unit_id, &c.job_id],
         )
         .await?
