@@ -94,6 +94,13 @@ async fn sigterm_finishes_what_a_worker_holds_and_a_second_one_stops_it_at_once(
     assert_eq!(stack.wait_for_job(later).await["outputs"], json!([2]));
     gated.arrival().await;
     signal(&worker);
+    // Two signals sent back to back can reach the process as one (signals of one kind
+    // coalesce while pending); the second is sent once the first has been acted on.
+    stack
+        .eventually("the worker to stop consuming", async |s: &TestStack| {
+            (consumers(s, "word_count").await == 0).then_some(())
+        })
+        .await;
     signal(&worker);
     let status = exit_of(worker, Duration::from_secs(10)).await;
     assert!(!status.success(), "{status}");
