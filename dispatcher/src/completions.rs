@@ -10,7 +10,7 @@ use std::{
 
 use crowd_shared::{
     jobs,
-    messages::{Completion, Completions, Outcome, UnitAttempt},
+    messages::{Completion, Completions, OneOrMany, Outcome, UnitAttempt},
     queue::{Acker, Delivery},
     shutdown::CancellationToken,
     store::{Applied, StoreError},
@@ -131,7 +131,7 @@ async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
 /// delivery that names no unit at all is dropped.
 fn readable(delivery: Delivery<Completions>) -> Option<Received> {
     let completions = match delivery.body {
-        Ok(Completions(completions)) => completions,
+        Ok(OneOrMany(completions)) => completions,
         Err(unreadable) => {
             let items = match unreadable.raw {
                 Some(Value::Array(items)) => items,

@@ -142,30 +142,38 @@ impl Completion {
 
 /// What a completions message holds: one completion (what every version sends), or several
 /// (a busy worker's answers: one message and one confirm for all of them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completions(pub Vec<Completion>);
+pub type Completions = OneOrMany<Completion>;
 
-impl Serialize for Completions {
+/// What a work message holds: one unit (what every version sends), or several units of one
+/// action when its queue is deep (one publish, confirm, delivery and ack for all of them; each
+/// unit is still recorded, retried and failed on its own).
+pub type WorkMessages = OneOrMany<WorkMessage>;
+
+/// A message of one item, sent as the item itself so a reader of an older version takes it,
+/// or of several, sent as an array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<T: Serialize> Serialize for OneOrMany<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0.as_slice() {
-            // One goes as itself, so a dispatcher of an older version reads it.
             [one] => one.serialize(serializer),
             many => many.serialize(serializer),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Completions {
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(Completion),
-            Many(Vec<Completion>),
+        #[serde(untagged, bound = "T: serde::de::DeserializeOwned")]
+        enum Either<T> {
+            Many(Vec<T>),
+            One(T),
         }
-        Ok(match OneOrMany::deserialize(deserializer)? {
-            OneOrMany::One(one) => Completions(vec![one]),
-            OneOrMany::Many(many) => Completions(many),
+        Ok(match Either::<T>::deserialize(deserializer)? {
+            Either::One(one) => OneOrMany(vec![one]),
+            Either::Many(many) => OneOrMany(many),
         })
     }
 }
@@ -263,9 +271,9 @@ mod tests {
             Outcome::failed("boom", true),
             "node",
         );
-        let single = serde_json::to_value(Completions(vec![one.clone()])).expect("encodes");
+        let single = serde_json::to_value(OneOrMany(vec![one.clone()])).expect("encodes");
         assert_eq!(single, serde_json::to_value(&one).expect("encodes"));
-        let both = Completions(vec![one.clone(), one.clone()]);
+        let both = OneOrMany(vec![one.clone(), one.clone()]);
         let json = serde_json::to_string(&both).expect("encodes");
         assert!(json.starts_with('['));
         let read: Completions = serde_json::from_str(&json).expect("parses");

@@ -14,7 +14,7 @@ use crowd_shared::{
     storage::AssetStore,
     Config,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::{
     download::Downloader, referenced::OptionsCache, reporting::Reports, running::Running, Registry,
@@ -38,8 +38,12 @@ pub struct WorkerEnv {
     pub unit_timeout: Option<Duration>,
     /// Largest completion sent; a bigger result fails its unit instead.
     pub max_message_bytes: usize,
-    /// Units running now: what heartbeats report, and what outlives a dropped link.
+    /// Units held now (running, or waiting for a slot): what heartbeats report, and what
+    /// outlives a dropped link.
     pub running: Running,
+    /// `max_workers` slots: a message may bring several units, but no more than this many
+    /// run at once.
+    pub slots: Arc<Semaphore>,
     /// Jobs deleted lately, whose units are dropped when they arrive.
     pub deleted: DeletedJobs,
     /// Big options of the jobs whose units ran here last.
@@ -96,6 +100,7 @@ impl WorkerEnv {
                 .then(|| Duration::from_secs(config.unit_timeout_secs)),
             max_message_bytes: usize::try_from(config.max_message_bytes).unwrap_or(usize::MAX),
             running: Running::default(),
+            slots: Arc::new(Semaphore::new(usize::from(config.max_workers.max(1)))),
             deleted: DeletedJobs::default(),
             options: OptionsCache::default(),
             reports: Reports::default(),

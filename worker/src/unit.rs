@@ -113,7 +113,12 @@ pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
 }
 
 async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
+    // Held (and listed in heartbeats) while it waits; its time limit starts with its run.
+    let Ok(slot) = env.slots.clone().acquire_owned().await else {
+        return; // never closed
+    };
     let completion = within_limit(stage::run(&env, &msg).await, env.max_message_bytes);
+    drop(slot);
     if !env.reports.send(completion).await {
         return; // The worker is closing; the queue hands the unit out again.
     }

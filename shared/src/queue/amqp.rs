@@ -24,18 +24,21 @@ use lapin::{
 use serde::de::DeserializeOwned;
 
 use super::{
-    Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Refused, Reporter, Undecodable,
-    WorkerLink,
+    packing, Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Refused, Reporter,
+    Undecodable, WorkerLink,
 };
 use crate::{
     amqp::{self, QueueNames},
-    messages::{Completion, Completions, Heartbeat, WorkMessage},
+    messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages},
     store::{Publish, Published, Unpublishable},
 };
 
 /// Longest the relay waits for the broker with units claimed: a broker that blocks publishers
 /// (a memory or disk alarm) must not hold them, and the completions waiting on them, forever.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Units share a message only while it stays this small, far below any broker's limit.
+const PACKED_MAX_BYTES: usize = 64 * 1024;
 
 pub struct AmqpQueue {
     url: String,
@@ -190,7 +193,18 @@ impl Queue for AmqpQueue {
         let deleted = self.deletions(&conn).await?;
         let conn = Arc::new(conn);
         Ok(WorkerLink {
-            deliveries: deliveries(futures_util::stream::select_all(consumers)),
+            deliveries: deliveries::<WorkMessages, _>(futures_util::stream::select_all(consumers))
+                .flat_map(|delivery| {
+                    let parts = match delivery {
+                        Ok(delivery) => super::parts::per_unit(delivery)
+                            .into_iter()
+                            .map(Ok)
+                            .collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures_util::stream::iter(parts)
+                })
+                .boxed(),
             deleted,
             reporter: Arc::new(AmqpReporter {
                 conn: conn.clone(),
@@ -416,7 +430,7 @@ struct AmqpReporter {
 #[async_trait]
 impl Reporter for AmqpReporter {
     async fn complete(&self, completions: &[Completion]) -> anyhow::Result<()> {
-        let message = Completions(completions.to_vec());
+        let message = OneOrMany(completions.to_vec());
         let channel = self.publish.lock().await.clone();
         let queue = self.names.completions();
         let Err(e) = amqp::publish_confirmed(&channel, &queue, &message).await else {
@@ -511,34 +525,39 @@ impl Publisher {
         Ok(published)
     }
 
-    /// Publishes one message per unit, then waits for every confirm. An error stops the
-    /// batch: what was confirmed before it is kept, and the error says why the rest was not.
+    /// Publishes the units, several to a message where `packing` says so, then waits for every
+    /// confirm. An error stops the batch: what was confirmed before it is kept, and the error
+    /// says why the rest was not.
     async fn publish_batch(&mut self, units: &[WorkMessage]) -> anyhow::Result<Published> {
-        let mut pending = Vec::with_capacity(units.len());
+        let messages = packing::pack(units.to_vec(), PACKED_MAX_BYTES);
+        let mut pending = Vec::with_capacity(messages.len());
         let mut published = Published::default();
-        for msg in units {
-            let queue = self.names.work(&msg.action);
+        for message in messages {
+            let first = &message[0];
+            let queue = self.names.work(&first.action);
             if !self.declared.contains(&queue) {
                 amqp::declare_work(&self.channel, &queue).await?;
                 self.declared.insert(queue.clone());
             }
-            match amqp::publish_with_priority(&self.channel, &queue, msg, amqp::work_priority(msg))
+            let priority = amqp::work_priority(first);
+            let ids: Vec<i64> = message.iter().map(|u| u.unit_id).collect();
+            match amqp::publish_with_priority(&self.channel, &queue, &OneOrMany(message), priority)
                 .await
             {
-                Ok(confirm) => pending.push((msg.unit_id, queue, confirm)),
+                Ok(confirm) => pending.push((ids, queue, confirm)),
                 Err(e) => {
                     published.refused = Some(e);
                     break;
                 }
             }
         }
-        for (unit_id, queue, confirm) in pending {
+        for (ids, queue, confirm) in pending {
             match confirm
                 .await
                 .map_err(anyhow::Error::from)
                 .and_then(|c| amqp::check_confirm(c, &queue))
             {
-                Ok(()) => published.confirmed.push(unit_id),
+                Ok(()) => published.confirmed.extend(ids),
                 Err(e) => {
                     published.refused.get_or_insert(e);
                 }

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink};
 use crate::{
-    messages::{Completion, Completions, Heartbeat, WorkMessage},
+    messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage},
     shutdown::CancellationToken,
     status::Stage,
     store::{Publish, Published},
@@ -279,7 +279,7 @@ impl Reporter for MemoryQueue {
     async fn complete(&self, completions: &[Completion]) -> anyhow::Result<()> {
         self.inner.push(
             Name::Completions,
-            Message::Completions(Completions(completions.to_vec())),
+            Message::Completions(OneOrMany(completions.to_vec())),
             false,
             false,
         );

@@ -7,6 +7,8 @@
 
 mod amqp;
 mod memory;
+pub mod packing;
+mod parts;
 
 use std::sync::Arc;
 
