@@ -8,11 +8,14 @@
 //!   unit, complete it).
 //!
 //! Each store reads the facts under its lock, asks these functions, and executes their
-//! answer in its own SQL; it decides nothing itself.
+//! answer in its own SQL; it decides nothing itself. `model` (tests only) is a store in memory
+//! that does the same, driven through many interleavings of completions by property tests.
 
 pub mod advance;
 pub mod completion;
 pub mod job;
+#[cfg(test)]
+mod model;
 
 pub use advance::{plan, Move};
 pub use completion::{
