@@ -12,7 +12,6 @@ pub mod jobs;
 pub mod messages;
 pub mod outbound;
 pub mod outbound_http;
-pub mod progress;
 pub mod queue;
 pub mod recent;
 pub mod retry;

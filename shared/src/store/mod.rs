@@ -68,6 +68,14 @@ pub struct Overview {
     pub work_unit_count: i64,
 }
 
+/// The outputs a job lists when it ends: CloudCrowd's array for what fits
+/// (`max_listed_outputs`), and how many there are in all (the rest are paged from the units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    pub listed: Value,
+    pub total: i64,
+}
+
 /// What became of a completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {

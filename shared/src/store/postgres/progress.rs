@@ -1,10 +1,9 @@
 //! Recording completions and moving jobs on, in Postgres. The decisions are the state
-//! machine's (`progress::advance`); this file holds the locks and the SQL.
+//! machine's (`state_machine::decide` and `plan`); this file holds the locks and the SQL.
 
 use std::collections::HashSet;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
 
@@ -15,10 +14,9 @@ use super::{
 use crate::{
     channels,
     messages::{Completion, Outcome},
-    progress::{self, JobMoves, Outputs},
-    state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
+    state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},
-    store::Applied,
+    store::{Applied, Outputs},
 };
 
 /// Records a batch of completions in one transaction: one commit, however many there are.
@@ -115,19 +113,19 @@ async fn record_in(
     else {
         return Ok(Applied::Gone);
     };
-    let state = UnitState::parse(get(&unit, "state")?).context("unit with an unknown state")?;
-    let attempts: i32 = get(&unit, "attempts")?;
-    if state.is_complete() {
-        return Ok(Applied::Stale("unit already complete"));
-    }
-    if attempts != c.attempt {
-        return Ok(Applied::Stale("an older attempt"));
-    }
-    let stage = Stage::from_code(get(&unit, "stage")?).context("unit with an unknown stage")?;
-    let action: String = get(&unit, "action")?;
-
-    match &c.outcome {
-        Outcome::Succeeded { output } => {
+    let facts = UnitFacts::from_row(
+        get(&unit, "stage")?,
+        get(&unit, "state")?,
+        get(&unit, "attempts")?,
+        get(&unit, "stops")?,
+    )?;
+    let decision = decide(&facts, c, max_attempts);
+    match &decision {
+        CompletionDecision::Stale(_) => {}
+        CompletionDecision::Succeeded {
+            output,
+            process_inputs,
+        } => {
             tx.execute(
                 "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1,
                     finished_at = now()
@@ -135,45 +133,33 @@ async fn record_in(
                 &[&c.unit_id, output, &c.time],
             )
             .await?;
-            if stage == Stage::Split {
-                let inputs = progress::split_inputs(output.clone());
-                insert_units(tx, c.job_id, &action, Stage::Process, &inputs).await?;
-            }
+            let action: String = get(&unit, "action")?;
+            insert_units(tx, c.job_id, &action, Stage::Process, process_inputs).await?;
         }
-        Outcome::Failed {
-            error,
-            retryable,
-            stopped,
-        } => {
-            let error = failure_error(error, *stopped, get(&unit, "stops")?);
-            let stops = i32::from(*stopped);
-            match after_failure(attempts, max_attempts, *retryable) {
-                AfterFailure::Retry => {
-                    // Pending again, and back in the outbox behind everything already waiting.
-                    tx.execute(
-                        "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
-                            output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp(),
-                            stops = stops + $4
-                     WHERE id = $1",
-                        &[&c.unit_id, &error, &c.time, &stops],
-                    )
-                    .await?;
-                    enqueue_again(tx, &[c.unit_id]).await?;
-                }
-                AfterFailure::Fail => {
-                    tx.execute(
-                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
-                            output = to_jsonb($2::text), time = $3, finished_at = now(),
-                            stops = stops + $4
-                     WHERE id = $1",
-                        &[&c.unit_id, &error, &c.time, &stops],
-                    )
-                    .await?;
-                }
-            }
+        CompletionDecision::Retry(Failure { error, stops }) => {
+            // Pending again, and back in the outbox behind everything already waiting.
+            tx.execute(
+                "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
+                    output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp(),
+                    stops = stops + $4
+                 WHERE id = $1",
+                &[&c.unit_id, error, &c.time, stops],
+            )
+            .await?;
+            enqueue_again(tx, &[c.unit_id]).await?;
+        }
+        CompletionDecision::Fail(Failure { error, stops }) => {
+            tx.execute(
+                "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
+                    output = to_jsonb($2::text), time = $3, finished_at = now(),
+                    stops = stops + $4
+                 WHERE id = $1",
+                &[&c.unit_id, error, &c.time, stops],
+            )
+            .await?;
         }
     }
-    Ok(Applied::Recorded)
+    Ok(decision.applied())
 }
 
 /// Moves the job through as many states as its units allow.
@@ -212,18 +198,27 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
         JobStatus::from_code(get(&job, "status")?).context("job with an unknown status")?;
     let has_merge: bool = get(&job, "has_merge")?;
     let action: String = get(&job, "action")?;
+    // A unit of its stage still waiting: the plan would be empty, and one probe says so
+    // without tallying every unit of the job.
     let Some(stage) = stage_of(status) else {
         return Ok(());
     };
     if stage_has_incomplete(&tx, job_id, stage).await? {
         return Ok(());
     }
-    let mut moves = PgJobMoves {
-        tx: &tx,
-        job_id,
-        action: &action,
-    };
-    progress::advance(&mut moves, status, has_merge, max_listed).await?;
+    let tally = tally(&tx, job_id).await?;
+    for step in plan(status, has_merge, &tally) {
+        match step {
+            Move::SetStatus(next) => set_status(&tx, job_id, next).await?,
+            Move::AddMergeUnit => {
+                insert_units(&tx, job_id, &action, Stage::Merge, &[Value::Null]).await?
+            }
+            Move::Complete { status, outputs_of } => {
+                let outputs = stage_outputs(&tx, job_id, outputs_of, max_listed).await?;
+                complete_job(&tx, job_id, status, &outputs, outputs_of).await?;
+            }
+        }
+    }
     tx.commit().await.context("committing a job's progress")?;
     Ok(())
 }
@@ -241,48 +236,6 @@ async fn stage_has_incomplete(
         )
         .await?;
     Ok(row.is_some())
-}
-
-/// The job's moves, inside the transaction that holds its row lock.
-struct PgJobMoves<'a> {
-    tx: &'a Transaction<'a>,
-    job_id: i64,
-    action: &'a str,
-}
-
-#[async_trait]
-impl JobMoves for PgJobMoves<'_> {
-    async fn tally(&mut self) -> anyhow::Result<Tally> {
-        tally(self.tx, self.job_id).await
-    }
-
-    async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
-        set_status(self.tx, self.job_id, status).await
-    }
-
-    async fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs> {
-        stage_outputs(self.tx, self.job_id, stage, limit).await
-    }
-
-    async fn add_merge_unit(&mut self) -> anyhow::Result<()> {
-        insert_units(
-            self.tx,
-            self.job_id,
-            self.action,
-            Stage::Merge,
-            &[Value::Null],
-        )
-        .await
-    }
-
-    async fn complete(
-        &mut self,
-        status: JobStatus,
-        outputs: Outputs,
-        stage: Stage,
-    ) -> anyhow::Result<()> {
-        complete_job(self.tx, self.job_id, status, &outputs, stage).await
-    }
 }
 
 async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {

@@ -1,19 +1,17 @@
 //! Completions and job progress in the embedded store. SQLite has one writer at a time, so a
-//! write transaction is the job's lock here; the moves themselves are decided by
-//! `progress::advance`, as for every store.
+//! write transaction is the job's lock here; what to write is decided by the state machine
+//! (`state_machine::decide` and `plan`), as for every store.
 
 use anyhow::Context;
-use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 
 use super::{queries, Woke};
 use crate::{
-    messages::{Completion, Outcome},
-    progress::{self, JobMoves, Outputs},
-    state_machine::{after_failure, failure_error, stage_of, AfterFailure, Tally},
+    messages::Completion,
+    state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},
-    store::Applied,
+    store::{Applied, Outputs},
 };
 
 /// Records a batch of completions in one transaction: one commit (one sync of the file),
@@ -59,65 +57,51 @@ fn record_in(
     let Some((stage, state, attempts, action, stops)) = unit else {
         return Ok((Applied::Gone, Woke::default()));
     };
-    let state = UnitState::parse(&state).context("unit with an unknown state")?;
-    if state.is_complete() {
-        return Ok((Applied::Stale("unit already complete"), Woke::default()));
-    }
-    if attempts != c.attempt {
-        return Ok((Applied::Stale("an older attempt"), Woke::default()));
-    }
-    let stage = Stage::from_code(stage).context("unit with an unknown stage")?;
-    let mut woke = Woke::default();
-    match &c.outcome {
-        Outcome::Succeeded { output } => {
+    let facts = UnitFacts::from_row(stage, &state, attempts, stops)?;
+    let decision = decide(&facts, c, max_attempts);
+    match &decision {
+        CompletionDecision::Stale(_) => {}
+        CompletionDecision::Succeeded {
+            output,
+            process_inputs,
+        } => {
             tx.execute(
                 "UPDATE work_units SET state = 'succeeded', output = ?2, time = ?3, attempts = attempts + 1,
                         finished_at = unixepoch('subsec')
                  WHERE id = ?1",
                 params![c.unit_id, output.to_string(), c.time],
             )?;
-            if stage == Stage::Split {
-                queries::insert_units(
-                    tx,
-                    c.job_id,
-                    &action,
-                    Stage::Process,
-                    &progress::split_inputs(output.clone()),
-                )?;
-                woke.work = true;
-            }
+            queries::insert_units(tx, c.job_id, &action, Stage::Process, process_inputs)?;
         }
-        Outcome::Failed {
-            error,
-            retryable,
-            stopped,
-        } => {
-            let error = Value::from(failure_error(error, *stopped, stops)).to_string();
-            let stops = i32::from(*stopped);
-            match after_failure(attempts, max_attempts, *retryable) {
-                AfterFailure::Retry => {
-                    // Pending again with a fresh timestamp: the relay publishes it behind
-                    // everything already waiting.
-                    tx.execute(
-                        "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = ?2,
-                                time = ?3, updated_at = unixepoch('subsec'), stops = stops + ?4
-                         WHERE id = ?1",
-                        params![c.unit_id, error, c.time, stops],
-                    )?;
-                    woke.work = true;
-                }
-                AfterFailure::Fail => {
-                    tx.execute(
-                        "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3,
-                             finished_at = unixepoch('subsec'), stops = stops + ?4
-                         WHERE id = ?1",
-                        params![c.unit_id, error, c.time, stops],
-                    )?;
-                }
-            }
+        CompletionDecision::Retry(Failure { error, stops }) => {
+            // Pending again with a fresh timestamp: the relay publishes it behind
+            // everything already waiting.
+            tx.execute(
+                "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = ?2,
+                        time = ?3, updated_at = unixepoch('subsec'), stops = stops + ?4
+                 WHERE id = ?1",
+                params![
+                    c.unit_id,
+                    Value::from(error.as_str()).to_string(),
+                    c.time,
+                    stops
+                ],
+            )?;
+        }
+        CompletionDecision::Fail(Failure { error, stops }) => {
+            tx.execute(
+                "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3,
+                     finished_at = unixepoch('subsec'), stops = stops + ?4
+                 WHERE id = ?1",
+                params![c.unit_id, Value::from(error.as_str()).to_string(), c.time, stops],
+            )?;
         }
     }
-    Ok((Applied::Recorded, woke))
+    let woke = Woke {
+        work: decision.adds_work(),
+        ..Woke::default()
+    };
+    Ok((decision.applied(), woke))
 }
 
 pub(super) fn advance_job(
@@ -160,6 +144,8 @@ fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow
     let Some(stage) = stage_of(status) else {
         return Ok(Woke::default());
     };
+    // A unit of its stage still waiting: the plan would be empty, and one probe says so
+    // without tallying every unit of the job.
     let waiting: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM work_units
                         WHERE job_id = ?1 AND stage = ?2 AND state IN ('pending', 'queued'))",
@@ -175,13 +161,21 @@ fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow
         action,
         woke: Woke::default(),
     };
-    // The moves do no real waiting (SQLite is synchronous): driving them here, on this
-    // blocking thread, is immediate.
-    tokio::runtime::Handle::current()
-        .block_on(progress::advance(&mut moves, status, has_merge, max_listed))?;
+    let tally = moves.tally()?;
+    for step in plan(status, has_merge, &tally) {
+        match step {
+            Move::SetStatus(next) => moves.set_status(next)?,
+            Move::AddMergeUnit => moves.add_merge_unit()?,
+            Move::Complete { status, outputs_of } => {
+                let outputs = moves.stage_outputs(outputs_of, max_listed)?;
+                moves.complete(status, outputs, outputs_of)?;
+            }
+        }
+    }
     Ok(moves.woke)
 }
 
+/// The job's moves, inside the write transaction that is its lock.
 struct SqliteMoves<'a> {
     conn: &'a mut Connection,
     job_id: i64,
@@ -189,9 +183,8 @@ struct SqliteMoves<'a> {
     woke: Woke,
 }
 
-#[async_trait]
-impl JobMoves for SqliteMoves<'_> {
-    async fn tally(&mut self) -> anyhow::Result<Tally> {
+impl SqliteMoves<'_> {
+    fn tally(&mut self) -> anyhow::Result<Tally> {
         let mut query = self.conn.prepare_cached(
             "SELECT stage, state, count(*) FROM work_units WHERE job_id = ?1 GROUP BY stage, state",
         )?;
@@ -212,7 +205,7 @@ impl JobMoves for SqliteMoves<'_> {
         Ok(tally)
     }
 
-    async fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
+    fn set_status(&mut self, status: JobStatus) -> anyhow::Result<()> {
         self.conn.execute(
             "UPDATE jobs SET status = ?2, updated_at = unixepoch('subsec') WHERE id = ?1",
             params![self.job_id, status.code()],
@@ -220,7 +213,7 @@ impl JobMoves for SqliteMoves<'_> {
         Ok(())
     }
 
-    async fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs> {
+    fn stage_outputs(&mut self, stage: Stage, limit: i64) -> anyhow::Result<Outputs> {
         let total: i64 = self.conn.query_row(
             "SELECT count(*) FROM work_units WHERE job_id = ?1 AND stage = ?2",
             params![self.job_id, stage.code()],
@@ -246,7 +239,7 @@ impl JobMoves for SqliteMoves<'_> {
         })
     }
 
-    async fn add_merge_unit(&mut self) -> anyhow::Result<()> {
+    fn add_merge_unit(&mut self) -> anyhow::Result<()> {
         queries::insert_units(
             self.conn,
             self.job_id,
@@ -258,7 +251,7 @@ impl JobMoves for SqliteMoves<'_> {
         Ok(())
     }
 
-    async fn complete(
+    fn complete(
         &mut self,
         status: JobStatus,
         outputs: Outputs,

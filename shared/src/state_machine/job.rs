@@ -1,5 +1,5 @@
-//! The job state machine, in one place and free of I/O: given a job's status and a tally of
-//! its units, what does the job become next?
+//! A job's status, free of I/O: given its status and a tally of its units, what does the job
+//! become next?
 //!
 //! splitting ──(every split unit done)──▶ processing ──(every process unit done)──▶ merging
 //!     │                                      │                                       │
@@ -39,6 +39,16 @@ impl Tally {
 
     pub fn failed(&self, stage: Stage) -> i64 {
         self.count(stage, |s| s == UnitState::Failed)
+    }
+}
+
+impl FromIterator<(Stage, UnitState, i64)> for Tally {
+    fn from_iter<I: IntoIterator<Item = (Stage, UnitState, i64)>>(counts: I) -> Self {
+        let mut tally = Tally::default();
+        for (stage, state, count) in counts {
+            tally.add(stage, state, count);
+        }
+        tally
     }
 }
 
@@ -98,46 +108,12 @@ pub fn percent_complete(status: JobStatus, done: i64, total: i64) -> i64 {
     }
 }
 
-/// What a failed attempt leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterFailure {
-    /// Back to the outbox, to the back of the queue.
-    Retry,
-    /// Failed for good.
-    Fail,
-}
-
-/// `attempts_before` failed attempts came before this one; `max_attempts` is the total allowed.
-pub fn after_failure(attempts_before: i32, max_attempts: i32, retryable: bool) -> AfterFailure {
-    if retryable && attempts_before + 1 < max_attempts {
-        AfterFailure::Retry
-    } else {
-        AfterFailure::Fail
-    }
-}
-
-/// The error a failed attempt leaves on its unit. A stop (the worker running it died) says how
-/// many runs ended that way, so a unit that kills its workers is plain to see.
-pub fn failure_error(error: &str, stopped: bool, stops_before: i32) -> String {
-    if !stopped {
-        return error.to_string();
-    }
-    match stops_before + 1 {
-        1 => "the worker running it stopped 1 time".to_string(),
-        n => format!("the worker running it stopped {n} times"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tally(entries: &[(Stage, UnitState, i64)]) -> Tally {
-        let mut t = Tally::default();
-        for (stage, state, n) in entries {
-            t.add(*stage, *state, *n);
-        }
-        t
+        entries.iter().copied().collect()
     }
 
     #[test]
@@ -218,28 +194,6 @@ mod tests {
         let t = tally(&[(Stage::Process, UnitState::Succeeded, 1)]);
         assert_eq!(next_status(JobStatus::Succeeded, true, &t), None);
         assert_eq!(next_status(JobStatus::Failed, true, &t), None);
-    }
-
-    #[test]
-    fn retries_until_the_last_allowed_attempt() {
-        assert_eq!(after_failure(0, 3, true), AfterFailure::Retry);
-        assert_eq!(after_failure(1, 3, true), AfterFailure::Retry);
-        assert_eq!(after_failure(2, 3, true), AfterFailure::Fail);
-        assert_eq!(after_failure(0, 3, false), AfterFailure::Fail);
-        assert_eq!(after_failure(0, 1, true), AfterFailure::Fail);
-    }
-
-    #[test]
-    fn a_stop_counts_the_stops_so_far() {
-        assert_eq!(failure_error("boom", false, 2), "boom");
-        assert_eq!(
-            failure_error("stopped", true, 0),
-            "the worker running it stopped 1 time"
-        );
-        assert_eq!(
-            failure_error("stopped", true, 2),
-            "the worker running it stopped 3 times"
-        );
     }
 
     #[test]
