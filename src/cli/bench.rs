@@ -39,6 +39,10 @@ const WARMUP_UNITS: u64 = 100;
 const WARMUP_JOBS: u32 = 5;
 /// Deletions sent at once when the jobs posted to `--url` are removed.
 const DELETING_AT_ONCE: usize = 8;
+/// A job whose status and units left have not changed for this long is given up on: no worker
+/// runs `noop` (one of an older version, or one whose `actions` leave it out), and the wait
+/// would never end.
+const STALLED_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -324,13 +328,47 @@ async fn run_job(target: &Target, units: u64, poll: Duration) -> anyhow::Result<
         .push(job.id);
     let mut polls = tokio::time::interval_at((started + poll).into(), poll);
     polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut moves = Moves::new(&job, started);
     while !job.is_complete() {
         polls.tick().await;
         job = target.client.job(job.id).await?;
+        if moves.stalled(&job, Instant::now()) {
+            anyhow::bail!(
+                "job {} has not moved for {} s ({}, {} units left): does a worker run the noop \
+                 action?",
+                job.id,
+                STALLED_AFTER.as_secs(),
+                job.status,
+                job.work_units
+            );
+        }
     }
     let took = started.elapsed();
     check(&job, units)?;
     Ok(took)
+}
+
+/// When a job last moved: its status or its count of units left changed.
+struct Moves {
+    seen: (String, i64),
+    since: Instant,
+}
+
+impl Moves {
+    fn new(job: &Job, now: Instant) -> Moves {
+        Moves {
+            seen: (job.status.clone(), job.work_units),
+            since: now,
+        }
+    }
+
+    /// Whether `job`, as seen at `now`, has been still for `STALLED_AFTER`.
+    fn stalled(&mut self, job: &Job, now: Instant) -> bool {
+        if (&job.status, job.work_units) != (&self.seen.0, self.seen.1) {
+            *self = Moves::new(job, now);
+        }
+        now.duration_since(self.since) >= STALLED_AFTER
+    }
 }
 
 /// A `noop` job of `units` inputs ends `succeeded` with `[units]`.
@@ -409,6 +447,9 @@ impl EmbeddedStack {
         config.temp_storage_path = data.0.join("tmp");
         // The one name this command reaches it by, as `crowd up` answers only this machine's.
         config.allowed_hosts = vec!["127.0.0.1".into()];
+        // Its worker runs every action, `noop` included, whatever `actions` says.
+        config.actions.clear();
+        config.disabled_actions.clear();
         // The fan-out job goes in one post, however many units are asked for.
         config.max_inputs = config
             .max_inputs
@@ -482,6 +523,29 @@ mod tests {
             outputs: Some(outputs),
             action: None,
         }
+    }
+
+    fn running(work_units: i64) -> Job {
+        Job {
+            work_units,
+            ..job("processing", Value::Null)
+        }
+    }
+
+    #[test]
+    fn a_job_stalls_when_nothing_about_it_changes_for_a_while() {
+        let start = Instant::now();
+        let mut moves = Moves::new(&running(10), start);
+        let later = |secs| start + Duration::from_secs(secs);
+        assert!(!moves.stalled(&running(10), later(59)));
+        assert!(!moves.stalled(&running(9), later(61)), "a unit ended");
+        assert!(!moves.stalled(&running(9), later(120)));
+        assert!(moves.stalled(&running(9), later(121)));
+        let merging = Job {
+            status: "merging".into(),
+            ..running(9)
+        };
+        assert!(!moves.stalled(&merging, later(122)), "its status changed");
     }
 
     #[test]
