@@ -4,19 +4,19 @@
 //! in a temporary directory for the length of the run. Phases: one job of many units and its
 //! merge (units/s), one-unit jobs one after the other (latency from the post to `succeeded`
 //! seen), and optionally several clients posting one-unit jobs at once (jobs/s). The figures
-//! are computed and printed by `bench_report`; CPU time is read by `bench_cpu`.
+//! are computed and printed by `bench_report`, CPU time is read by `bench_cpu`, and the stack
+//! of its own is `bench_stack`'s.
 
 use std::{
     future::Future,
     io::IsTerminal,
-    path::PathBuf,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
 use clap::{ArgAction, Args};
-use crowd::shared::{config::StorageKind, shutdown::CancellationToken, telemetry, Config};
+use crowd::shared::{telemetry, Config};
 use futures_util::{future::try_join_all, StreamExt};
 use reqwest::Url;
 use serde_json::{json, Value};
@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::{
     bench_cpu::Watched,
     bench_report::{Backend, Figures, Measured, Phase, Report},
+    bench_stack::EmbeddedStack,
     client::{self, Client, Job},
     ApiArgs, Outcome,
 };
@@ -165,7 +166,7 @@ async fn embedded(args: &BenchArgs, config: Config) -> anyhow::Result<Report> {
     let target = Target::new(&api, Backend::Embedded, Watched::this_process())?;
     let report = tokio::select! {
         report = measure(&target, args) => report,
-        ended = &mut stack.task => return Err(stopped_early(ended)),
+        ended = stack.ended() => return Err(ended),
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     stack.stop().await?;
@@ -424,88 +425,6 @@ async fn delete_posted(target: &Target) {
             "warning: {} of the {total} jobs posted were not deleted; job {id}: {error:#}",
             failed.len()
         );
-    }
-}
-
-/// `crowd up`'s stack (the api, a dispatcher and a worker on SQLite and in-process queues),
-/// in this process for the length of a run, its data in a temporary directory of its own.
-struct EmbeddedStack {
-    url: Url,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// Removed when the stack is dropped, after it stopped.
-    _data: DataDir,
-}
-
-impl EmbeddedStack {
-    /// Starts it on the configuration (its `max_workers` and other settings count), with its
-    /// files in its own directory whatever the configuration says, so nothing of the run stays.
-    async fn start(mut config: Config, units: u64) -> anyhow::Result<EmbeddedStack> {
-        let data = DataDir::create()?;
-        config.storage = StorageKind::Filesystem;
-        config.local_storage_path = data.0.join("files");
-        config.temp_storage_path = data.0.join("tmp");
-        // The one name this command reaches it by, as `crowd up` answers only this machine's.
-        config.allowed_hosts = vec!["127.0.0.1".into()];
-        // Its worker runs every action, `noop` included, whatever `actions` says.
-        config.actions.clear();
-        config.disabled_actions.clear();
-        // The fan-out job goes in one post, however many units are asked for.
-        config.max_inputs = config
-            .max_inputs
-            .max(usize::try_from(units).unwrap_or(usize::MAX));
-        let listener = crowd::bind_api("127.0.0.1", 0).await?;
-        let url = client::parse_base_url(&listener.local_addr()?.to_string())
-            .map_err(anyhow::Error::msg)?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crowd::run_up(
-            config,
-            data.0.clone(),
-            crowd::Choice::default(),
-            listener,
-            shutdown.clone(),
-        ));
-        Ok(EmbeddedStack {
-            url,
-            shutdown,
-            task,
-            _data: data,
-        })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .context("the embedded stack panicked")?
-            .context("the embedded stack")
-    }
-}
-
-/// The embedded stack ended before the run did.
-fn stopped_early(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
-    match ended {
-        Ok(Ok(())) => anyhow::anyhow!("the embedded stack stopped before the run ended"),
-        Ok(Err(e)) => e.context("the embedded stack stopped"),
-        Err(e) => anyhow::Error::new(e).context("the embedded stack panicked"),
-    }
-}
-
-/// A directory in the system's temporary directory, readable by this user only, removed when
-/// dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn create() -> anyhow::Result<DataDir> {
-        let path = std::env::temp_dir().join(format!("crowd-bench-{}", uuid::Uuid::new_v4()));
-        crowd::private_dir::make_private(&path)?;
-        Ok(DataDir(path))
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod bench;
 mod bench_cpu;
 mod bench_report;
+mod bench_stack;
 mod client;
 mod retry;
 mod show;
