@@ -77,6 +77,18 @@ enum Command {
         #[arg(long, default_value = "crowd-data")]
         data_dir: PathBuf,
     },
+    /// Measure an installation with jobs of the built-in `noop` action: one job of many units
+    /// and its merge (units/s), one-unit jobs in turn (latency percentiles) and, with
+    /// --concurrent, clients posting at once (jobs/s), with CPU per unit where the processes
+    /// can be seen. Against --url, or a stack of its own started in this process.
+    /// Example: `crowd bench --units 10000 --jobs 100 --json`
+    ///
+    /// Without --url it starts `crowd up`'s stack (SQLite, in-process queues) in a temporary
+    /// directory, with the configuration's other settings (max_workers...), and counts the CPU
+    /// of this process, client included; RUST_LOG shows the stack's logs. With --url, --pid
+    /// names the processes whose CPU counts, and the jobs posted are deleted afterwards
+    /// (--keep-jobs keeps them). A job that fails ends the run with exit code 1.
+    Bench(Box<cli::bench::BenchArgs>),
     #[command(flatten)]
     Client(Box<cli::Command>),
 }
@@ -99,14 +111,12 @@ async fn main() -> anyhow::Result<()> {
         // Client commands only talk HTTP to an api: the configuration gives them its address and
         // login, but no logs or signal handler (Ctrl-C must still stop `submit --wait` at once).
         Command::Client(command) => {
-            let config = match Config::load(cli.config.as_deref()) {
-                Ok(config) => config,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    std::process::exit(2);
-                }
-            };
+            let config = client_config(cli.config.as_deref());
             std::process::exit(cli::run(*command, &config).await)
+        }
+        Command::Bench(args) => {
+            let config = client_config(cli.config.as_deref());
+            std::process::exit(cli::run_bench(*args, config).await)
         }
         command => command,
     };
@@ -197,8 +207,17 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&config.redacted_json())?);
             Ok(())
         }
-        Command::Client(_) => unreachable!("client commands ran above"),
+        Command::Client(_) | Command::Bench(_) => unreachable!("client commands ran above"),
     }
+}
+
+/// The configuration a client command reads; exits 2 with why when it cannot be read, as the
+/// commands' own errors do.
+fn client_config(path: Option<&std::path::Path>) -> Config {
+    Config::load(path).unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        std::process::exit(2)
+    })
 }
 
 /// Deletes old complete jobs from the store the environment names, and their files from where

@@ -134,6 +134,13 @@ impl Client {
         decode(self.send(request).await?)
     }
 
+    /// `POST /jobs` with the job as a JSON body and no `Idempotency-Key`, as CloudCrowd's own
+    /// clients post: the api keeps nothing of the post but the job. Not safe to send again.
+    pub async fn submit_unkeyed(&self, job: &Value) -> anyhow::Result<Job> {
+        let request = self.http.post(self.url(&["jobs"])).json(job);
+        decode(self.send(request).await?)
+    }
+
     /// `GET /jobs/:id`.
     pub async fn job<T: DeserializeOwned>(&self, id: u64) -> anyhow::Result<T> {
         decode(self.get(self.url(&["jobs", &id.to_string()])).await?)

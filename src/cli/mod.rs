@@ -1,9 +1,14 @@
 //! The client commands of `crowd` (`submit`, `status`, `jobs`, `job`, `cancel`): they talk to a
 //! running api over HTTP, so they work against `crowd up`, `crowd serve` or an api elsewhere.
+//! `bench` does too, or starts a stack of its own to talk to.
 //!
-//! Exit codes: 0 when done, 1 when a job `submit --wait` followed failed, 2 for a usage,
-//! connection or api error (clap exits 2 on usage errors too).
+//! Exit codes: 0 when done, 1 when a job `submit --wait` or `bench` followed failed, 2 for a
+//! usage, connection or api error (clap exits 2 on usage errors too).
 
+pub mod bench;
+mod bench_cpu;
+mod bench_report;
+mod bench_stack;
 mod client;
 mod retry;
 mod show;
@@ -105,14 +110,23 @@ impl Command {
 /// How a command ended, beyond errors.
 pub enum Outcome {
     Done,
-    /// The job `submit --wait` followed ended `failed`.
+    /// A job the command followed ended `failed` (or, for `bench`, not as it should).
     JobFailed,
 }
 
 /// Runs a client command and returns the process's exit code.
 pub async fn run(mut command: Command, config: &Config) -> i32 {
     command.api_args().fill_from(config);
-    let code = match dispatch(command).await {
+    exit_code(dispatch(command).await)
+}
+
+/// Runs `crowd bench` and returns the process's exit code, as `run` does.
+pub async fn run_bench(args: bench::BenchArgs, config: Config) -> i32 {
+    exit_code(bench::run(args, config).await)
+}
+
+fn exit_code(result: anyhow::Result<Outcome>) -> i32 {
+    let code = match result {
         Ok(Outcome::Done) => 0,
         Ok(Outcome::JobFailed) => 1,
         Err(e) => {

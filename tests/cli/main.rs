@@ -1,8 +1,10 @@
-//! The command line (`crowd submit`, `status`, `jobs`, `job`, `cancel`, `cleanup`), run as a user runs
-//! them: the real `crowd` binary, against an embedded stack started in this process.
+//! The command line (`crowd submit`, `status`, `jobs`, `job`, `cancel`, `cleanup`, `bench`), run
+//! as a user runs them: the real `crowd` binary, against an embedded stack started in this
+//! process.
 
 use std::{path::Path, time::Duration};
 
+mod bench;
 mod flaky_api;
 #[path = "../e2e/http_fixtures.rs"]
 #[allow(dead_code)] // The shared fixtures have more than these tests use.
@@ -90,9 +92,15 @@ impl Stack {
 
 /// Runs the binary in `dir`, with none of the user's `CROWD_*` settings.
 async fn crowd_in(dir: &Path, args: &[&str]) -> Run {
+    crowd_in_env(dir, args, &[]).await
+}
+
+/// `crowd_in`, with these environment variables set.
+async fn crowd_in_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_crowd"));
     command
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("CROWD_API")
         .env_remove("CROWD_LOGIN")

@@ -13,10 +13,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// `word_count` and the actions the test suite drives.
+    /// `word_count`, `noop` (what `crowd bench` runs) and the actions the test suite drives.
     pub fn builtin() -> Self {
         let mut registry = Registry::default();
         registry.register(actions::word_count::WordCount);
+        registry.register(actions::noop::Noop);
         registry.register(actions::chunked_word_count::ChunkedWordCount);
         registry.register(actions::failure_testing::FailureTesting);
         registry.register(actions::always_fails::AlwaysFails);
