@@ -53,6 +53,7 @@ mod latency;
 mod lost_units;
 mod message_size;
 mod outbound;
+mod packed_messages;
 mod retries;
 mod split_merge;
 mod stored_values;
