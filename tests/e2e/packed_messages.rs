@@ -37,6 +37,10 @@ async fn a_deep_queue_packs_units_and_each_is_still_retried_on_its_own() {
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["outputs"], json!(vec!["made it!"; 64]));
-    assert_eq!(stack.attempts(id, None).await, vec![3; 64], "every unit ran three times");
+    assert_eq!(
+        stack.attempts(id, None).await,
+        vec![3; 64],
+        "every unit ran three times"
+    );
     stack.stop().await;
 }

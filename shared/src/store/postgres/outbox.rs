@@ -97,10 +97,16 @@ pub(super) async fn relay_pending(
         .iter()
         .map(|id| attempt_of.get(id).copied().unwrap_or(-1))
         .collect();
+    // SKIP LOCKED: a unit locked now is being recorded (its worker answered already) or its
+    // job is ending; either way `queued` would be wrong, and waiting for it could deadlock with
+    // a batch of completions locking the same units in another order.
     tx.execute(
-        "UPDATE work_units u SET state = 'queued'
-         FROM unnest($1::int8[], $2::int4[]) AS p(id, attempt)
-         WHERE u.id = p.id AND u.attempts = p.attempt AND u.state = 'pending'",
+        "WITH locked AS (
+             SELECT id, attempts FROM work_units WHERE id = ANY($1) AND state = 'pending'
+             FOR NO KEY UPDATE SKIP LOCKED)
+         UPDATE work_units u SET state = 'queued'
+         FROM locked l JOIN unnest($1::int8[], $2::int4[]) AS p(id, attempt) ON p.id = l.id
+         WHERE u.id = l.id AND l.attempts = p.attempt",
         &[&published.confirmed, &attempts],
     )
     .await

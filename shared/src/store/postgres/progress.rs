@@ -65,8 +65,11 @@ async fn record_successes(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let statement = tx
-        .prepare_cached(
+    // Not a cached statement: its plan must see how many completions the batch holds (an
+    // unnamed statement is planned with its parameters). A generic plan guesses ten, and for
+    // a batch of thousands joins every completion with every unit.
+    let rows = tx
+        .query(
             "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
                  attempts = u.attempts + 1, finished_at = now()
              FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::jsonb[], $5::float8[])
@@ -74,11 +77,6 @@ async fn record_successes(
              WHERE u.id = c.id AND u.job_id = c.job_id AND u.attempts = c.attempt
                AND u.state IN ('pending', 'queued') AND u.stage <> $6
              RETURNING u.id, u.attempts - 1",
-        )
-        .await?;
-    let rows = tx
-        .query(
-            &statement,
             &[
                 &ids,
                 &jobs,
