@@ -580,3 +580,36 @@ pub async fn a_completion_does_not_wait_for_the_relay_that_sent_it(store: Arc<dy
         ("succeeded", Some(json!([1, 2])))
     );
 }
+
+/// A job's unit counts (`work_units` left, `percent_complete`) follow every change of its
+/// units: a retry, a success, the merge added, the end.
+pub async fn unit_counts_follow_every_change(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a", "b"])), MERGE)
+        .await
+        .expect("create");
+    let counts = async |store: &Arc<dyn Store>| {
+        let view = store.job_view(id).await.expect("view").expect("exists");
+        (view.work_units, view.percent_complete)
+    };
+    assert_eq!(counts(&store).await, (2, 0));
+    let units = relay(&store).await;
+    apply(&store, &failed(&units[0])).await;
+    assert_eq!(
+        counts(&store).await,
+        (2, 0),
+        "a retried unit is still to do"
+    );
+    apply(&store, &succeeded(&units[1], json!(1))).await;
+    assert_eq!(counts(&store).await, (1, 50));
+    let again = relay(&store).await;
+    apply(&store, &succeeded(&again[0], json!(2))).await;
+    assert_eq!(
+        counts(&store).await,
+        (1, 99),
+        "merging: the merge unit is left"
+    );
+    let merge = relay(&store).await;
+    apply(&store, &succeeded(&merge[0], json!(3))).await;
+    assert_eq!(counts(&store).await, (0, 100));
+}

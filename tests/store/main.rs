@@ -99,6 +99,7 @@ on_both_stores!(
     heartbeats_make_nodes_and_leaving_removes_them,
     a_completed_job_with_a_callback_url_has_a_callback_due,
     lost_units_go_back_to_the_outbox,
+    unit_counts_follow_every_change,
 );
 
 /// Postgres only: the embedded store has one connection, on which everything takes its turn.

@@ -5,24 +5,21 @@ use std::time::Duration;
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
 
 use super::queries::shown;
-use crate::{
-    status::Stage,
-    store::browse::{
-        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
-    },
+use crate::store::browse::{
+    JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
 };
 
-/// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
+/// The unit counts a job keeps (schema/sqlite/V6__unit_counts.sql).
+const COUNTS: &str = "units_total, units_done, units_incomplete";
+
+/// Jobs from `source` (a subquery over `jobs`) with their unit counts (kept on the job by
+/// triggers), newest first.
 fn summaries_sql(source: &str) -> String {
-    let merge = Stage::Merge.code();
     format!(
         "SELECT j.id, j.action, j.created_at, j.status, j.outputs, j.email, j.time_taken,
                 j.outputs_total,
                 unixepoch('subsec') - j.created_at,
-                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}),
-                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.stage <> {merge}
-                    AND u.state IN ('succeeded', 'failed')),
-                (SELECT count(*) FROM work_units u WHERE u.job_id = j.id AND u.state IN ('pending', 'queued'))
+                j.units_total, j.units_done, j.units_incomplete
          FROM ({source}) j
          ORDER BY j.id DESC"
     )
@@ -55,7 +52,7 @@ fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
 pub(super) fn job(conn: &Connection, id: i64) -> anyhow::Result<Option<JobSummary>> {
     let mut jobs = summaries(
         conn,
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        &format!("SELECT {JOB_COLUMNS}, {COUNTS} FROM jobs WHERE id = ?1"),
         &[Sql::Integer(id)],
     )?;
     Ok(jobs.pop())
@@ -73,7 +70,7 @@ pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPag
     let jobs = summaries(
         conn,
         &format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {JOB_COLUMNS}, {COUNTS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
         ),
         &[
             Sql::Integer(query.per_page.into()),

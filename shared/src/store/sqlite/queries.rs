@@ -118,10 +118,8 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (job_count, work_unit_count) = conn.query_row(
-        // Through the incomplete jobs, not a scan of every unit (as in the Postgres store).
-        "SELECT (SELECT count(*) FROM jobs WHERE status IN (1, 4, 5)),
-                (SELECT count(*) FROM jobs j JOIN work_units u ON u.job_id = j.id
-                 WHERE j.status IN (1, 4, 5) AND u.state IN ('pending', 'queued'))",
+        // The incomplete jobs' own counts, not a count of their units.
+        "SELECT count(*), coalesce(sum(units_incomplete), 0) FROM jobs WHERE status IN (1, 4, 5)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
