@@ -40,9 +40,18 @@ pub(super) fn insert_units(
         "INSERT INTO work_units (job_id, action, stage, input) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING",
     )?;
+    let mut added: i64 = 0;
     for input in inputs {
-        insert.execute(params![job_id, action, stage.code(), input.to_string()])?;
+        added += insert.execute(params![job_id, action, stage.code(), input.to_string()])? as i64;
     }
+    // Counted once for the batch here; the triggers of V6__unit_counts.sql count each change
+    // of a unit's state after this.
+    let counted = if stage == Stage::Merge { 0 } else { added };
+    conn.prepare_cached(
+        "UPDATE jobs SET units_total = units_total + ?2, units_incomplete = units_incomplete + ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![job_id, counted, added])?;
     Ok(())
 }
 
