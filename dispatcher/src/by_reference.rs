@@ -9,10 +9,11 @@ use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
     messages::{encoded_len, WorkMessage},
+    queue::{Publish, Published},
     recent::RecentIds,
     status::Stage,
     storage::AssetStore,
-    store::{Publish, Published, Store},
+    store::Store,
 };
 use serde_json::Value;
 

@@ -8,9 +8,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
     messages::{encoded_len, WorkMessage},
+    queue::{Publish, Published, Unpublishable},
     recent::RecentIds,
     shutdown::CancellationToken,
-    store::{Publish, Published, Unpublishable},
 };
 
 use crate::{

@@ -7,8 +7,9 @@ use crowd::shared::{
     catalog::Stages,
     idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
     messages::{Completion, Heartbeat, Outcome, WorkMessage},
+    queue::{Publish, Published},
     status::Stage,
-    store::{Applied, NewJob, Publish, Published, Store},
+    store::{Applied, NewJob, Store},
 };
 use serde_json::{json, Value};
 

@@ -24,13 +24,12 @@ use lapin::{
 use serde::de::DeserializeOwned;
 
 use super::{
-    packing, Acker, ConsumerLink, Control, Deliveries, Delivery, Queue, Refused, Reporter,
-    Undecodable, WorkerLink,
+    packing, Acker, ConsumerLink, Control, Deliveries, Delivery, Publish, Published, Queue,
+    Refused, Reporter, Undecodable, Unpublishable, WorkerLink,
 };
 use crate::{
     amqp::{self, QueueNames},
     messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages},
-    store::{Publish, Published, Unpublishable},
 };
 
 /// Longest the relay waits for the broker with units claimed: a broker that blocks publishers

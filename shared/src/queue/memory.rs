@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::{Acker, ConsumerLink, Control, Delivery, Queue, Reporter, WorkerLink};
+use super::{
+    Acker, ConsumerLink, Control, Delivery, Publish, Published, Queue, Reporter, WorkerLink,
+};
 use crate::{
     messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage},
     shutdown::CancellationToken,
     status::Stage,
-    store::{Publish, Published},
 };
 
 /// Heartbeats kept when nobody reads them.

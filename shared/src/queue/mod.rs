@@ -10,17 +10,19 @@ mod amqp;
 mod memory;
 pub mod packing;
 mod parts;
+mod publish;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-pub use self::{amqp::AmqpQueue, memory::MemoryQueue};
-use crate::{
-    messages::{Completion, Completions, Heartbeat, WorkMessage},
-    store::Publish,
+pub use self::{
+    amqp::AmqpQueue,
+    memory::MemoryQueue,
+    publish::{Publish, Published, Unpublishable},
 };
+use crate::messages::{Completion, Completions, Heartbeat, WorkMessage};
 
 /// One message taken from a queue, to be settled with its acker.
 pub struct Delivery<T> {

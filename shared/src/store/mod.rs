@@ -21,6 +21,7 @@ use crate::{
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
     messages::{Completion, Heartbeat, WorkMessage},
+    queue::Publish,
     shutdown::CancellationToken,
     status::Stage,
 };
@@ -114,25 +115,6 @@ pub struct DueCallback {
     pub created_at_ms: i64,
 }
 
-/// Hands claimed units to the broker.
-#[async_trait]
-pub trait Publish: Send {
-    /// Publishes `units` and waits for the broker; returns the ids it confirmed and, if some
-    /// were not, why.
-    async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published>;
-}
-
-/// What the broker confirmed of a batch.
-#[derive(Debug, Default)]
-pub struct Published {
-    pub confirmed: Vec<i64>,
-    /// Units that can never be published (too big, refused by the broker): they fail for good,
-    /// each alone, so the rest keep flowing.
-    pub failed: Vec<Unpublishable>,
-    /// Why the others were not (they stay pending and are tried again).
-    pub refused: Option<anyhow::Error>,
-}
-
 /// A pending unit as the outbox holds it, read by either store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingUnit {
@@ -170,14 +152,6 @@ impl PendingUnit {
             max_attempts,
         }
     }
-}
-
-/// A unit that cannot be sent, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unpublishable {
-    pub unit_id: i64,
-    pub job_id: i64,
-    pub error: String,
 }
 
 /// What a relay round did.

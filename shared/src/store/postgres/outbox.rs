@@ -11,8 +11,9 @@ use super::rows::get;
 use crate::{
     channels,
     messages::{WorkMessage, INLINE_OPTIONS_BYTES},
+    queue::{Publish, Published, Unpublishable},
     status::Stage,
-    store::{PendingUnit, Publish, Published, Relayed, Unpublishable},
+    store::{PendingUnit, Relayed},
 };
 
 /// Relays up to `limit` pending units; returns what it did and the jobs of units it failed for

@@ -22,14 +22,15 @@ use tokio::sync::watch;
 
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, OutputsPage, OutputsQuery, Overview, Publish, Published, Relayed,
-    Store, StoreError, StoreResult, Wakeups,
+    Applied, DueCallback, NewJob, OutputsPage, OutputsQuery, Overview, Relayed, Store, StoreError,
+    StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
     messages::{Completion, Heartbeat},
+    queue::{Publish, Published},
     shutdown::CancellationToken,
     status::Stage,
 };

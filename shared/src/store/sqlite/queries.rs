@@ -9,8 +9,9 @@ use serde_json::Value;
 use crate::{
     catalog::Stages,
     messages::{Heartbeat, WorkMessage, INLINE_OPTIONS_BYTES},
+    queue::Unpublishable,
     status::{JobStatus, Stage},
-    store::{DueCallback, NewJob, NodeView, Overview, PendingUnit, Unpublishable},
+    store::{DueCallback, NewJob, NodeView, Overview, PendingUnit},
 };
 
 pub(super) fn parse(text: &str) -> anyhow::Result<Value> {
