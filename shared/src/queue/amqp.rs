@@ -192,18 +192,9 @@ impl Queue for AmqpQueue {
         let deleted = self.deletions(&conn).await?;
         let conn = Arc::new(conn);
         Ok(WorkerLink {
-            deliveries: deliveries::<WorkMessages, _>(futures_util::stream::select_all(consumers))
-                .flat_map(|delivery| {
-                    let parts = match delivery {
-                        Ok(delivery) => super::parts::per_unit(delivery)
-                            .into_iter()
-                            .map(Ok)
-                            .collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                    futures_util::stream::iter(parts)
-                })
-                .boxed(),
+            deliveries: super::parts::per_unit_stream(deliveries::<WorkMessages, _>(
+                futures_util::stream::select_all(consumers),
+            )),
             deleted,
             reporter: Arc::new(AmqpReporter {
                 conn: conn.clone(),

@@ -8,9 +8,23 @@ use std::sync::{
 };
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 
-use super::{Acker, Delivery};
+use super::{Acker, Deliveries, Delivery};
 use crate::messages::{WorkMessage, WorkMessages};
+
+/// `deliveries` as one delivery per unit; a broken link stays one error.
+pub fn per_unit_stream(deliveries: Deliveries<WorkMessages>) -> Deliveries<WorkMessage> {
+    deliveries
+        .flat_map(|delivery| {
+            let parts = match delivery {
+                Ok(delivery) => per_unit(delivery).into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures_util::stream::iter(parts)
+        })
+        .boxed()
+}
 
 /// One delivery per unit of `delivery`; a message that does not parse stays one delivery.
 pub fn per_unit(delivery: Delivery<WorkMessages>) -> Vec<Delivery<WorkMessage>> {
@@ -29,16 +43,16 @@ pub fn per_unit(delivery: Delivery<WorkMessages>) -> Vec<Delivery<WorkMessage>> 
         }
         Ok(units) => units.0,
     };
+    let mut units = units;
     if units.len() == 1 {
-        let unit = units.into_iter().next().map(Ok);
-        return unit
-            .map(|body| Delivery {
-                body,
+        // Alone in its message: it keeps the message's own acker.
+        if let Some(unit) = units.pop() {
+            return vec![Delivery {
+                body: Ok(unit),
                 redelivered,
                 acker,
-            })
-            .into_iter()
-            .collect();
+            }];
+        }
     }
     let shared = Arc::new(Shared {
         acker,
