@@ -142,3 +142,27 @@ async fn a_server_that_never_answers_is_unavailable_within_seconds() {
     );
     held.abort();
 }
+
+/// A transaction Postgres rolled back to break a deadlock or a serialization conflict can be
+/// tried again: the store says it is unavailable (a 503 and a retry), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_transaction_is_unavailable_not_internal() {
+    let admin = std::env::var("CROWD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let config = tokio_postgres::Config::from_str(&admin).expect("database URL");
+    let (client, conn) = config.connect(NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    for code in ["deadlock_detected", "serialization_failure"] {
+        let raised = client
+            .batch_execute(&format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'rolled back' USING ERRCODE = '{code}'; END $$"
+            ))
+            .await
+            .expect_err("raised");
+        let error = crowd::shared::store::StoreError::from(anyhow::Error::new(raised));
+        assert!(
+            matches!(error, crowd::shared::store::StoreError::Unavailable(_)),
+            "{code}: {error:?}"
+        );
+    }
+}
