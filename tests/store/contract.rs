@@ -35,12 +35,12 @@ const MERGE: Stages = Stages {
     split: false,
     merge: true,
 };
-const PLAIN: Stages = Stages {
+pub const PLAIN: Stages = Stages {
     split: false,
     merge: false,
 };
 
-fn job(inputs: Value) -> NewJob {
+pub fn job(inputs: Value) -> NewJob {
     NewJob {
         action: "word_count".into(),
         inputs: inputs.as_array().expect("inputs").clone(),

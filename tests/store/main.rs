@@ -12,6 +12,12 @@ use tokio_postgres::NoTls;
 
 /// A fresh Postgres store; the database is dropped when the guard's test ends.
 async fn postgres() -> (Arc<dyn Store>, impl Drop) {
+    let (store, guard, _url) = postgres_at().await;
+    (store, guard)
+}
+
+/// A fresh Postgres store, its database dropped when the guard's test ends, and its URL.
+async fn postgres_at() -> (Arc<dyn Store>, impl Drop, String) {
     let admin = std::env::var("CROWD_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("crowd_test_store_{}_{}", std::process::id(), rand_suffix());
@@ -24,6 +30,7 @@ async fn postgres() -> (Arc<dyn Store>, impl Drop) {
     (
         Arc::new(store) as Arc<dyn Store>,
         DropDatabase { admin, name },
+        url.to_string(),
     )
 }
 
@@ -107,6 +114,66 @@ on_both_stores!(
 async fn a_completion_does_not_wait_for_the_relay_that_sent_it() {
     let (store, _guard) = postgres().await;
     contract::a_completion_does_not_wait_for_the_relay_that_sent_it(store).await;
+}
+
+/// Deleting a job while a completion holds one of its units and then needs the job (a split
+/// adding units) is a deadlock Postgres breaks by rolling the delete back: the delete is tried
+/// again and succeeds, instead of answering a client 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_rolled_back_by_a_deadlock_is_tried_again() {
+    let (store, _guard, url) = postgres_at().await;
+    let id = store
+        .create_job(&contract::job(serde_json::json!(["a"])), contract::PLAIN)
+        .await
+        .expect("create");
+    let config = tokio_postgres::Config::from_str(&url).expect("database URL");
+    let (mut client, conn) = config.connect(NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    // This session waits longest before checking for a deadlock, so the delete (1 s, the
+    // server's default) is the one rolled back.
+    client
+        .batch_execute("SET deadlock_timeout = '30s'")
+        .await
+        .expect("set");
+    let completion = client.transaction().await.expect("begin");
+    completion
+        .execute(
+            "SELECT 1 FROM work_units WHERE job_id = $1 FOR NO KEY UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the unit");
+    let delete = tokio::spawn({
+        let store = store.clone();
+        async move { store.delete_job(id).await }
+    });
+    // The delete holds the job and waits for the unit; the completion now needs the job.
+    let (watch, conn) = config.connect(NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    while watch
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("locks")
+        .get::<_, i64>(0)
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+    completion
+        .execute("SELECT 1 FROM jobs WHERE id = $1 FOR KEY SHARE", &[&id])
+        .await
+        .expect("the completion goes on: the delete was rolled back");
+    completion.commit().await.expect("commit");
+    let deleted = delete.await.expect("join");
+    assert_eq!(
+        deleted.expect("deleted on a second try").as_deref(),
+        Some("word_count")
+    );
+    assert!(store.job_view(id).await.expect("view").is_none());
 }
 
 /// A database server that accepts connections and never answers (a hung or overloaded host):

@@ -102,10 +102,14 @@ impl Store for PgStore {
 
     async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
         let client = self.client().await?;
-        let row = client
-            .query_opt("DELETE FROM jobs WHERE id = $1 RETURNING action", &[&id])
-            .await
-            .context("deleting a job")?;
+        // The delete takes the job, then its units; a completion holding a unit may want the
+        // job next (a split adding units), and Postgres breaks that cycle by rolling one back.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let row = again_if_rolled_back(|| {
+            client.query_opt("DELETE FROM jobs WHERE id = $1 RETURNING action", &params)
+        })
+        .await
+        .context("deleting a job")?;
         Ok(row.map(|r| get(&r, 0)).transpose()?)
     }
 
@@ -369,6 +373,28 @@ pub(super) fn classify(e: anyhow::Error) -> StoreError {
         (_, true) => StoreError::Unavailable(e),
         _ => StoreError::Other(e),
     }
+}
+
+/// Runs `statement` again, a bounded number of times, while Postgres rolls it back to break a
+/// deadlock or a serialization conflict (class 40): the other side has gone on by then, so a
+/// new try usually passes, where the caller could only answer "try again later".
+async fn again_if_rolled_back<T, F, Fut>(mut statement: F) -> Result<T, tokio_postgres::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    const TRIES: usize = 3;
+    let mut tried = 1;
+    loop {
+        match statement().await {
+            Err(e) if tried < TRIES && rolled_back(&e) => tried += 1,
+            result => return result,
+        }
+    }
+}
+
+fn rolled_back(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|code| code.code().starts_with("40"))
 }
 
 /// The server went away or cannot serve now: the connection dropped (no SQLSTATE), a
