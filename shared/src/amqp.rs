@@ -9,7 +9,7 @@ use lapin::{
 };
 use serde::Serialize;
 
-use crate::{messages::WorkMessage, status::Stage};
+use crate::messages::WorkMessage;
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -91,8 +91,8 @@ pub async fn declare_durable(channel: &Channel, queue: &str) -> anyhow::Result<(
     declare(channel, queue, FieldTable::default()).await
 }
 
-/// Declares an action's work queue: durable, with two priorities, so a merge (the last unit of
-/// its job) overtakes the process units of jobs posted after it.
+/// Declares an action's work queue: durable, with two priorities, one per lane, so a merge or
+/// a small job overtakes a big job's backlog.
 pub async fn declare_work(channel: &Channel, queue: &str) -> anyhow::Result<()> {
     let mut args = FieldTable::default();
     args.insert("x-max-priority".into(), AMQPValue::LongInt(1));
@@ -112,9 +112,9 @@ async fn declare(channel: &Channel, queue: &str, args: FieldTable) -> anyhow::Re
     Ok(())
 }
 
-/// A merge unit's priority in its work queue; everything else has 0.
+/// A unit's priority in its work queue: its lane's.
 pub fn work_priority(msg: &WorkMessage) -> u8 {
-    u8::from(msg.stage == Stage::Merge)
+    msg.lane.priority()
 }
 
 /// Publishes `message` as persistent JSON to `queue` and waits for the broker's confirm.

@@ -9,6 +9,7 @@ pub mod db;
 pub mod idempotency;
 pub mod job_view;
 pub mod jobs;
+pub mod lane;
 pub mod messages;
 pub mod outbound;
 pub mod outbound_http;

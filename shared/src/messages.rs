@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::status::Stage;
+use crate::{lane::Lane, status::Stage};
 
 /// One attempt at one stage of one work unit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -30,6 +30,9 @@ pub struct WorkMessage {
     pub attempt: i32,
     /// Total attempts the unit gets (`work_unit_retries`).
     pub max_attempts: i32,
+    /// Whether it goes ahead of big batches (its message's priority).
+    #[serde(default)]
+    pub lane: Lane,
 }
 
 /// Options up to this size travel in every unit's message; bigger ones are stored once per job.
@@ -53,6 +56,8 @@ impl WorkMessage {
                 .then(|| crate::storage::job_options_key(action, i64::MAX)),
             attempt: i32::MAX,
             max_attempts: i32::MAX,
+            // The lane whose name is longest on the wire.
+            lane: Lane::First,
         };
         // The skeleton holds `null` for the input and for the options.
         let (options_inline, nulls_replaced) = if options_bytes > INLINE_OPTIONS_BYTES {
@@ -238,6 +243,7 @@ mod tests {
             options_key,
             attempt: i32::MAX,
             max_attempts: i32::MAX,
+            lane: Lane::First,
         };
         let empty = serde_json::json!({});
         assert_eq!(

@@ -1,7 +1,8 @@
-//! A job's merge does not wait behind the units of jobs posted after it: it goes to the front
-//! of its action's queue (a priority on RabbitMQ), so a job ends when its own units are done.
+//! A job's merge does not wait behind the units of jobs posted after it, and a small job does
+//! not wait behind a big job's backlog: both go in the first lane of their action's queue (a
+//! priority on RabbitMQ), ahead of big batches.
 
-use crowd::shared::status::Stage;
+use crowd::shared::{lane::BULK_FROM, queue::packing::MAX_UNITS_PER_MESSAGE, status::Stage};
 use crowd_dispatcher::job_progress::apply_completion;
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::{
 
 const QUEUED: &str = "SELECT count(*) FROM work_units WHERE job_id = $1 AND state = 'queued'";
 
-async fn a_merge_overtakes_the_units_of_jobs_posted_after_it(backend: Backend) {
+async fn a_merge_overtakes_the_backlog_of_a_big_job_posted_after_it(backend: Backend) {
     let mut stack = TestStack::without_workers(backend).await;
     let mut worker = FakeWorker::start_with_prefetch(&stack, "word_count", 1).await;
     let first = stack
@@ -22,12 +23,14 @@ async fn a_merge_overtakes_the_units_of_jobs_posted_after_it(backend: Backend) {
     assert_eq!((process.job_id, process.stage), (first, Stage::Process));
 
     let later = stack
-        .post_id(json!({"action": "word_count", "inputs": vec!["x"; 20]}))
+        .post_id(json!({"action": "word_count", "inputs": vec!["x"; BULK_FROM]}))
         .await;
     stack
         .wait_until(
-            "the later job's 20 units to be queued",
-            async |s: &TestStack| (s.probe.count(QUEUED, later).await == 20).then_some(()),
+            "the later job's units to be queued",
+            async |s: &TestStack| {
+                (s.probe.count(QUEUED, later).await == BULK_FROM as i64).then_some(())
+            },
         )
         .await;
     let store = stack.store.clone();
@@ -41,16 +44,48 @@ async fn a_merge_overtakes_the_units_of_jobs_posted_after_it(backend: Backend) {
         )
         .await;
 
-    // The worker may already hold one of the later units (its prefetch); the merge is next.
-    let next_two = [worker.next().await, worker.next().await];
+    // The worker may already hold one message of the later units (its prefetch, which may
+    // pack several); the merge is next.
+    let mut before_the_merge = 0;
+    while (worker.next().await).stage != Stage::Merge {
+        before_the_merge += 1;
+    }
     assert!(
-        next_two
-            .iter()
-            .any(|m| (m.job_id, m.stage) == (first, Stage::Merge)),
-        "the merge came after the later job's units: {:?}",
-        next_two.map(|m| (m.job_id, m.stage))
+        before_the_merge <= MAX_UNITS_PER_MESSAGE,
+        "the merge came after {before_the_merge} of the later job's units"
     );
     stack.stop().await;
 }
 
-crate::on_both_backends!(a_merge_overtakes_the_units_of_jobs_posted_after_it);
+async fn a_small_job_overtakes_a_big_jobs_backlog(backend: Backend) {
+    let mut stack = TestStack::without_workers(backend).await;
+    let big = stack
+        .post_id(json!({"action": "word_count", "inputs": vec!["x"; BULK_FROM]}))
+        .await;
+    stack
+        .wait_until(
+            "the big job's units to be queued",
+            async |s: &TestStack| (s.probe.count(QUEUED, big).await == BULK_FROM as i64).then_some(()),
+        )
+        .await;
+    let small = stack
+        .post_id(json!({"action": "word_count", "inputs": ["a b"]}))
+        .await;
+    stack
+        .wait_until(
+            "the small job's unit to be queued",
+            async |s: &TestStack| (s.probe.count(QUEUED, small).await == 1).then_some(()),
+        )
+        .await;
+
+    // A worker arriving now is handed the small job's unit before the backlog.
+    let mut worker = FakeWorker::start_with_prefetch(&stack, "word_count", 1).await;
+    let first = worker.next().await;
+    assert_eq!(first.job_id, small, "the big job's unit came first");
+    stack.stop().await;
+}
+
+crate::on_both_backends!(
+    a_merge_overtakes_the_backlog_of_a_big_job_posted_after_it,
+    a_small_job_overtakes_a_big_jobs_backlog,
+);

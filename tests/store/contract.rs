@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crowd::shared::{
     catalog::Stages,
     idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
+    lane::{Lane, BULK_FROM},
     messages::{Completion, Heartbeat, Outcome, WorkMessage},
     queue::{Publish, Published},
     status::Stage,
@@ -329,6 +330,38 @@ pub async fn deleting_a_job_returns_its_action(store: Arc<dyn Store>) {
     assert!(store.job_view(id).await.expect("view").is_none());
     assert_eq!(store.delete_job(id).await.expect("delete"), None);
     assert!(relay(&store).await.is_empty(), "its units went with it");
+}
+
+/// A job posted behind a big one's backlog is relayed first: it is in the first lane.
+pub async fn a_small_job_goes_ahead_of_a_big_ones_backlog(store: Arc<dyn Store>) {
+    let many: Vec<Value> = (0..BULK_FROM).map(|i| json!(i)).collect();
+    let big = store
+        .create_job(&job(Value::Array(many)), MERGE)
+        .await
+        .expect("create");
+    let small = store
+        .create_job(&job(json!(["small"])), PLAIN)
+        .await
+        .expect("create");
+    let mut broker = Broker::default();
+    store
+        .relay_pending(10, 3, &mut broker)
+        .await
+        .expect("relay");
+    let jobs: Vec<i64> = broker.received.iter().map(|u| u.job_id).collect();
+    assert_eq!(jobs[0], small, "{jobs:?}");
+    assert!(jobs[1..].iter().all(|&j| j == big), "{jobs:?}");
+    assert_eq!(broker.received[0].lane, Lane::First);
+    assert_eq!(broker.received[1].lane, Lane::Bulk);
+
+    // A retried unit keeps its lane: the small job's retry goes ahead of the backlog too.
+    let retried = failed(&broker.received[0]);
+    assert_eq!(apply(&store, &retried).await, Applied::Recorded);
+    let next = relay(&store).await;
+    assert_eq!(next[0].job_id, small, "the retry first");
+    assert_eq!(next[0].attempt, 1);
+    let big_left = BULK_FROM - (jobs.len() - 1);
+    assert_eq!(next.len(), 1 + big_left, "and the rest of the backlog after it");
 }
 
 /// A post with an idempotency key, kept for `retention`.

@@ -107,6 +107,7 @@ on_both_stores!(
     a_completed_job_with_a_callback_url_has_a_callback_due,
     lost_units_go_back_to_the_outbox,
     unit_counts_follow_every_change,
+    a_small_job_goes_ahead_of_a_big_ones_backlog,
 );
 
 /// Postgres only: the embedded store has one connection, on which everything takes its turn.

@@ -17,9 +17,9 @@ use super::{
     Acker, ConsumerLink, Control, Delivery, Publish, Published, Queue, Reporter, WorkerLink,
 };
 use crate::{
+    lane::Lane,
     messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage},
     shutdown::CancellationToken,
-    status::Stage,
 };
 
 /// Heartbeats kept when nobody reads them.
@@ -35,7 +35,32 @@ enum Name {
 
 #[derive(Default)]
 struct Queues {
-    messages: HashMap<Name, VecDeque<Queued>>,
+    messages: HashMap<Name, Lanes>,
+}
+
+/// One queue's messages, the first lane ahead of the bulk lane, as priorities order them on
+/// RabbitMQ.
+#[derive(Default)]
+struct Lanes {
+    first: VecDeque<Queued>,
+    bulk: VecDeque<Queued>,
+}
+
+impl Lanes {
+    fn lane(&mut self, lane: Lane) -> &mut VecDeque<Queued> {
+        match lane {
+            Lane::First => &mut self.first,
+            Lane::Bulk => &mut self.bulk,
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Queued> {
+        self.first.pop_front().or_else(|| self.bulk.pop_front())
+    }
+
+    fn len(&self) -> usize {
+        self.first.len() + self.bulk.len()
+    }
 }
 
 struct Queued {
@@ -49,6 +74,15 @@ enum Message {
     Work(WorkMessage),
     Completions(Completions),
     Heartbeat(Heartbeat),
+}
+
+impl Message {
+    fn lane(&self) -> Lane {
+        match self {
+            Message::Work(unit) => unit.lane,
+            Message::Completions(_) | Message::Heartbeat(_) => Lane::First,
+        }
+    }
 }
 
 struct Inner {
@@ -72,10 +106,11 @@ impl Default for Inner {
 }
 
 impl Inner {
-    /// Adds a message: a new one at the back, or a merge or one handed back at the front.
+    /// Adds a message to its lane: a new one at the back, one handed back at the front.
     fn push(&self, name: Name, message: Message, front: bool, redelivered: bool) {
         if let Ok(mut q) = self.queues.lock() {
-            let queue = q.messages.entry(name.clone()).or_default();
+            let lanes = q.messages.entry(name.clone()).or_default();
+            let queue = lanes.lane(message.lane());
             let queued = Queued {
                 message,
                 redelivered,
@@ -259,12 +294,10 @@ impl Publish for MemoryQueue {
     async fn publish(&mut self, units: Vec<WorkMessage>) -> anyhow::Result<Published> {
         let confirmed = units.iter().map(|u| u.unit_id).collect();
         for unit in units {
-            // A merge goes first, as its priority puts it on RabbitMQ.
-            let first = unit.stage == Stage::Merge;
             self.inner.push(
                 Name::Work(unit.action.clone()),
                 Message::Work(unit),
-                first,
+                false,
                 false,
             );
         }

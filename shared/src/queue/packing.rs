@@ -4,7 +4,7 @@
 //! retried and failed on its own.
 
 use crate::{
-    amqp::work_priority,
+    lane::Lane,
     messages::{encoded_len, WorkMessage},
 };
 
@@ -15,19 +15,19 @@ pub const MAX_UNITS_PER_MESSAGE: usize = 16;
 /// twice this goes one unit per message, so a small job spreads over every idle worker.
 const UNITS_PER_PACKED: usize = 16;
 
-/// Groups `units` into messages, in order within each group. Units of one action and priority
+/// Groups `units` into messages, in order within each group. Units of one action and lane
 /// share a message when there are many of them in this round; a unit on its second attempt or
 /// later always travels alone, so a unit that kills its worker takes no other unit's attempts
 /// with it a second time. A group stays within `max_bytes` as JSON.
 pub fn pack(units: Vec<WorkMessage>, max_bytes: usize) -> Vec<Vec<WorkMessage>> {
-    let mut groups: Vec<((String, u8), Vec<WorkMessage>)> = Vec::new();
+    let mut groups: Vec<((String, Lane), Vec<WorkMessage>)> = Vec::new();
     let mut messages = Vec::new();
     for unit in units {
         if unit.attempt > 0 {
             messages.push(vec![unit]);
             continue;
         }
-        let key = (unit.action.clone(), work_priority(&unit));
+        let key = (unit.action.clone(), unit.lane);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, group)) => group.push(unit),
             None => groups.push((key, vec![unit])),
@@ -58,7 +58,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::status::Stage;
+    use crate::{
+        lane::{Lane, BULK_FROM},
+        status::Stage,
+    };
 
     fn unit(id: i64, action: &str, stage: Stage, attempt: i32) -> WorkMessage {
         WorkMessage {
@@ -72,6 +75,7 @@ mod tests {
             options_key: None,
             attempt,
             max_attempts: 3,
+            lane: Lane::of(stage, BULK_FROM),
         }
     }
 
@@ -111,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn actions_and_priorities_never_share_a_message() {
+    fn actions_and_lanes_never_share_a_message() {
         let mut units = many(64, "a");
         units.extend((100..164).map(|i| unit(i, "b", Stage::Process, 0)));
         units.push(unit(200, "a", Stage::Merge, 0));
@@ -119,7 +123,7 @@ mod tests {
             let first = &message[0];
             assert!(message
                 .iter()
-                .all(|u| u.action == first.action && u.stage == first.stage));
+                .all(|u| u.action == first.action && u.lane == first.lane));
         }
     }
 

@@ -150,6 +150,7 @@ mod tests {
                 options_key: None,
                 attempt: 0,
                 max_attempts: 3,
+                lane: crate::lane::Lane::First,
             })
             .collect();
         Delivery {

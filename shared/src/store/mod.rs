@@ -20,6 +20,7 @@ use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
+    lane::Lane,
     messages::{Completion, Heartbeat, WorkMessage},
     queue::Publish,
     shutdown::CancellationToken,
@@ -126,6 +127,7 @@ pub struct PendingUnit {
     /// The job's options; `None` when they are too big to travel with every unit.
     pub options: Option<Value>,
     pub attempt: i32,
+    pub lane: Lane,
 }
 
 impl PendingUnit {
@@ -150,6 +152,7 @@ impl PendingUnit {
             options_key,
             attempt: self.attempt,
             max_attempts,
+            lane: self.lane,
         }
     }
 }

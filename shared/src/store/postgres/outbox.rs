@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::rows::get;
 use crate::{
     channels,
+    lane::Lane,
     messages::{WorkMessage, INLINE_OPTIONS_BYTES},
     queue::{Publish, Published, Unpublishable},
     status::Stage,
@@ -34,11 +35,11 @@ pub(super) async fn relay_pending(
     let rows = tx
         .query(
             // Big options are left out unread (they travel once per job, by reference).
-            "SELECT o.seq, u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
+            "SELECT o.seq, u.id, u.job_id, u.action, u.stage, u.input, u.attempts, u.lane,
                     u.state = 'pending' AS waiting,
                     CASE WHEN j.options_bytes <= $2 THEN j.options END AS options
              FROM outbox o JOIN work_units u ON u.id = o.unit_id JOIN jobs j ON j.id = u.job_id
-             ORDER BY o.seq
+             ORDER BY o.lane, o.seq
              LIMIT $1
              FOR UPDATE OF o SKIP LOCKED
              FOR KEY SHARE OF u SKIP LOCKED",
@@ -131,6 +132,7 @@ fn work_message(row: &Row, max_attempts: i32) -> anyhow::Result<WorkMessage> {
         input: get(row, "input")?,
         options: get(row, "options")?,
         attempt: get(row, "attempts")?,
+        lane: Lane::from_code(get(row, "lane")?),
     };
     Ok(unit.into_message(max_attempts))
 }
@@ -159,7 +161,7 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
     Ok(())
 }
 
-/// Adds pending units, in the outbox, and wakes the relays.
+/// Adds pending units, in the outbox in their lane, and wakes the relays.
 pub(super) async fn insert_units(
     client: &impl GenericClient,
     job_id: i64,
@@ -170,22 +172,23 @@ pub(super) async fn insert_units(
     if inputs.is_empty() {
         return Ok(());
     }
+    let lane = Lane::of(stage, inputs.len()).code();
     client
         .execute(
             "WITH added AS (
-                 INSERT INTO work_units (job_id, action, stage, input)
-                 SELECT $1, $2, $3, input FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
+                 INSERT INTO work_units (job_id, action, stage, input, lane)
+                 SELECT $1, $2, $3, input, $5 FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
                  ON CONFLICT DO NOTHING
                  RETURNING id)
-             INSERT INTO outbox (unit_id) SELECT id FROM added ORDER BY id",
-            &[&job_id, &action, &stage.code(), &inputs],
+             INSERT INTO outbox (unit_id, lane) SELECT id, $5 FROM added ORDER BY id",
+            &[&job_id, &action, &stage.code(), &inputs, &lane],
         )
         .await
         .context("inserting work units")?;
     notify(client, channels::WORK).await
 }
 
-/// Puts units back in the outbox, behind everything already waiting.
+/// Puts units back in the outbox, behind everything already waiting in their lane.
 pub(super) async fn enqueue_again(
     client: &impl GenericClient,
     unit_ids: &[i64],
@@ -195,7 +198,7 @@ pub(super) async fn enqueue_again(
     }
     client
         .execute(
-            "INSERT INTO outbox (unit_id) SELECT unnest($1::int8[])",
+            "INSERT INTO outbox (unit_id, lane) SELECT id, lane FROM work_units WHERE id = ANY($1)",
             &[&unit_ids],
         )
         .await

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::{
     catalog::Stages,
+    lane::Lane,
     messages::{Heartbeat, WorkMessage, INLINE_OPTIONS_BYTES},
     queue::Unpublishable,
     status::{JobStatus, Stage},
@@ -38,12 +39,14 @@ pub(super) fn insert_units(
     inputs: &[Value],
 ) -> anyhow::Result<()> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO work_units (job_id, action, stage, input) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO work_units (job_id, action, stage, input, lane) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
     )?;
+    let lane = Lane::of(stage, inputs.len()).code();
     let mut added: i64 = 0;
     for input in inputs {
-        added += insert.execute(params![job_id, action, stage.code(), input.to_string()])? as i64;
+        added +=
+            insert.execute(params![job_id, action, stage.code(), input.to_string(), lane])? as i64;
     }
     // Counted once for the batch here; the triggers of V6__unit_counts.sql count each change
     // of a unit's state after this.
@@ -140,7 +143,7 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
     })
 }
 
-/// Up to `limit` pending units, oldest first; a unit whose row cannot be read comes back as
+/// Up to `limit` pending units, by lane and oldest first; a unit whose row cannot be read comes back as
 /// unpublishable, with the reason.
 pub(super) fn pending_units(
     conn: &mut Connection,
@@ -150,10 +153,10 @@ pub(super) fn pending_units(
     let mut query = conn.prepare_cached(
         // Big options are left out unread (they travel once per job, by reference).
         "SELECT u.id, u.job_id, u.action, u.stage, u.input, u.attempts,
-                CASE WHEN j.options_bytes <= ?2 THEN j.options END
+                CASE WHEN j.options_bytes <= ?2 THEN j.options END, u.lane
          FROM work_units u JOIN jobs j ON j.id = u.job_id
          WHERE u.state = 'pending'
-         ORDER BY u.updated_at, u.id
+         ORDER BY u.lane, u.updated_at, u.id
          LIMIT ?1",
     )?;
     let rows = query.query_map(params![limit, INLINE_OPTIONS_BYTES as i64], |r| {
@@ -165,11 +168,12 @@ pub(super) fn pending_units(
             r.get::<_, String>(4)?,
             r.get::<_, i32>(5)?,
             r.get::<_, Option<String>>(6)?,
+            r.get::<_, i16>(7)?,
         ))
     })?;
     let (mut units, mut failed) = (Vec::new(), Vec::new());
     for row in rows {
-        let (unit_id, job_id, action, stage, input, attempt, options) = row?;
+        let (unit_id, job_id, action, stage, input, attempt, options, lane) = row?;
         let message = || -> anyhow::Result<WorkMessage> {
             let unit = PendingUnit {
                 unit_id,
@@ -179,6 +183,7 @@ pub(super) fn pending_units(
                 input: parse(&input)?,
                 options: options.as_deref().map(parse).transpose()?,
                 attempt,
+                lane: Lane::from_code(lane),
             };
             Ok(unit.into_message(max_attempts))
         };

@@ -1,0 +1,6 @@
+-- Two lanes (shared/src/lane.rs): units added a few at a time go ahead of a big batch, in the
+-- outbox as in the action's queue, so a small job is not held behind a big one's backlog.
+-- 0 is the first lane, 1 the bulk lane; what is waiting now goes first, as it would have.
+ALTER TABLE work_units ADD COLUMN lane SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN lane SMALLINT NOT NULL DEFAULT 0;
+CREATE INDEX outbox_claim ON outbox (lane, seq);
