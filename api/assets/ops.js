@@ -12,8 +12,8 @@
   /** A gap longer than this between two snapshots breaks the graph's line. */
   const GAP_SECS = 5;
   const JOBS_PER_PAGE = 20;
-  /** A job page lists at most this many units, so a huge job does not hang the browser. */
-  const MAX_UNIT_ROWS = 2000;
+  /** A job page lists its units this many at a time, so a huge job does not hang the browser. */
+  const UNITS_PER_PAGE = 500;
   /** Wait before recreating an EventSource that the browser gave up on. */
   const RECREATE_MS = 2000;
 
@@ -417,7 +417,8 @@
     if (route.name !== 'job') return;
     let reply;
     try {
-      reply = await api(`jobs/${encodeURIComponent(route.id)}/units`);
+      const params = new URLSearchParams({ page: route.unitPage, per_page: UNITS_PER_PAGE });
+      reply = await api(`jobs/${encodeURIComponent(route.id)}/units?${params}`);
     } catch (error) {
       if (state.route !== route) return;
       route.live = false;
@@ -429,14 +430,22 @@
     }
     if (state.route !== route) return;
     route.live = !COMPLETE.includes(reply.job.status);
-    renderJob(reply.job, reply.units || []);
+    renderJob(reply.job, reply.units || [], reply);
   }
 
   function fact(label, ...value) {
     return [el('dt', {}, label), el('dd', {}, ...value)];
   }
 
-  function renderJob(job, units) {
+  /** Shows another page of the job's units. */
+  function turnUnitPage(by) {
+    const route = state.route;
+    if (route.name !== 'job') return;
+    route.unitPage = Math.max(1, route.unitPage + by);
+    loadJob();
+  }
+
+  function renderJob(job, units, paging) {
     const outputs = Array.isArray(job.outputs) ? job.outputs : null;
     const cancel = el('button', { type: 'button', class: 'danger', onclick: () => cancelJob(job.id) },
       COMPLETE.includes(job.status) ? 'Delete job' : 'Cancel job');
@@ -456,7 +465,15 @@
     // The contract has no "running" status; the nodes' lists of running units say which are.
     const running = new Set(((state.latest && state.latest.nodes) || []).flatMap((n) => (Array.isArray(n.workers) ? n.workers : [])));
     const statusOf = (unit) => (unit.status === 'queued' && running.has(unit.id) ? 'running' : unit.status);
-    const shown = units.slice(0, MAX_UNIT_ROWS);
+    const shown = units;
+    const total = Number(paging.total) || units.length;
+    const first = (paging.page - 1) * paging.per_page;
+    const pager = total > units.length || paging.page > 1
+      ? el('div', { class: 'pager' },
+        el('button', { type: 'button', id: 'units-prev', disabled: paging.page <= 1, onclick: () => turnUnitPage(-1) }, '‹ Prev'),
+        el('span', { class: 'muted', id: 'units-page-info' }, units.length ? `${fmtNumber(first + 1)}–${fmtNumber(first + units.length)} of ${fmtNumber(total)}` : `none of ${fmtNumber(total)}`),
+        el('button', { type: 'button', id: 'units-next', disabled: first + units.length >= total, onclick: () => turnUnitPage(1) }, 'Next ›'))
+      : null;
     const table = el('table', { class: 'grid', id: 'units' },
       el('thead', {}, el('tr', {}, ['Unit', 'Stage', 'Status', 'Attempts', 'Time', 'Input', 'Error', 'Output'].map((h) =>
         el('th', { class: ['Attempts', 'Time'].includes(h) ? 'num' : null }, h)))),
@@ -470,9 +487,9 @@
         el('td', { class: 'value error-text' }, el('div', {}, unit.error ? unit.error : el('span', { class: 'muted' }, '–'))),
         el('td', { class: 'value' }, el('div', {}, renderValue(unit.output, true)))))));
     const unitsPanel = el('section', { class: 'panel' },
-      el('div', { class: 'panel-head' }, el('h2', {}, `Work units (${fmtNumber(units.length)})`), unitSummary(units.map(statusOf))),
+      el('div', { class: 'panel-head' }, el('h2', {}, `Work units (${fmtNumber(total)})`), unitSummary(units.map(statusOf))),
       el('div', { class: 'scroll' }, table),
-      units.length > shown.length ? el('p', { class: 'muted' }, `… and ${fmtNumber(units.length - shown.length)} more.`) : null);
+      pager);
     $('job-body').replaceChildren(head, unitsPanel);
   }
 
@@ -503,7 +520,7 @@
     $('nav-overview').classList.toggle('active', !match);
     if (match) {
       const id = decodeURIComponent(match[1]);
-      state.route = { name: 'job', id, live: true };
+      state.route = { name: 'job', id, live: true, unitPage: 1 };
       document.title = `Job ${id} · CloudCrowd`;
       $('job-body').replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
       loadJob();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crowd_shared::store::{JobQuery, OutputsQuery, StatusFilter};
+use crowd_shared::store::{JobQuery, Paging, StatusFilter};
 use serde_json::json;
 use warp::{Rejection, Reply};
 
@@ -10,6 +10,8 @@ use crate::{handlers::parse_id, ApiError, ApiState};
 
 pub const MAX_PER_PAGE: u32 = 200;
 const DEFAULT_PER_PAGE: u32 = 20;
+/// A job's units on one page of `GET /jobs/:id/units`, at most and unless asked for fewer.
+pub const MAX_UNITS_PER_PAGE: u32 = 1000;
 
 /// Reads `status`, `page` and `per_page`; anything else, or a bad value, is a 400 that says so.
 pub fn parse_query(pairs: &[(String, String)]) -> Result<JobQuery, ApiError> {
@@ -84,21 +86,7 @@ pub async fn job_outputs(
 ) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
     let max_per_page = u32::try_from(state.max_listed_outputs.max(1)).unwrap_or(u32::MAX);
-    let mut query = OutputsQuery {
-        page: 1,
-        per_page: max_per_page,
-    };
-    for (name, value) in &pairs {
-        match name.as_str() {
-            "page" => query.page = number(name, value, 1, u32::MAX)?,
-            "per_page" => query.per_page = number(name, value, 1, max_per_page)?,
-            _ => {
-                return Err(
-                    bad(format!("unknown parameter {name:?}: use page and per_page")).into(),
-                )
-            }
-        }
-    }
+    let query = parse_paging(&pairs, max_per_page)?;
     let page = state
         .store
         .job_outputs(id, query)
@@ -113,15 +101,47 @@ pub async fn job_outputs(
     })))
 }
 
-pub async fn job_units(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
+/// `GET /jobs/:id/units?page=&per_page=`: the job and a page of its units, in unit order.
+pub async fn job_units(
+    raw_id: String,
+    pairs: Vec<(String, String)>,
+    state: Arc<ApiState>,
+) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
+    let query = parse_paging(&pairs, MAX_UNITS_PER_PAGE)?;
     let detail = state
         .store
-        .job_detail(id)
+        .job_detail(id, query)
         .await
         .map_err(ApiError::from)?
         .ok_or(ApiError::JobNotFound(raw_id))?;
-    Ok(warp::reply::json(&detail))
+    Ok(warp::reply::json(&json!({
+        "job": detail.job,
+        "units": detail.units,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": detail.units_total,
+    })))
+}
+
+/// Reads `page` and `per_page` (at most `max_per_page`, and that unless asked for fewer).
+fn parse_paging(pairs: &[(String, String)], max_per_page: u32) -> Result<Paging, ApiError> {
+    let mut query = Paging {
+        page: 1,
+        per_page: max_per_page,
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "page" => query.page = number(name, value, 1, u32::MAX)?,
+            "per_page" => query.per_page = number(name, value, 1, max_per_page)?,
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter {name:?}: use page and per_page"
+                )))
+            }
+        }
+    }
+    Ok(query)
 }
 
 #[cfg(test)]

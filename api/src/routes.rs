@@ -60,6 +60,7 @@ pub fn routes(
 
     let units = warp::path!("jobs" / String / "units")
         .and(methods::only(READ))
+        .and(warp::query::<Vec<(String, String)>>())
         .and(with_state.clone())
         .and_then(listing::job_units);
 

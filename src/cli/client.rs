@@ -48,11 +48,13 @@ pub struct JobsPage {
     pub total: u64,
 }
 
-/// `GET /jobs/:id/units`.
+/// `GET /jobs/:id/units`: the job and the first page of its units.
 #[derive(Debug, Deserialize)]
 pub struct JobUnits {
     pub job: Job,
     pub units: Vec<Unit>,
+    /// Units on every page (an api before paging sent them all, and no total).
+    pub total: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

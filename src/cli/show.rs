@@ -95,7 +95,7 @@ pub async fn job(client: &Client, id: u64, json: bool) -> anyhow::Result<Outcome
     if json {
         return print_json(&client.units::<Value>(id).await?);
     }
-    let JobUnits { job, units } = client.units(id).await?;
+    let JobUnits { job, units, total } = client.units(id).await?;
     println!(
         "job {}  {}  {}  {}% done, {} units left, {}",
         job.id,
@@ -131,6 +131,10 @@ pub async fn job(client: &Client, id: u64, json: bool) -> anyhow::Result<Outcome
         ],
         rows,
     );
+    let shown = units.len() as u64;
+    if let Some(total) = total.filter(|&total| total > shown) {
+        println!("\nthe first {shown} of {total} units; the rest: GET /jobs/{id}/units?page=2 and on");
+    }
     Ok(Outcome::Done)
 }
 

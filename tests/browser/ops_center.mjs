@@ -4,7 +4,8 @@
 //
 // Opens the overview, posts a word_count job whose inputs a server of this script holds back,
 // sees its row appear at 0 %, lets the inputs go and watches the row reach 100 % without a
-// reload, opens its page, checks its units and output, cancels a running job from its page, and
+// reload, opens its page, checks its units and output, pages through a bigger job's units,
+// cancels a running job from its page, and
 // checks the banner shown while /events is unreachable. Saves the overview to <screenshot.png> and the job page beside it
 // (<screenshot>-job.png). Exits non-zero, naming the step, on any failure.
 // tests/browser/main.rs runs it against a stack started in-process.
@@ -133,6 +134,22 @@ try {
     const bar = await page.locator('#job-body .bar[role="progressbar"]').getAttribute('aria-valuenow');
     check(bar === '100', `the job page's bar is at ${bar}`);
     await page.screenshot({ path: jobScreenshot, fullPage: true });
+  });
+
+  await step('a job of 600 units shows them 500 to a page, and "Next" shows the rest', async () => {
+    const big = await postJob({ action: 'noop', inputs: Array.from({ length: 600 }, (_, i) => i) });
+    await page.goto(`${base}/#/jobs/${big.id}`);
+    // 600 process units and the merge, once the job is done.
+    const pageInfo = (text) => page.waitForFunction(
+      (want) => document.querySelector('#units-page-info')?.textContent === want, text, { timeout: WAIT_MS });
+    await pageInfo('1–500 of 601');
+    const rows = await page.locator('#units tbody tr').count();
+    check(rows === 500, `the first page has ${rows} rows`);
+    await page.locator('#units-next').click();
+    await pageInfo('501–601 of 601');
+    const rest = await page.locator('#units tbody tr').count();
+    check(rest === 101, `the second page has ${rest} rows`);
+    check(await page.locator('#units-next').isDisabled(), '"Next" is enabled on the last page');
   });
 
   await step('"Cancel job" deletes a running job and returns to the overview', async () => {

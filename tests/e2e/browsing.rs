@@ -197,6 +197,58 @@ async fn a_jobs_units_show_stage_status_attempts_and_results(backend: Backend) {
     stack.stop().await;
 }
 
+fn unit_ids(page: &Value) -> Vec<i64> {
+    page["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|u| u["id"].as_i64().expect("id"))
+        .collect()
+}
+
+async fn a_jobs_units_come_a_page_at_a_time(backend: Backend) {
+    let mut stack = TestStack::start(backend).await;
+    let id = stack
+        .post_id(json!({"action": "word_count", "inputs": ["a", "b", "c", "d"]}))
+        .await;
+    stack.wait_for_job(id).await;
+
+    // Four process units and the merge.
+    let (status, all) = get(&stack, &format!("/jobs/{id}/units")).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        (all["page"].clone(), all["per_page"].clone(), all["total"].clone()),
+        (json!(1), json!(1000), json!(5))
+    );
+    let every = unit_ids(&all);
+    assert_eq!(every.len(), 5);
+    let mut paged = Vec::new();
+    for page in 1..=3 {
+        let (status, listing) = get(&stack, &format!("/jobs/{id}/units?page={page}&per_page=2")).await;
+        assert_eq!(status, 200, "{listing}");
+        assert_eq!(listing["total"], 5);
+        assert_eq!(listing["job"]["id"], id);
+        paged.extend(unit_ids(&listing));
+    }
+    assert_eq!(paged, every, "the pages hold every unit once, in unit order");
+    let past = get(&stack, &format!("/jobs/{id}/units?page=4&per_page=2")).await.1;
+    assert_eq!(unit_ids(&past), Vec::<i64>::new());
+
+    for (query, needle) in [
+        ("per_page=1001", "per_page must be a whole number from 1 to 1000"),
+        ("page=0", "page must be"),
+        ("sort=id", "unknown parameter"),
+    ] {
+        let (status, error) = get(&stack, &format!("/jobs/{id}/units?{query}")).await;
+        assert_eq!(status, 400, "{query}: {error}");
+        assert!(
+            error["message"].as_str().unwrap_or("").contains(needle),
+            "{query}: {error}"
+        );
+    }
+    stack.stop().await;
+}
+
 /// Reads server-sent events off `reply` until `count` of them have come.
 async fn events(reply: &mut reqwest::Response, count: usize) -> Vec<(String, Value)> {
     let mut buffer = String::new();
@@ -301,5 +353,6 @@ async fn the_operations_page_and_its_live_events_are_served(backend: Backend) {
 crate::on_both_backends!(
     jobs_are_listed_newest_first_by_page_and_status,
     a_jobs_units_show_stage_status_attempts_and_results,
+    a_jobs_units_come_a_page_at_a_time,
     the_operations_page_and_its_live_events_are_served,
 );

@@ -19,7 +19,7 @@ use crowd::{
         queue::{AmqpQueue, MemoryQueue, Queue},
         shutdown::CancellationToken,
         storage::{self, AssetStore},
-        store::{JobDetail, PgStore, SqliteStore, Store, UnitView},
+        store::{JobDetail, Paging, PgStore, SqliteStore, Store, UnitView},
         Config, Secret,
     },
     Backends,
@@ -365,9 +365,13 @@ impl TestStack {
         (status, reply.json().await.unwrap_or(Value::Null))
     }
 
-    /// The job's units in unit order, as `GET /jobs/:id/units` lists them.
+    /// The job's first thousand units in unit order, as `GET /jobs/:id/units` lists them.
     pub async fn units(&self, job_id: i64) -> Vec<UnitView> {
-        let detail: Option<JobDetail> = self.store.job_detail(job_id).await.expect("units");
+        let first = Paging {
+            page: 1,
+            per_page: 1000,
+        };
+        let detail: Option<JobDetail> = self.store.job_detail(job_id, first).await.expect("units");
         detail.map(|d| d.units).unwrap_or_default()
     }
 

@@ -95,6 +95,7 @@ async fn wait_for_end(
 #[derive(serde::Deserialize)]
 struct Listing {
     units: Vec<Unit>,
+    total: usize,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -103,32 +104,39 @@ struct Unit {
     status: String,
 }
 
-/// `GET /jobs/:id/units` answers 200 with JSON, every unit `succeeded` or `failed`; how many
-/// there are.
+/// `GET /jobs/:id/units`, page after page, answers 200 with JSON, every unit `succeeded` or
+/// `failed`; how many there are.
 async fn units_complete(stack: &TestStack, id: i64) -> Result<usize, String> {
-    let reply = stack
-        .http
-        .get(stack.url(&format!("/jobs/{id}/units")))
-        .send()
-        .await
-        .map_err(|e| format!("GET /jobs/{id}/units failed: {e}"))?;
-    let status = reply.status().as_u16();
-    let text = reply
-        .text()
-        .await
-        .map_err(|e| format!("reading its units: {e}"))?;
-    if status != 200 {
-        return Err(format!("GET /jobs/{id}/units answered {status}: {text}"));
+    let mut units = Vec::new();
+    for page in 1.. {
+        let path = format!("/jobs/{id}/units?page={page}");
+        let reply = stack
+            .http
+            .get(stack.url(&path))
+            .send()
+            .await
+            .map_err(|e| format!("GET {path} failed: {e}"))?;
+        let status = reply.status().as_u16();
+        let text = reply
+            .text()
+            .await
+            .map_err(|e| format!("reading its units: {e}"))?;
+        if status != 200 {
+            return Err(format!("GET {path} answered {status}: {text}"));
+        }
+        // Units' inputs are skipped unread: one may be nested deeper than a `Value` is read.
+        let listing: Listing = serde_json::from_str(&text)
+            .map_err(|e| format!("its units listing does not read ({e})"))?;
+        let last = listing.units.is_empty() || units.len() + listing.units.len() >= listing.total;
+        units.extend(listing.units);
+        if last {
+            break;
+        }
     }
-    // Units' inputs are skipped unread: one may be nested deeper than a `Value` is read.
-    let listing: Listing = serde_json::from_str(&text)
-        .map_err(|e| format!("its units listing does not read ({e})"))?;
-    let incomplete: Vec<&Unit> = listing
-        .units
+    let incomplete: Vec<&Unit> = units
         .iter()
         .filter(|u| !matches!(u.status.as_str(), "succeeded" | "failed"))
         .collect();
-    let units = &listing.units;
     if incomplete.is_empty() {
         Ok(units.len())
     } else {

@@ -80,11 +80,13 @@ pub struct JobPage {
     pub total: i64,
 }
 
-/// A job and its units in unit order.
+/// A job and a page of its units in unit order.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JobDetail {
     pub job: JobSummary,
     pub units: Vec<UnitView>,
+    /// Units of the job on every page, its merge included.
+    pub units_total: i64,
 }
 
 /// One work unit, as the job page shows it.
@@ -112,9 +114,10 @@ pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Value {
     Value::from(format!("(this value cannot be read: {e})"))
 }
 
-/// What a listing reads of a job (not its inputs and options, which may be large).
-pub const JOB_COLUMNS: &str =
-    "id, action, created_at, status, outputs, outputs_total, email, time_taken";
+/// What a listing reads of a job (not its inputs and options, which may be large), with the
+/// unit counts it keeps (schema/postgres/V8__unit_counts.sql, schema/sqlite/V6__unit_counts.sql).
+pub const JOB_COLUMNS: &str = "id, action, created_at, status, outputs, outputs_total, email, \
+     time_taken, units_total, units_done, units_incomplete";
 
 /// A job's row with its unit counts, as both stores read it.
 pub struct SummaryRow {

@@ -302,8 +302,8 @@ pub trait Store: Send + Sync + 'static {
     /// A page of jobs, newest first.
     async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
 
-    /// The job and its units, or `None` for an unknown id.
-    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>>;
+    /// The job and a page of its units in unit order, or `None` for an unknown id.
+    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>>;
 
     /// Units that finished (succeeded, or failed for good) within the last `window`.
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64>;
@@ -330,19 +330,23 @@ pub trait Store: Send + Sync + 'static {
     async fn job_outputs(
         &self,
         job_id: i64,
-        page: OutputsQuery,
+        page: Paging,
     ) -> StoreResult<Option<OutputsPage>>;
 }
 
-/// Which page of a job's outputs.
+/// Which page of a job's outputs or units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputsQuery {
+pub struct Paging {
     /// From 1.
     pub page: u32,
     pub per_page: u32,
 }
 
-impl OutputsQuery {
+impl Paging {
+    pub fn limit(&self) -> i64 {
+        i64::from(self.per_page)
+    }
+
     pub fn offset(&self) -> i64 {
         i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
     }
@@ -358,7 +362,7 @@ pub struct OutputsPage {
 
 impl OutputsPage {
     /// The page of outputs a job lists in full.
-    pub fn slice(listed: Option<Value>, query: OutputsQuery) -> OutputsPage {
+    pub fn slice(listed: Option<Value>, query: Paging) -> OutputsPage {
         let all = match listed {
             Some(Value::Array(all)) => all,
             _ => Vec::new(),

@@ -6,27 +6,20 @@ use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
-use crate::{
-    status::Stage,
-    store::browse::{
-        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
-    },
+use crate::store::{
+    browse::{JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS},
+    Paging,
 };
 
-/// Jobs from `source` (a subquery over `jobs`) with their unit counts, newest first.
+/// Jobs from `source` (a subquery over `jobs`) with the unit counts each job keeps
+/// (schema/postgres/V8__unit_counts.sql), newest first.
 fn summaries_sql(source: &str) -> String {
-    let merge = Stage::Merge.code();
     format!(
         "SELECT j.id, j.action, EXTRACT(EPOCH FROM j.created_at)::float8 AS created_at,
                 j.status, j.outputs, j.outputs_total, j.email, j.time_taken,
                 EXTRACT(EPOCH FROM now() - j.created_at)::float8 AS age,
-                c.total, c.done, c.incomplete
+                j.units_total AS total, j.units_done AS done, j.units_incomplete AS incomplete
          FROM ({source}) j
-         CROSS JOIN LATERAL (
-             SELECT count(*) FILTER (WHERE u.stage <> {merge}) AS total,
-                    count(*) FILTER (WHERE u.stage <> {merge} AND u.state IN ('succeeded', 'failed')) AS done,
-                    count(*) FILTER (WHERE u.state IN ('pending', 'queued')) AS incomplete
-             FROM work_units u WHERE u.job_id = j.id) c
          ORDER BY j.id DESC"
     )
 }
@@ -92,16 +85,25 @@ pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<Jo
     Ok(JobPage { jobs, total })
 }
 
-pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<JobDetail>> {
+pub(super) async fn detail(
+    client: &Client,
+    id: i64,
+    page: Paging,
+) -> anyhow::Result<Option<JobDetail>> {
     let Some(job) = job(client, id).await? else {
         return Ok(None);
     };
+    let units_total = client
+        .query_one("SELECT count(*) FROM work_units WHERE job_id = $1", &[&id])
+        .await
+        .context("counting a job's units")?;
+    let units_total = get(&units_total, 0)?;
     let rows = client
         .query(
             "SELECT id, stage, state, attempts, input, output, time,
                     EXTRACT(EPOCH FROM COALESCE(finished_at, updated_at))::float8 AS updated_at
-             FROM work_units WHERE job_id = $1 ORDER BY id",
-            &[&id],
+             FROM work_units WHERE job_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+            &[&id, &page.limit(), &page.offset()],
         )
         .await
         .context("reading a job's units")?;
@@ -120,7 +122,11 @@ pub(super) async fn detail(client: &Client, id: i64) -> anyhow::Result<Option<Jo
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(Some(JobDetail { job, units }))
+    Ok(Some(JobDetail {
+        job,
+        units,
+        units_total,
+    }))
 }
 
 pub(super) async fn finished_within(client: &Client, window: Duration) -> anyhow::Result<i64> {

@@ -23,7 +23,7 @@ use self::{
 };
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, NodeView, OutputsPage, OutputsQuery, Overview, Publish, Relayed,
+    Applied, DueCallback, NewJob, NodeView, OutputsPage, Paging, Overview, Publish, Relayed,
     Store, StoreError, StoreResult, Wakeups,
 };
 use crate::{
@@ -126,11 +126,9 @@ impl Store for PgStore {
             .context("listing nodes")?;
         let counts = client
             .query_one(
-                // Units are counted through the incomplete jobs (their index), not by a scan
-                // of every unit: a finished job leaves no unit waiting.
-                "SELECT (SELECT count(*) FROM jobs WHERE status IN ($1, $2, $3)),
-                        (SELECT count(*) FROM jobs j JOIN work_units u ON u.job_id = j.id
-                         WHERE j.status IN ($1, $2, $3) AND u.state IN ('pending', 'queued'))",
+                // The counts incomplete jobs keep: a finished job leaves no unit waiting.
+                "SELECT count(*), COALESCE(sum(units_incomplete), 0)::int8
+                 FROM jobs WHERE status IN ($1, $2, $3)",
                 &[
                     &JobStatus::Processing.code(),
                     &JobStatus::Splitting.code(),
@@ -268,9 +266,9 @@ impl Store for PgStore {
         browse::list(&client, query).await.map_err(classify)
     }
 
-    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>> {
+    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>> {
         let client = self.client().await?;
-        browse::detail(&client, id).await.map_err(classify)
+        browse::detail(&client, id, page).await.map_err(classify)
     }
 
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
@@ -310,7 +308,7 @@ impl Store for PgStore {
     async fn job_outputs(
         &self,
         job_id: i64,
-        page: OutputsQuery,
+        page: Paging,
     ) -> StoreResult<Option<OutputsPage>> {
         let client = self.client().await?;
         outputs::job_outputs(&client, job_id, page)

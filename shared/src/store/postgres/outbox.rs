@@ -161,7 +161,8 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
     Ok(())
 }
 
-/// Adds pending units, in the outbox in their lane, and wakes the relays.
+/// Adds pending units, in the outbox in their lane, counted on their job
+/// (schema/postgres/V8__unit_counts.sql), and wakes the relays.
 pub(super) async fn insert_units(
     client: &impl GenericClient,
     job_id: i64,
@@ -173,15 +174,20 @@ pub(super) async fn insert_units(
         return Ok(());
     }
     let lane = Lane::of(stage, inputs.len()).code();
+    // A merge unit is not one of the units a job's progress counts.
+    let counted = i64::from(stage != Stage::Merge);
     client
         .execute(
             "WITH added AS (
                  INSERT INTO work_units (job_id, action, stage, input, lane)
                  SELECT $1, $2, $3, input, $5 FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
                  ON CONFLICT DO NOTHING
-                 RETURNING id)
-             INSERT INTO outbox (unit_id, lane) SELECT id, $5 FROM added ORDER BY id",
-            &[&job_id, &action, &stage.code(), &inputs, &lane],
+                 RETURNING id),
+             queued AS (INSERT INTO outbox (unit_id, lane) SELECT id, $5 FROM added ORDER BY id)
+             UPDATE jobs SET units_total = units_total + $6 * (SELECT count(*) FROM added),
+                             units_incomplete = units_incomplete + (SELECT count(*) FROM added)
+             WHERE id = $1",
+            &[&job_id, &action, &stage.code(), &inputs, &lane, &counted],
         )
         .await
         .context("inserting work units")?;

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::rows::{get, shown_json};
 use crate::{
     status::{JobStatus, Stage},
-    store::{OutputsPage, OutputsQuery},
+    store::{OutputsPage, Paging},
 };
 
 pub(super) async fn job_options(client: &Client, job_id: i64) -> anyhow::Result<Option<Value>> {
@@ -42,7 +42,7 @@ pub(super) async fn stage_outputs_after(
 pub(super) async fn job_outputs(
     client: &Client,
     job_id: i64,
-    query: OutputsQuery,
+    query: Paging,
 ) -> anyhow::Result<Option<OutputsPage>> {
     let Some(job) = client
         .query_opt(

@@ -5,12 +5,12 @@ use std::time::Duration;
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
 
 use super::queries::shown;
-use crate::store::browse::{
-    JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+use crate::store::{
+    browse::{
+        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+    },
+    Paging,
 };
-
-/// The unit counts a job keeps (schema/sqlite/V6__unit_counts.sql).
-const COUNTS: &str = "units_total, units_done, units_incomplete";
 
 /// Jobs from `source` (a subquery over `jobs`) with their unit counts (kept on the job by
 /// triggers), newest first.
@@ -52,7 +52,7 @@ fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
 pub(super) fn job(conn: &Connection, id: i64) -> anyhow::Result<Option<JobSummary>> {
     let mut jobs = summaries(
         conn,
-        &format!("SELECT {JOB_COLUMNS}, {COUNTS} FROM jobs WHERE id = ?1"),
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
         &[Sql::Integer(id)],
     )?;
     Ok(jobs.pop())
@@ -70,7 +70,7 @@ pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPag
     let jobs = summaries(
         conn,
         &format!(
-            "SELECT {JOB_COLUMNS}, {COUNTS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
         ),
         &[
             Sql::Integer(query.per_page.into()),
@@ -85,15 +85,22 @@ pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPag
     Ok(JobPage { jobs, total })
 }
 
-pub(super) fn detail(conn: &Connection, id: i64) -> anyhow::Result<Option<JobDetail>> {
+pub(super) fn detail(
+    conn: &Connection,
+    id: i64,
+    page: Paging,
+) -> anyhow::Result<Option<JobDetail>> {
     let Some(job) = job(conn, id)? else {
         return Ok(None);
     };
+    let units_total = conn
+        .prepare_cached("SELECT count(*) FROM work_units WHERE job_id = ?1")?
+        .query_row(params![id], |r| r.get(0))?;
     let mut statement = conn.prepare_cached(
         "SELECT id, stage, state, attempts, input, output, time, COALESCE(finished_at, updated_at)
-         FROM work_units WHERE job_id = ?1 ORDER BY id",
+         FROM work_units WHERE job_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
     )?;
-    let rows = statement.query_map(params![id], |r| {
+    let rows = statement.query_map(params![id, page.limit(), page.offset()], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i16>(1)?,
@@ -120,7 +127,11 @@ pub(super) fn detail(conn: &Connection, id: i64) -> anyhow::Result<Option<JobDet
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(Some(JobDetail { job, units }))
+    Ok(Some(JobDetail {
+        job,
+        units,
+        units_total,
+    }))
 }
 
 pub(super) fn finished_within(conn: &Connection, window: Duration) -> anyhow::Result<i64> {

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, OutputsPage, OutputsQuery, Overview, Relayed, Store, StoreError,
+    Applied, DueCallback, NewJob, OutputsPage, Paging, Overview, Relayed, Store, StoreError,
     StoreResult, Wakeups,
 };
 use crate::{
@@ -214,8 +214,8 @@ impl Store for SqliteStore {
         self.with(move |conn| browse::list(conn, &query)).await
     }
 
-    async fn job_detail(&self, id: i64) -> StoreResult<Option<JobDetail>> {
-        self.with(move |conn| browse::detail(conn, id)).await
+    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>> {
+        self.with(move |conn| browse::detail(conn, id, page)).await
     }
 
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
@@ -247,7 +247,7 @@ impl Store for SqliteStore {
     async fn job_outputs(
         &self,
         job_id: i64,
-        page: OutputsQuery,
+        page: Paging,
     ) -> StoreResult<Option<OutputsPage>> {
         self.with(move |conn| outputs::job_outputs(conn, job_id, page))
             .await

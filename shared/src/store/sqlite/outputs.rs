@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::queries::{parse, shown};
 use crate::{
     status::{JobStatus, Stage},
-    store::{OutputsPage, OutputsQuery},
+    store::{OutputsPage, Paging},
 };
 
 pub(super) fn job_options(conn: &mut Connection, job_id: i64) -> anyhow::Result<Option<Value>> {
@@ -46,7 +46,7 @@ pub(super) fn stage_outputs_after(
 pub(super) fn job_outputs(
     conn: &mut Connection,
     job_id: i64,
-    query: OutputsQuery,
+    query: Paging,
 ) -> anyhow::Result<Option<OutputsPage>> {
     let job = conn
         .query_row(
