@@ -16,18 +16,24 @@ FROM (SELECT job_id,
       FROM work_units GROUP BY job_id) c
 WHERE j.id = c.job_id;
 
+-- Old and new rows are summed apart, not joined: the same units are in both, so the sums give
+-- the change, and a batch of thousands costs one pass over each.
 CREATE FUNCTION count_unit_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH changed AS (
-        SELECT n.job_id,
-               sum(CASE WHEN n.stage = 5 THEN 0
-                        ELSE (n.state IN ('succeeded', 'failed'))::int
-                             - (o.state IN ('succeeded', 'failed'))::int END) AS done,
-               sum((n.state IN ('pending', 'queued'))::int
-                   - (o.state IN ('pending', 'queued'))::int) AS incomplete
-        FROM old_units o JOIN new_units n ON n.id = o.id
-        WHERE (o.state IN ('pending', 'queued')) <> (n.state IN ('pending', 'queued'))
-        GROUP BY n.job_id),
+    WITH counted AS (
+        SELECT job_id,
+               CASE WHEN stage = 5 THEN 0 ELSE (state IN ('succeeded', 'failed'))::int END AS done,
+               (state IN ('pending', 'queued'))::int AS incomplete
+        FROM new_units
+        UNION ALL
+        SELECT job_id,
+               -CASE WHEN stage = 5 THEN 0 ELSE (state IN ('succeeded', 'failed'))::int END,
+               -(state IN ('pending', 'queued'))::int
+        FROM old_units),
+    changed AS (
+        SELECT job_id, sum(done) AS done, sum(incomplete) AS incomplete
+        FROM counted GROUP BY job_id
+        HAVING sum(done) <> 0 OR sum(incomplete) <> 0),
     locked AS (
         SELECT j.id FROM jobs j WHERE j.id IN (SELECT job_id FROM changed)
         ORDER BY j.id FOR NO KEY UPDATE)
