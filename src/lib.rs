@@ -4,6 +4,7 @@
 
 mod backends;
 pub mod exposure;
+pub mod one_machine;
 pub mod private_dir;
 
 use std::{

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use crowd::one_machine;
 use crowd::shared::{
     db,
     shutdown::{cancel_on_signal, CancellationToken},
@@ -160,16 +161,7 @@ async fn main() -> anyhow::Result<()> {
             crowd::private_dir::make_private(&data_dir)?;
             embedded_defaults(&mut config, &data_dir);
             let host = host.unwrap_or_else(|| config.host.clone());
-            if crowd::exposure::is_loopback(&host) && config.allowed_hosts.is_empty() {
-                // Only this machine can connect; only its own names are answered.
-                config.allowed_hosts = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
-            }
-            if crowd::exposure::is_loopback(&host) && config.allowed_networks.is_empty() {
-                // Only this machine's users can post jobs, and they reach these networks
-                // anyway: inputs and callbacks on this machine and its networks just work.
-                // Link-local addresses (a cloud's metadata service) stay closed.
-                config.allowed_networks = LOCAL_NETWORKS.map(String::from).into();
-            }
+            one_machine::listening_defaults(&mut config, &host);
             let listen = Listen {
                 port,
                 host: Some(host),
@@ -242,35 +234,10 @@ async fn cleanup(config: &mut Config, days: u32, data_dir: &std::path::Path) -> 
     Ok(())
 }
 
-/// What `crowd up` on a loopback address lets downloads and callbacks reach: this machine
-/// and the private networks it is on.
-const LOCAL_NETWORKS: [&str; 7] = [
-    "127.0.0.0/8",
-    "::1/128",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "fc00::/7",
-];
-
-/// One user's own machine: files and scratch space under the data directory, and `file://`
-/// inputs readable under the user's home and the current directory, unless configured.
+/// `crowd up`'s data under `data_dir`, and `file://` inputs under the user's home and here.
 fn embedded_defaults(config: &mut Config, data_dir: &std::path::Path) {
-    let defaults = Config::default();
-    if config.local_storage_path == defaults.local_storage_path {
-        config.local_storage_path = data_dir.join("files");
-    }
-    if config.temp_storage_path == defaults.temp_storage_path {
-        config.temp_storage_path = data_dir.join("tmp");
-    }
-    if config.allowed_file_roots.is_empty() {
-        config.allowed_file_roots = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(std::env::current_dir().ok())
-            .collect();
-    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    one_machine::data_defaults(config, data_dir, home, std::env::current_dir().ok());
 }
 
 /// Binds the api's address, if it may listen there (see `exposure`).

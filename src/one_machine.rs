@@ -1,0 +1,101 @@
+//! What `crowd up` opens by default on one user's machine: its files and scratch space under
+//! the data directory, `file://` inputs under the user's home and the current directory, and,
+//! when it listens on a loopback address (only this machine's users can post jobs), the host
+//! names and networks those users reach anyway. The distributed services open none of this.
+
+use std::path::{Path, PathBuf};
+
+use crowd_shared::Config;
+
+use crate::exposure::is_loopback;
+
+/// What `crowd up` on a loopback address lets downloads and callbacks reach: this machine and
+/// the private networks it is on. Link-local addresses (a cloud's metadata service) stay closed.
+pub const LOCAL_NETWORKS: [&str; 7] = [
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// Files and scratch space under `data_dir`, and `file://` inputs readable under `home` and
+/// `cwd`, where the configuration leaves them at their defaults.
+pub fn data_defaults(config: &mut Config, data_dir: &Path, home: Option<PathBuf>, cwd: Option<PathBuf>) {
+    let defaults = Config::default();
+    if config.local_storage_path == defaults.local_storage_path {
+        config.local_storage_path = data_dir.join("files");
+    }
+    if config.temp_storage_path == defaults.temp_storage_path {
+        config.temp_storage_path = data_dir.join("tmp");
+    }
+    if config.allowed_file_roots.is_empty() {
+        config.allowed_file_roots = home.into_iter().chain(cwd).collect();
+    }
+}
+
+/// On a loopback `host`: only this machine's own names are answered, and inputs and callbacks
+/// on this machine and its networks just work, where the configuration says nothing else.
+pub fn listening_defaults(config: &mut Config, host: &str) {
+    if !is_loopback(host) {
+        return;
+    }
+    if config.allowed_hosts.is_empty() {
+        config.allowed_hosts = ["localhost", "127.0.0.1", "[::1]"].map(String::from).into();
+    }
+    if config.allowed_networks.is_empty() {
+        config.allowed_networks = LOCAL_NETWORKS.map(String::from).into();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_loopback_this_machine_and_its_networks_are_open() {
+        let mut config = Config::default();
+        listening_defaults(&mut config, "127.0.0.1");
+        assert!(config.allowed_hosts.contains(&"localhost".to_string()));
+        assert!(config.allowed_networks.contains(&"192.168.0.0/16".to_string()));
+        assert!(
+            !config.allowed_networks.iter().any(|n| n.starts_with("169.254.")),
+            "a cloud's metadata service stays closed"
+        );
+    }
+
+    #[test]
+    fn beyond_loopback_nothing_is_opened() {
+        let mut config = Config::default();
+        listening_defaults(&mut config, "0.0.0.0");
+        assert!(config.allowed_hosts.is_empty());
+        assert!(config.allowed_networks.is_empty());
+    }
+
+    #[test]
+    fn what_the_configuration_says_is_kept() {
+        let mut config = Config {
+            allowed_networks: vec!["10.1.0.0/16".into()],
+            allowed_file_roots: vec![PathBuf::from("/srv/inputs")],
+            ..Config::default()
+        };
+        listening_defaults(&mut config, "localhost");
+        data_defaults(&mut config, Path::new("/data"), Some("/home/u".into()), None);
+        assert_eq!(config.allowed_networks, vec!["10.1.0.0/16".to_string()]);
+        assert_eq!(config.allowed_file_roots, vec![PathBuf::from("/srv/inputs")]);
+        assert_eq!(config.local_storage_path, PathBuf::from("/data/files"));
+        assert_eq!(config.temp_storage_path, PathBuf::from("/data/tmp"));
+    }
+
+    #[test]
+    fn file_inputs_are_read_under_home_and_here_by_default() {
+        let mut config = Config::default();
+        data_defaults(&mut config, Path::new("/data"), Some("/home/u".into()), Some("/work".into()));
+        assert_eq!(
+            config.allowed_file_roots,
+            vec![PathBuf::from("/home/u"), PathBuf::from("/work")]
+        );
+    }
+}
