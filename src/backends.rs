@@ -54,11 +54,7 @@ impl Backends {
         let queue: Arc<dyn Queue> = if choice.rabbitmq {
             Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix))
         } else {
-            // A completion recorded just before the last run died may not have moved its job
-            // on, and nothing in the new, empty queues will: move on every job that can be.
-            for id in store.incomplete_jobs().await? {
-                store.advance_job(id).await?;
-            }
+            crowd_dispatcher::job_progress::advance_every_incomplete_job(store.as_ref()).await?;
             Arc::new(MemoryQueue::new())
         };
         Ok(Backends {

@@ -25,3 +25,13 @@ pub async fn apply_completion(
     store.advance_job(c.job_id).await?;
     Ok(applied)
 }
+
+/// Moves on every incomplete job that can be moved: after a restart with queues that start
+/// empty (the in-process ones), a completion recorded just before the last run died may not
+/// have moved its job on, and nothing in the new queues will.
+pub async fn advance_every_incomplete_job(store: &dyn Store) -> StoreResult<()> {
+    for id in store.incomplete_jobs().await? {
+        store.advance_job(id).await?;
+    }
+    Ok(())
+}
