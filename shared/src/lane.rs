@@ -14,7 +14,9 @@ use crate::status::Stage;
 /// Units added to a job at once from which they go in the bulk lane.
 pub const BULK_FROM: usize = 100;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Lane {
     /// Taken before anything in the bulk lane. A message that names no lane (sent by an

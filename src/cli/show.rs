@@ -133,7 +133,9 @@ pub async fn job(client: &Client, id: u64, json: bool) -> anyhow::Result<Outcome
     );
     let shown = units.len() as u64;
     if let Some(total) = total.filter(|&total| total > shown) {
-        println!("\nthe first {shown} of {total} units; the rest: GET /jobs/{id}/units?page=2 and on");
+        println!(
+            "\nthe first {shown} of {total} units; the rest: GET /jobs/{id}/units?page=2 and on"
+        );
     }
     Ok(Outcome::Done)
 }

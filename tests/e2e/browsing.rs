@@ -217,25 +217,38 @@ async fn a_jobs_units_come_a_page_at_a_time(backend: Backend) {
     let (status, all) = get(&stack, &format!("/jobs/{id}/units")).await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(
-        (all["page"].clone(), all["per_page"].clone(), all["total"].clone()),
+        (
+            all["page"].clone(),
+            all["per_page"].clone(),
+            all["total"].clone()
+        ),
         (json!(1), json!(1000), json!(5))
     );
     let every = unit_ids(&all);
     assert_eq!(every.len(), 5);
     let mut paged = Vec::new();
     for page in 1..=3 {
-        let (status, listing) = get(&stack, &format!("/jobs/{id}/units?page={page}&per_page=2")).await;
+        let (status, listing) =
+            get(&stack, &format!("/jobs/{id}/units?page={page}&per_page=2")).await;
         assert_eq!(status, 200, "{listing}");
         assert_eq!(listing["total"], 5);
         assert_eq!(listing["job"]["id"], id);
         paged.extend(unit_ids(&listing));
     }
-    assert_eq!(paged, every, "the pages hold every unit once, in unit order");
-    let past = get(&stack, &format!("/jobs/{id}/units?page=4&per_page=2")).await.1;
+    assert_eq!(
+        paged, every,
+        "the pages hold every unit once, in unit order"
+    );
+    let past = get(&stack, &format!("/jobs/{id}/units?page=4&per_page=2"))
+        .await
+        .1;
     assert_eq!(unit_ids(&past), Vec::<i64>::new());
 
     for (query, needle) in [
-        ("per_page=1001", "per_page must be a whole number from 1 to 1000"),
+        (
+            "per_page=1001",
+            "per_page must be a whole number from 1 to 1000",
+        ),
         ("page=0", "page must be"),
         ("sort=id", "unknown parameter"),
     ] {

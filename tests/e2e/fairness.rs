@@ -63,10 +63,9 @@ async fn a_small_job_overtakes_a_big_jobs_backlog(backend: Backend) {
         .post_id(json!({"action": "word_count", "inputs": vec!["x"; BULK_FROM]}))
         .await;
     stack
-        .wait_until(
-            "the big job's units to be queued",
-            async |s: &TestStack| (s.probe.count(QUEUED, big).await == BULK_FROM as i64).then_some(()),
-        )
+        .wait_until("the big job's units to be queued", async |s: &TestStack| {
+            (s.probe.count(QUEUED, big).await == BULK_FROM as i64).then_some(())
+        })
         .await;
     let small = stack
         .post_id(json!({"action": "word_count", "inputs": ["a b"]}))

@@ -361,7 +361,11 @@ pub async fn a_small_job_goes_ahead_of_a_big_ones_backlog(store: Arc<dyn Store>)
     assert_eq!(next[0].job_id, small, "the retry first");
     assert_eq!(next[0].attempt, 1);
     let big_left = BULK_FROM - (jobs.len() - 1);
-    assert_eq!(next.len(), 1 + big_left, "and the rest of the backlog after it");
+    assert_eq!(
+        next.len(),
+        1 + big_left,
+        "and the rest of the backlog after it"
+    );
 }
 
 /// A post with an idempotency key, kept for `retention`.

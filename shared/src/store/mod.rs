@@ -327,11 +327,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// A page of a complete job's outputs (those `GET /jobs/:id` lists, and the rest), or
     /// `None` for an unknown id.
-    async fn job_outputs(
-        &self,
-        job_id: i64,
-        page: Paging,
-    ) -> StoreResult<Option<OutputsPage>>;
+    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>>;
 }
 
 /// Which page of a job's outputs or units.

@@ -7,7 +7,9 @@ use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
 use crate::store::{
-    browse::{JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS},
+    browse::{
+        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+    },
     Paging,
 };
 

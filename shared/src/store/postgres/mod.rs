@@ -23,8 +23,8 @@ use self::{
 };
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, NodeView, OutputsPage, Paging, Overview, Publish, Relayed,
-    Store, StoreError, StoreResult, Wakeups,
+    Applied, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, Publish, Relayed, Store,
+    StoreError, StoreResult, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -305,11 +305,7 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn job_outputs(
-        &self,
-        job_id: i64,
-        page: Paging,
-    ) -> StoreResult<Option<OutputsPage>> {
+    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>> {
         let client = self.client().await?;
         outputs::job_outputs(&client, job_id, page)
             .await

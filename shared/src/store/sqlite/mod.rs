@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::{
     browse::{JobDetail, JobPage, JobQuery},
-    Applied, DueCallback, NewJob, OutputsPage, Paging, Overview, Relayed, Store, StoreError,
+    Applied, DueCallback, NewJob, OutputsPage, Overview, Paging, Relayed, Store, StoreError,
     StoreResult, Wakeups,
 };
 use crate::{
@@ -244,11 +244,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn job_outputs(
-        &self,
-        job_id: i64,
-        page: Paging,
-    ) -> StoreResult<Option<OutputsPage>> {
+    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>> {
         self.with(move |conn| outputs::job_outputs(conn, job_id, page))
             .await
     }

@@ -45,8 +45,13 @@ pub(super) fn insert_units(
     let lane = Lane::of(stage, inputs.len()).code();
     let mut added: i64 = 0;
     for input in inputs {
-        added +=
-            insert.execute(params![job_id, action, stage.code(), input.to_string(), lane])? as i64;
+        added += insert.execute(params![
+            job_id,
+            action,
+            stage.code(),
+            input.to_string(),
+            lane
+        ])? as i64;
     }
     // Counted once for the batch here; the triggers of V6__unit_counts.sql count each change
     // of a unit's state after this.
