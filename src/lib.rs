@@ -34,21 +34,22 @@ pub async fn bind_api(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     crowd_api::bind(host, port).await
 }
 
-/// Serves the API on `backends`.
+/// Serves the API on `backends`: jobs for the built-in actions and those in `actions_path`.
 pub async fn api_on(
     config: &Config,
     backends: &Backends,
     listener: TcpListener,
     shutdown: CancellationToken,
-) {
+) -> anyhow::Result<()> {
     let state = crowd_api::ApiState::new(
         config,
         backends.store.clone(),
         backends.queue.clone(),
         backends.assets.clone(),
-        Registry::builtin().catalog(),
+        Registry::from_config(config)?.catalog(),
     );
     crowd_api::serve(state, listener, shutdown).await;
+    Ok(())
 }
 
 /// Runs a dispatcher on `backends`.
@@ -66,14 +67,15 @@ pub async fn dispatcher_on(
     crowd_dispatcher::run(dispatcher, shutdown).await
 }
 
-/// Runs a worker with the built-in actions; it needs only the queue and the asset store.
+/// Runs a worker with the built-in actions and those in `actions_path`; it needs only the
+/// queue and the asset store.
 pub async fn worker_on(
     config: &Config,
     queue: Arc<dyn Queue>,
     assets: Arc<dyn AssetStore>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let env = WorkerEnv::new(config, Registry::builtin(), queue, assets)?;
+    let env = WorkerEnv::new(config, Registry::from_config(config)?, queue, assets)?;
     crowd_worker::run(Arc::new(env), shutdown).await
 }
 
@@ -119,7 +121,7 @@ pub async fn run_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     if let Some(backends) = distributed_when_ready(&config, &shutdown).await {
-        api_on(&config, &backends, listener, shutdown).await;
+        api_on(&config, &backends, listener, shutdown).await?;
     }
     Ok(())
 }
@@ -179,10 +181,10 @@ async fn run_together(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (api, dispatcher, worker) = tokio::join!(
-        stop_all_on_error(&shutdown, async {
-            api_on(config, backends, listener, shutdown.clone()).await;
-            Ok(())
-        }),
+        stop_all_on_error(
+            &shutdown,
+            api_on(config, backends, listener, shutdown.clone())
+        ),
         stop_all_on_error(&shutdown, dispatcher_on(config, backends, shutdown.clone())),
         stop_all_on_error(
             &shutdown,

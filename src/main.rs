@@ -160,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             crowd::private_dir::make_private(&data_dir)?;
             embedded_defaults(&mut config, &data_dir);
+            one_machine::actions_defaults(&mut config, std::env::current_dir().ok());
             let host = host.unwrap_or_else(|| config.host.clone());
             one_machine::listening_defaults(&mut config, &host);
             let listen = Listen {

@@ -1,5 +1,6 @@
 //! What `crowd up` opens by default on one user's machine: its files and scratch space under
-//! the data directory, `file://` inputs under the user's home and the current directory, and,
+//! the data directory, `file://` inputs under the user's home and the current directory, the
+//! actions in `./actions`, and,
 //! when it listens on a loopback address (only this machine's users can post jobs), the host
 //! names and networks those users reach anyway. The distributed services open none of this.
 
@@ -23,7 +24,12 @@ pub const LOCAL_NETWORKS: [&str; 7] = [
 
 /// Files and scratch space under `data_dir`, and `file://` inputs readable under `home` and
 /// `cwd`, where the configuration leaves them at their defaults.
-pub fn data_defaults(config: &mut Config, data_dir: &Path, home: Option<PathBuf>, cwd: Option<PathBuf>) {
+pub fn data_defaults(
+    config: &mut Config,
+    data_dir: &Path,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) {
     let defaults = Config::default();
     if config.local_storage_path == defaults.local_storage_path {
         config.local_storage_path = data_dir.join("files");
@@ -33,6 +39,20 @@ pub fn data_defaults(config: &mut Config, data_dir: &Path, home: Option<PathBuf>
     }
     if config.allowed_file_roots.is_empty() {
         config.allowed_file_roots = home.into_iter().chain(cwd).collect();
+    }
+}
+
+/// Executable actions in `./actions` (under `cwd`) when it is there and the configuration
+/// names no actions directory.
+pub fn actions_defaults(config: &mut Config, cwd: Option<PathBuf>) {
+    if !config.actions_path.is_empty() {
+        return;
+    }
+    if let Some(dir) = cwd
+        .map(|cwd| cwd.join("actions"))
+        .filter(|dir| dir.is_dir())
+    {
+        config.actions_path.push(dir);
     }
 }
 
@@ -59,9 +79,14 @@ mod tests {
         let mut config = Config::default();
         listening_defaults(&mut config, "127.0.0.1");
         assert!(config.allowed_hosts.contains(&"localhost".to_string()));
-        assert!(config.allowed_networks.contains(&"192.168.0.0/16".to_string()));
+        assert!(config
+            .allowed_networks
+            .contains(&"192.168.0.0/16".to_string()));
         assert!(
-            !config.allowed_networks.iter().any(|n| n.starts_with("169.254.")),
+            !config
+                .allowed_networks
+                .iter()
+                .any(|n| n.starts_with("169.254.")),
             "a cloud's metadata service stays closed"
         );
     }
@@ -82,17 +107,50 @@ mod tests {
             ..Config::default()
         };
         listening_defaults(&mut config, "localhost");
-        data_defaults(&mut config, Path::new("/data"), Some("/home/u".into()), None);
+        data_defaults(
+            &mut config,
+            Path::new("/data"),
+            Some("/home/u".into()),
+            None,
+        );
         assert_eq!(config.allowed_networks, vec!["10.1.0.0/16".to_string()]);
-        assert_eq!(config.allowed_file_roots, vec![PathBuf::from("/srv/inputs")]);
+        assert_eq!(
+            config.allowed_file_roots,
+            vec![PathBuf::from("/srv/inputs")]
+        );
         assert_eq!(config.local_storage_path, PathBuf::from("/data/files"));
         assert_eq!(config.temp_storage_path, PathBuf::from("/data/tmp"));
     }
 
     #[test]
+    fn actions_here_are_found_unless_a_directory_is_configured() {
+        let here = tempfile::tempdir().expect("dir");
+        let mut config = Config::default();
+        actions_defaults(&mut config, Some(here.path().to_path_buf()));
+        assert!(
+            config.actions_path.is_empty(),
+            "no ./actions, nothing added"
+        );
+        std::fs::create_dir(here.path().join("actions")).expect("mkdir");
+        actions_defaults(&mut config, Some(here.path().to_path_buf()));
+        assert_eq!(config.actions_path, vec![here.path().join("actions")]);
+        let mut configured = Config {
+            actions_path: vec![PathBuf::from("/srv/actions")],
+            ..Config::default()
+        };
+        actions_defaults(&mut configured, Some(here.path().to_path_buf()));
+        assert_eq!(configured.actions_path, vec![PathBuf::from("/srv/actions")]);
+    }
+
+    #[test]
     fn file_inputs_are_read_under_home_and_here_by_default() {
         let mut config = Config::default();
-        data_defaults(&mut config, Path::new("/data"), Some("/home/u".into()), Some("/work".into()));
+        data_defaults(
+            &mut config,
+            Path::new("/data"),
+            Some("/home/u".into()),
+            Some("/work".into()),
+        );
         assert_eq!(
             config.allowed_file_roots,
             vec![PathBuf::from("/home/u"), PathBuf::from("/work")]

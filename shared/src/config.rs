@@ -63,6 +63,10 @@ pub struct Config {
     /// Actions this worker never consumes.
     #[serde(deserialize_with = "list_or_csv")]
     pub disabled_actions: Vec<String>,
+    /// Directories of executable actions (any language; see the README's "Actions in any
+    /// language"), beside the built-in ones.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub actions_path: Vec<PathBuf>,
     /// This worker's name in `/status`; defaults to `hostname:pid`.
     pub node_name: Option<String>,
     /// A free label shown beside the node in `/status`.
@@ -169,6 +173,7 @@ impl Default for Config {
             max_workers: 5,
             actions: Vec::new(),
             disabled_actions: Vec::new(),
+            actions_path: Vec::new(),
             node_name: None,
             node_tag: None,
             heartbeat_secs: 5,

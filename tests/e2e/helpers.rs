@@ -157,8 +157,7 @@ impl TestStack {
             }
             Some(backends) => {
                 stack.tasks.spawn(async move {
-                    crowd::api_on(&config, &backends, listener, shutdown).await;
-                    Ok(())
+                    crowd::api_on(&config, &backends, listener, shutdown).await
                 });
             }
         }

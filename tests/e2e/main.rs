@@ -45,6 +45,7 @@ mod cleanup;
 mod credentials;
 mod deletion;
 mod downloads;
+mod executable_actions;
 mod fairness;
 mod http_limits;
 mod idempotency;

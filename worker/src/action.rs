@@ -20,7 +20,7 @@ use crate::scratch::Scratch;
 #[async_trait]
 pub trait Action: Send + Sync + 'static {
     /// The stable name jobs use (`"word_count"`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     fn stages(&self) -> Stages {
         Stages::default()

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod consumer;
 pub mod download;
 pub mod env;
+pub mod executable;
 pub mod heartbeat;
 mod referenced;
 pub mod registry;

@@ -9,7 +9,7 @@ pub struct AlwaysFails;
 
 #[async_trait]
 impl Action for AlwaysFails {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "always_fails"
     }
 

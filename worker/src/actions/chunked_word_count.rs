@@ -21,7 +21,7 @@ pub struct ChunkedWordCount;
 
 #[async_trait]
 impl Action for ChunkedWordCount {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "chunked_word_count"
     }
 

@@ -9,7 +9,7 @@ pub struct FailureTesting;
 
 #[async_trait]
 impl Action for FailureTesting {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "failure_testing"
     }
 

@@ -18,7 +18,7 @@ pub struct Noop;
 
 #[async_trait]
 impl Action for Noop {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "noop"
     }
 

@@ -12,7 +12,7 @@ pub struct WordCount;
 
 #[async_trait]
 impl Action for WordCount {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "word_count"
     }
 
