@@ -90,6 +90,13 @@ enum Command {
     /// names the processes whose CPU counts, and the jobs posted are deleted afterwards
     /// (--keep-jobs keeps them). A job that fails ends the run with exit code 1.
     Bench(Box<cli::bench::BenchArgs>),
+    /// List the actions this configuration sees (built in, and executables in `actions_path`
+    /// and ./actions): name, stages, where defined. Example: `crowd actions`
+    Actions,
+    /// Run one stage of an action here and now, with no services, and print its output: for
+    /// developing an action. Saved files go under --data-dir; a failure of the action exits 1.
+    /// Example: `crowd run-action count_words notes.txt --stage split --options '{"lines_per_chunk": 10}'`
+    RunAction(Box<cli::actions::RunActionArgs>),
     #[command(flatten)]
     Client(Box<cli::Command>),
 }
@@ -118,6 +125,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(args) => {
             let config = client_config(cli.config.as_deref());
             std::process::exit(cli::run_bench(*args, config).await)
+        }
+        Command::Actions => {
+            let config = client_config(cli.config.as_deref());
+            std::process::exit(cli::run_list_actions(config))
+        }
+        Command::RunAction(args) => {
+            let config = client_config(cli.config.as_deref());
+            std::process::exit(cli::run_action(*args, config).await)
         }
         command => command,
     };
@@ -200,7 +215,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&config.redacted_json())?);
             Ok(())
         }
-        Command::Client(_) | Command::Bench(_) => unreachable!("client commands ran above"),
+        Command::Client(_) | Command::Bench(_) | Command::Actions | Command::RunAction(_) => {
+            unreachable!("client commands ran above")
+        }
     }
 }
 

@@ -10,5 +10,16 @@ pub struct Stages {
     pub merge: bool,
 }
 
+impl Stages {
+    /// Whether the action runs `stage` (every action processes).
+    pub fn has(self, stage: crate::status::Stage) -> bool {
+        match stage {
+            crate::status::Stage::Split => self.split,
+            crate::status::Stage::Process => true,
+            crate::status::Stage::Merge => self.merge,
+        }
+    }
+}
+
 /// Action name to its stages.
 pub type Catalog = BTreeMap<String, Stages>;

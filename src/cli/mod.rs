@@ -5,6 +5,7 @@
 //! Exit codes: 0 when done, 1 when a job `submit --wait` or `bench` followed failed, 2 for a
 //! usage, connection or api error (clap exits 2 on usage errors too).
 
+pub mod actions;
 pub mod bench;
 mod bench_cpu;
 mod bench_report;
@@ -118,6 +119,16 @@ pub enum Outcome {
 pub async fn run(mut command: Command, config: &Config) -> i32 {
     command.api_args().fill_from(config);
     exit_code(dispatch(command).await)
+}
+
+/// Runs `crowd actions` and returns the process's exit code, as `run` does.
+pub fn run_list_actions(config: Config) -> i32 {
+    exit_code(actions::list(config))
+}
+
+/// Runs `crowd run-action` and returns the process's exit code, as `run` does.
+pub async fn run_action(args: actions::RunActionArgs, config: Config) -> i32 {
+    exit_code(actions::run(args, config).await)
 }
 
 /// Runs `crowd bench` and returns the process's exit code, as `run` does.

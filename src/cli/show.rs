@@ -146,7 +146,7 @@ fn print_json(value: &Value) -> anyhow::Result<Outcome> {
 }
 
 /// Left-aligned columns, each as wide as its widest cell, two spaces apart.
-fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+pub(super) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
         .chain(rows)
         .collect();

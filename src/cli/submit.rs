@@ -118,7 +118,7 @@ fn job_json(args: &SubmitArgs) -> anyhow::Result<Value> {
 
 /// A local file becomes an absolute `file://` URL (the worker does not share our current
 /// directory); a URL, or anything that names no existing file, is sent as it is.
-fn input_value(raw: &str) -> String {
+pub(super) fn input_value(raw: &str) -> String {
     if raw.contains("://") || !Path::new(raw).is_file() {
         return raw.to_string();
     }
@@ -128,7 +128,7 @@ fn input_value(raw: &str) -> String {
         .map_or_else(|| raw.to_string(), String::from)
 }
 
-fn parse_options(raw: &str) -> Result<Map<String, Value>, String> {
+pub(super) fn parse_options(raw: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str(raw) {
         Ok(Value::Object(options)) => Ok(options),
         Ok(_) => Err("the options must be a JSON object, e.g. '{\"key\": 1}'".into()),

@@ -471,3 +471,91 @@ async fn an_api_with_a_password_needs_the_user_and_password() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     stack.stop().await;
 }
+
+/// `crowd actions` and `crowd run-action` need no service: in a directory whose `actions/`
+/// holds the examples, they list them and run their stages here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actions_are_listed_and_one_stage_runs_here_without_services() {
+    let dir = tempfile::tempdir().expect("dir");
+    let actions = dir.path().join("actions");
+    std::fs::create_dir(&actions).expect("mkdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/actions");
+    for name in ["count_words.py", "count_words.toml", "shout.sh"] {
+        std::fs::copy(examples.join(name), actions.join(name)).expect("copy");
+    }
+    std::fs::write(dir.path().join("notes.txt"), "a b\nc\nd e f\n").expect("write");
+
+    let listed = crowd_in(dir.path(), &["actions"]).await;
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    let line = |name: &str| {
+        listed
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        line("count_words").as_deref(),
+        Some(
+            format!(
+                "count_words split, process, merge {}",
+                actions
+                    .canonicalize()
+                    .expect("dir")
+                    .join("count_words.py")
+                    .display()
+            )
+            .as_str()
+        ),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(
+        line("word_count").as_deref(),
+        Some("word_count process, merge built in")
+    );
+
+    let split = crowd_in(
+        dir.path(),
+        &[
+            "run-action",
+            "count_words",
+            "notes.txt",
+            "--stage",
+            "split",
+            "--options",
+            r#"{"lines_per_chunk": 2}"#,
+        ],
+    )
+    .await;
+    assert_eq!(split.code, Some(0), "{}", split.stderr);
+    let chunks: Value = serde_json::from_str(&split.stdout).expect("JSON");
+    assert_eq!(chunks, json!(["a b\nc", "d e f"]));
+
+    let processed = crowd_in(dir.path(), &["run-action", "count_words", "a b c"]).await;
+    assert_eq!(processed.code, Some(0), "{}", processed.stderr);
+    let output: Value = serde_json::from_str(&processed.stdout).expect("JSON");
+    assert_eq!(output["words"], 3);
+    let saved = output["chunk"].as_str().expect("a URL");
+    let saved = saved.strip_prefix("file://").expect("a file:// URL");
+    assert_eq!(
+        std::fs::read_to_string(saved).expect("the saved chunk"),
+        "a b c"
+    );
+
+    let refused = crowd_in(dir.path(), &["run-action", "shout", "7"]).await;
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("for good") && refused.stderr.contains("nothing to shout"),
+        "{}",
+        refused.stderr
+    );
+
+    let unknown = crowd_in(dir.path(), &["run-action", "nope", "x"]).await;
+    assert_eq!(unknown.code, Some(2));
+    assert!(
+        unknown.stderr.contains("there is no action named nope"),
+        "{}",
+        unknown.stderr
+    );
+}

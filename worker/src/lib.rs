@@ -8,6 +8,7 @@ pub mod download;
 pub mod env;
 pub mod executable;
 pub mod heartbeat;
+pub mod local;
 mod referenced;
 pub mod registry;
 mod reporting;

@@ -70,7 +70,7 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
     let ctx = StageContext {
         input,
         input_path,
-        options: unit_options(&options, msg),
+        options: unit_options(&options, msg.job_id, msg.unit_id, msg.attempt),
         attempt: msg.attempt,
         max_attempts: msg.max_attempts,
         scratch: scratch.clone(),
@@ -121,14 +121,14 @@ fn without_nul(value: Value) -> Value {
 }
 
 /// The job's options plus CloudCrowd's per-unit additions.
-fn unit_options(options: &Value, msg: &WorkMessage) -> Value {
+pub(crate) fn unit_options(options: &Value, job_id: i64, unit_id: i64, attempt: i32) -> Value {
     let mut options = match options {
         Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),
     };
-    options.insert("job_id".into(), json!(msg.job_id));
-    options.insert("work_unit_id".into(), json!(msg.unit_id));
-    options.insert("attempts".into(), json!(msg.attempt));
+    options.insert("job_id".into(), json!(job_id));
+    options.insert("work_unit_id".into(), json!(unit_id));
+    options.insert("attempts".into(), json!(attempt));
     Value::Object(options)
 }
 
