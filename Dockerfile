@@ -25,8 +25,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
 
+# graphicsmagick: the graphics_magick action runs `gm`.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates graphicsmagick \
  && rm -rf /var/lib/apt/lists/*
 
 # Non-root user; /var/lib/crowd is its home, the scratch dir and the

@@ -541,11 +541,12 @@ impl TestStack {
     pub async fn put_input(&self, key: &str, body: &str) -> String {
         let source = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(source.path(), body).expect("write input");
-        let url = self
-            .assets
-            .save(key, source.path())
-            .await
-            .expect("save input");
+        self.put_input_file(key, source.path()).await
+    }
+
+    /// Stores the file at `path` as an input, as `put_input` does.
+    pub async fn put_input_file(&self, key: &str, path: &std::path::Path) -> String {
+        let url = self.assets.save(key, path).await.expect("save input");
         match self.config.storage {
             StorageKind::S3 => format!(
                 "s3://{}/{key}",

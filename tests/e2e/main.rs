@@ -47,6 +47,7 @@ mod deletion;
 mod downloads;
 mod executable_actions;
 mod fairness;
+mod graphics_magick;
 mod http_limits;
 mod idempotency;
 mod idempotent_posts;

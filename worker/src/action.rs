@@ -26,6 +26,12 @@ pub trait Action: Send + Sync + 'static {
         Stages::default()
     }
 
+    /// Programs it runs, which must be on `PATH`: a worker without one says so at start and
+    /// does not consume the action.
+    fn tools(&self) -> &[&str] {
+        &[]
+    }
+
     /// Turns one input into many: each element of the returned array (flattened) becomes a
     /// `process` unit.
     async fn split(&self, ctx: &StageContext) -> Result<Value, ActionError> {

@@ -75,6 +75,14 @@ impl WorkerEnv {
             .names()
             .filter(|name| config.actions.is_empty() || config.actions.iter().any(|a| a == name))
             .filter(|name| !config.disabled_actions.iter().any(|a| a == name))
+            .filter(|name| {
+                let missing = registry.missing_tools(name);
+                if !missing.is_empty() {
+                    tracing::warn!(action = %name, missing = %missing.join(", "),
+                        "this worker does not consume an action whose programs are not on PATH");
+                }
+                missing.is_empty()
+            })
             .map(String::from)
             .collect();
         for wanted in &config.actions {

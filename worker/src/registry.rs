@@ -20,10 +20,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// `word_count`, `noop` (what `crowd bench` runs) and the actions the test suite drives.
+    /// `word_count`, `graphics_magick`, `noop` (what `crowd bench` runs) and the actions the
+    /// test suite drives.
     pub fn builtin() -> Self {
         let mut registry = Registry::default();
         registry.register(actions::word_count::WordCount);
+        registry.register(actions::graphics_magick::GraphicsMagick);
         registry.register(actions::noop::Noop);
         registry.register(actions::chunked_word_count::ChunkedWordCount);
         registry.register(actions::failure_testing::FailureTesting);
@@ -70,11 +72,53 @@ impl Registry {
         self.programs.get(name).map(PathBuf::as_path)
     }
 
+    /// The programs `name` runs that are not on `PATH`.
+    pub fn missing_tools(&self, name: &str) -> Vec<String> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        self.get(name)
+            .map(|action| {
+                action
+                    .tools()
+                    .iter()
+                    .filter(|tool| !on_path(tool, &path))
+                    .map(|tool| tool.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// What the api needs to accept and start jobs.
     pub fn catalog(&self) -> Catalog {
         self.actions
             .iter()
             .map(|(name, a)| (name.clone(), a.stages()))
             .collect()
+    }
+}
+
+/// Whether an executable file named `tool` is in one of `path`'s directories.
+fn on_path(tool: &str, path: &std::ffi::OsStr) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(tool))
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_is_found_only_as_an_executable_on_the_path() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = std::env::join_paths([dir.path()]).expect("path");
+        assert!(!on_path("gm", &path));
+        let tool = dir.path().join("gm");
+        std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+        assert!(!on_path("gm", &path), "not executable");
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        assert!(on_path("gm", &path));
     }
 }

@@ -3,6 +3,7 @@
 pub mod always_fails;
 pub mod chunked_word_count;
 pub mod failure_testing;
+pub mod graphics_magick;
 pub mod noop;
 pub mod word_count;
 mod words;

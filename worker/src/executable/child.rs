@@ -32,15 +32,8 @@ pub struct Finished {
     pub stderr: Vec<u8>,
 }
 
-/// Runs `program stage` in `work_dir` with `stdin` as its input; its stdout may be at most
-/// `max_stdout` bytes.
-pub async fn run(
-    program: &Path,
-    stage: &str,
-    work_dir: &Path,
-    stdin: Vec<u8>,
-    max_stdout: usize,
-) -> Result<Finished, ActionError> {
+/// `program`, to be run in `work_dir` in a process group of its own with a clean environment.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, work_dir: &Path) -> Command {
     let mut command = Command::new(program);
     // Nothing of the worker's own settings: no database, broker or cloud credentials, no
     // `CROWD_*`; only what finds programs and speaks the user's language.
@@ -54,16 +47,30 @@ pub async fn run(
         command.env("LANG", "C.UTF-8");
     }
     command
-        .arg(stage)
         .current_dir(work_dir)
         .env("TMPDIR", work_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = command.spawn().map_err(|e| {
-        ActionError::Retryable(format!("could not start {}: {e}", program.display()))
-    })?;
+    command
+}
+
+/// Runs `command` (made by `clean_command`) with `stdin` as its input; its stdout may be at
+/// most `max_stdout` bytes.
+pub async fn run(
+    mut command: Command,
+    stdin: Vec<u8>,
+    max_stdout: usize,
+) -> Result<Finished, ActionError> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let mut child = command
+        .spawn()
+        .map_err(|e| ActionError::Retryable(format!("could not start {program}: {e}")))?;
     let mut group = Group(child.id());
     let (mut input, stdout, stderr) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take());

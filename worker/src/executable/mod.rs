@@ -2,7 +2,7 @@
 //! with the stage's request as JSON on its stdin and its output as JSON on its stdout
 //! (`protocol.rs`), in the unit's scratch directory, in a process group of its own (`child.rs`).
 
-mod child;
+pub(crate) mod child;
 pub mod discover;
 pub mod protocol;
 
@@ -45,14 +45,9 @@ impl ExecutableAction {
             work_unit_id: ctx.saver.unit_id,
             attempt: ctx.attempt,
         };
-        let finished = child::run(
-            &self.program,
-            stage,
-            &work_dir,
-            request.to_json(),
-            self.max_output_bytes,
-        )
-        .await?;
+        let mut command = child::clean_command(&self.program, &work_dir);
+        command.arg(stage);
+        let finished = child::run(command, request.to_json(), self.max_output_bytes).await?;
         let output = protocol::outcome(&finished.ended, &finished.stdout, &finished.stderr)?;
         let mut urls = std::collections::HashMap::new();
         for path in protocol::files_to_save(&output, &work_dir)? {
