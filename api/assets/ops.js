@@ -229,7 +229,7 @@
       return el('tr', {},
         el('td', { class: 'mono' }, node.host),
         el('td', {}, node.tag ? el('span', { class: 'tag' }, node.tag) : el('span', { class: 'muted' }, '–')),
-        el('td', {}, statusBadge(node.status)),
+        el('td', { title: node.throttled || null }, statusBadge(node.status)),
         el('td', { class: 'num' }, `${workers.length} / ${fmtNumber(node.max_workers)}`),
         el('td', {}, workers.length ? workers.map((id) => el('span', { class: 'chip' }, `unit ${id}`)) : el('span', { class: 'muted' }, 'idle')));
     }));

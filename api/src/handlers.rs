@@ -186,6 +186,13 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
         "tag": node.tag,
         "workers": node.running,
         "max_workers": node.max_workers,
-        "status": if node.is_busy() { "busy" } else { "available" },
+        "status": if node.throttled.is_some() {
+            "throttled"
+        } else if node.is_busy() {
+            "busy"
+        } else {
+            "available"
+        },
+        "throttled": node.throttled,
     })
 }

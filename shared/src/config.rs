@@ -63,6 +63,11 @@ pub struct Config {
     /// Actions this worker never consumes.
     #[serde(deserialize_with = "list_or_csv")]
     pub disabled_actions: Vec<String>,
+    /// A worker takes no new units while the machine's 1-minute load average is above this.
+    pub max_load: Option<f64>,
+    /// A worker takes no new units while the machine's available memory, in megabytes, is
+    /// below this.
+    pub min_free_memory: Option<u64>,
     /// Directories of executable actions (any language; see the README's "Actions in any
     /// language"), beside the built-in ones.
     #[serde(deserialize_with = "list_or_csv")]
@@ -174,6 +179,8 @@ impl Default for Config {
             actions: Vec::new(),
             disabled_actions: Vec::new(),
             actions_path: Vec::new(),
+            max_load: None,
+            min_free_memory: None,
             node_name: None,
             node_tag: None,
             heartbeat_secs: 5,

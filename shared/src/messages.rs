@@ -192,6 +192,9 @@ pub struct Heartbeat {
     /// Units it is running now.
     pub running: Vec<i64>,
     pub actions: Vec<String>,
+    /// Why it takes no new units now (`max_load`, `min_free_memory`); none while it takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<String>,
     /// Sent once on shutdown, so the node leaves `/status` at once.
     pub leaving: bool,
 }

@@ -59,6 +59,7 @@ mod packed_messages;
 mod retries;
 mod split_merge;
 mod stored_values;
+mod throttles;
 mod versions;
 mod word_count;
 mod workers;

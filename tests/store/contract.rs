@@ -429,6 +429,7 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         max_workers: 2,
         running: vec![1, 2],
         actions: vec!["word_count".into()],
+        throttled: None,
         leaving: false,
     };
     store.record_heartbeat(&beat).await.expect("beat");
@@ -436,6 +437,7 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         .record_heartbeat(&Heartbeat {
             node: "n2".into(),
             running: vec![],
+            throttled: Some("load 9 is above max_load 2".into()),
             ..beat.clone()
         })
         .await
@@ -450,6 +452,8 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         .map(|n| (n.name.as_str(), n.is_busy()))
         .collect();
     assert_eq!(names, vec![("n2", false), ("n1", true)]);
+    let throttled: Vec<Option<&str>> = nodes.iter().map(|n| n.throttled.as_deref()).collect();
+    assert_eq!(throttled, vec![Some("load 9 is above max_load 2"), None]);
     store
         .record_heartbeat(&Heartbeat {
             leaving: true,
@@ -531,6 +535,7 @@ pub async fn lost_units_go_back_to_the_outbox(store: Arc<dyn Store>) {
         max_workers: 2,
         running: vec![units[0].unit_id],
         actions: vec![],
+        throttled: None,
         leaving: false,
     };
     store.record_heartbeat(&beat).await.expect("beat");

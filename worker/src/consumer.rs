@@ -10,13 +10,22 @@ use futures_util::StreamExt;
 
 use crate::{
     env::{Link, WorkerEnv},
-    heartbeat, reporting, unit,
+    heartbeat, reporting, throttle, unit,
 };
 
 /// Runs until `shutdown`, reconnecting whenever the link to the queue is lost.
 pub async fn run(env: Arc<WorkerEnv>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(node = %env.node, actions = ?env.actions, max_workers = env.max_workers, "worker starting");
     let reporting = tokio::spawn(reporting::run(env.clone()));
+    if !env.limits.is_off() {
+        tokio::spawn(throttle::watch(
+            env.limits,
+            throttle::read,
+            env.throttled.clone(),
+            throttle::EVERY,
+            shutdown.clone(),
+        ));
+    }
     keep_running("the worker's link to the queue", &shutdown, || {
         session(&env, &shutdown)
     })

@@ -17,7 +17,8 @@ use crowd_shared::{
 use tokio::sync::{watch, Semaphore};
 
 use crate::{
-    download::Downloader, referenced::OptionsCache, reporting::Reports, running::Running, Registry,
+    download::Downloader, referenced::OptionsCache, reporting::Reports, running::Running,
+    throttle::Limits, Registry,
 };
 
 pub struct WorkerEnv {
@@ -54,6 +55,10 @@ pub struct WorkerEnv {
     pub link: watch::Sender<Option<Link>>,
     /// Cancelled when the worker has stopped: nothing waits for a link any more.
     pub closing: CancellationToken,
+    /// `max_load` and `min_free_memory`.
+    pub limits: Limits,
+    /// Why it takes no new units now (see `throttle.rs`); none while it takes them.
+    pub throttled: watch::Sender<Option<String>>,
 }
 
 /// A link's way back, and how a unit that could not use it says so.
@@ -114,6 +119,8 @@ impl WorkerEnv {
             reports: Reports::default(),
             link: watch::Sender::new(None),
             closing: CancellationToken::new(),
+            limits: Limits::of(config),
+            throttled: watch::Sender::new(None),
         })
     }
 }

@@ -31,6 +31,7 @@ fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
         max_workers: env.max_workers,
         running: env.running.ids(),
         actions: env.actions.clone(),
+        throttled: env.throttled.borrow().clone(),
         leaving,
     }
 }

@@ -15,6 +15,7 @@ mod reporting;
 mod running;
 mod scratch;
 pub mod stage;
+pub mod throttle;
 mod unit;
 
 pub use action::{Action, ActionError, StageContext};

@@ -114,6 +114,11 @@ pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
 
 async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
     // Held (and listed in heartbeats) while it waits; its time limit starts with its run.
+    // A throttled worker starts nothing new until the machine recovers.
+    let mut throttled = env.throttled.subscribe();
+    if throttled.wait_for(Option::is_none).await.is_err() {
+        return; // never closed: the sender lives in `env`
+    }
     let Ok(slot) = env.slots.clone().acquire_owned().await else {
         return; // never closed
     };

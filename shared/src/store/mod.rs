@@ -52,6 +52,8 @@ pub struct NodeView {
     /// Ids of the units it runs now.
     pub running: Value,
     pub max_workers: i32,
+    /// Why it takes no new units now; none while it takes them.
+    pub throttled: Option<String>,
 }
 
 impl NodeView {

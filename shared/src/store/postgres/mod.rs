@@ -117,7 +117,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let nodes = client
             .query(
-                "SELECT name, tag, running, max_workers FROM nodes
+                "SELECT name, tag, running, max_workers, throttled FROM nodes
                  WHERE last_seen > now() - make_interval(secs => $1)
                  ORDER BY name DESC",
                 &[&node_ttl.as_secs_f64()],
@@ -145,6 +145,7 @@ impl Store for PgStore {
                     tag: get(row, "tag")?,
                     running: shown_json(row, "running").unwrap_or_default(),
                     max_workers: get(row, "max_workers")?,
+                    throttled: get(row, "throttled")?,
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -25,15 +25,17 @@ pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::R
     }
     client
         .execute(
-            "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
-             VALUES ($1, $2, $3, $4, $5, now())
-             ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5, last_seen = now()",
+            "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, now())
+             ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5,
+                 throttled = $6, last_seen = now()",
             &[
                 &beat.node,
                 &beat.tag,
                 &i32::from(beat.max_workers),
                 &serde_json::to_value(&beat.running)?,
                 &serde_json::to_value(&beat.actions)?,
+                &beat.throttled,
             ],
         )
         .await?;

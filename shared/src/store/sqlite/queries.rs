@@ -113,7 +113,7 @@ pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Optio
 
 pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Result<Overview> {
     let mut nodes = conn.prepare(
-        "SELECT name, tag, running, max_workers FROM nodes
+        "SELECT name, tag, running, max_workers, throttled FROM nodes
          WHERE last_seen > unixepoch('subsec') - ?1 ORDER BY name DESC",
     )?;
     let nodes = nodes
@@ -123,15 +123,17 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, i32>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?
         .map(|row| {
-            let (name, tag, running, max_workers) = row?;
+            let (name, tag, running, max_workers, throttled) = row?;
             Ok(NodeView {
                 name,
                 tag,
                 running: shown(&running),
                 max_workers,
+                throttled,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -318,16 +320,17 @@ pub(super) fn record_heartbeat(conn: &mut Connection, beat: &Heartbeat) -> anyho
         return Ok(());
     }
     conn.execute(
-        "INSERT INTO nodes (name, tag, max_workers, running, actions, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, unixepoch('subsec'))
+        "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, unixepoch('subsec'))
          ON CONFLICT (name) DO UPDATE SET tag = ?2, max_workers = ?3, running = ?4, actions = ?5,
-                                          last_seen = unixepoch('subsec')",
+                                          throttled = ?6, last_seen = unixepoch('subsec')",
         params![
             beat.node,
             beat.tag,
             i32::from(beat.max_workers),
             serde_json::to_string(&beat.running)?,
             serde_json::to_string(&beat.actions)?,
+            beat.throttled,
         ],
     )?;
     Ok(())
