@@ -9,7 +9,7 @@ use crowd_shared::{
     job_view::{JobFacts, JobView},
     jobs,
     messages::WorkMessage,
-    status::JobStatus,
+    status::{JobStatus, Stage},
     store::{NewJob, NodeView},
 };
 use serde_json::{json, Value};
@@ -42,14 +42,7 @@ pub async fn create_job(
 ) -> Result<impl Reply, Rejection> {
     let kind = BodyKind::from_content_type(content_type.as_deref(), &body.bytes)?;
     let job = job_request::parse(kind, &body.bytes, state.max_inputs)?;
-    let stages = *state.catalog.get(&job.action).ok_or_else(|| {
-        let known: Vec<&str> = state.catalog.keys().map(String::as_str).collect();
-        ApiError::InvalidJob(format!(
-            "no action named {:?} could be found (known actions: {})",
-            Short(&job.action),
-            known.join(", ")
-        ))
-    })?;
+    let stages = stages_of(&state, &job.action).await?;
     fits_the_queue(&job, state.max_message_bytes)?;
     let (id, replayed) = match store_job(&state, &job, stages, key).await? {
         KeyedOutcome::Created(id) => {
@@ -179,6 +172,33 @@ pub async fn status(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
     })))
 }
 
+/// The stages of `action`: from this api's own catalog (its built-in actions and its actions
+/// directory), or else from what live workers advertise in their heartbeats.
+async fn stages_of(state: &ApiState, action: &str) -> Result<Stages, ApiError> {
+    if let Some(stages) = state.catalog.get(action) {
+        return Ok(*stages);
+    }
+    let nodes = state.store.overview(state.node_ttl).await?.nodes;
+    let advertised = nodes
+        .iter()
+        .find_map(|node| node.actions.get(action).copied());
+    advertised.ok_or_else(|| {
+        let mut known: Vec<&str> = state.catalog.keys().map(String::as_str).collect();
+        known.extend(
+            nodes
+                .iter()
+                .flat_map(|n| n.actions.keys().map(String::as_str)),
+        );
+        known.sort_unstable();
+        known.dedup();
+        ApiError::InvalidJob(format!(
+            "no action named {:?} could be found (known actions: {})",
+            Short(action),
+            known.join(", ")
+        ))
+    })
+}
+
 /// A node as `/status` (and the operations page) shows it.
 pub(crate) fn node_json(node: &NodeView) -> Value {
     json!({
@@ -194,5 +214,13 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
             "available"
         },
         "throttled": node.throttled,
+        "actions": node.actions.iter().map(|(name, stages)| {
+            let names: Vec<&str> = [Stage::Split, Stage::Process, Stage::Merge]
+                .into_iter()
+                .filter(|stage| stages.has(*stage))
+                .map(Stage::as_str)
+                .collect();
+            json!({"name": name, "stages": names})
+        }).collect::<Vec<_>>(),
     })
 }

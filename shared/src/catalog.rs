@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// The optional stages an action defines (every action processes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stages {
     pub split: bool,
     pub merge: bool,
@@ -23,3 +23,9 @@ impl Stages {
 
 /// Action name to its stages.
 pub type Catalog = BTreeMap<String, Stages>;
+
+/// What a node's stored list of actions says: its actions and their stages, or nothing from a
+/// version that listed names only.
+pub fn advertised(stored: &serde_json::Value) -> Catalog {
+    serde_json::from_value(stored.clone()).unwrap_or_default()
+}

@@ -192,6 +192,10 @@ pub struct Heartbeat {
     /// Units it is running now.
     pub running: Vec<i64>,
     pub actions: Vec<String>,
+    /// The stages of each of `actions`: what an api with no actions directory of its own
+    /// learns the actions it may accept from.
+    #[serde(default)]
+    pub stages: crate::catalog::Catalog,
     /// Why it takes no new units now (`max_load`, `min_free_memory`); none while it takes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<String>,

@@ -219,7 +219,51 @@ async fn deleting_a_job_stops_its_running_action_child_and_all(backend: Backend)
     stack.stop().await;
 }
 
+/// An api with no actions directory learns a worker's actions, and their stages, from its
+/// heartbeats: a job for one is refused before a worker has it, and accepted and run after.
+async fn an_api_learns_actions_from_the_workers_that_have_them(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let job = json!({"action": "count_words", "inputs": ["a b\nc d e"], "options": {"lines_per_chunk": 1}});
+    let refused = stack
+        .http
+        .post(stack.url("/jobs"))
+        .json(&job)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status().as_u16(), 400);
+
+    stack.start_worker("scripts", with_actions);
+    let advertised = stack
+        .eventually(
+            "the worker to advertise count_words",
+            async |s: &TestStack| {
+                let nodes = s.status_nodes().await?;
+                let actions = nodes.first()?["actions"].as_array()?.clone();
+                actions.into_iter().find(|a| a["name"] == "count_words")
+            },
+        )
+        .await;
+    assert_eq!(advertised["stages"], json!(["split", "process", "merge"]));
+    let id = stack.post_id(job).await;
+    let done = stack.wait_for_job(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["outputs"][0]["words"], 5,
+        "split, processed and merged: {done}"
+    );
+    stack.stop().await;
+}
+
 crate::on_both_backends!(
+    an_api_learns_actions_from_the_workers_that_have_them,
     a_python_action_splits_processes_saves_and_merges,
     a_shell_action_runs_and_says_when_a_failure_is_for_good,
     a_failing_action_is_retried_and_quotes_the_end_of_its_stderr,

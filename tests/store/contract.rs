@@ -429,6 +429,7 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         max_workers: 2,
         running: vec![1, 2],
         actions: vec!["word_count".into()],
+        stages: [("word_count".to_string(), MERGE)].into(),
         throttled: None,
         leaving: false,
     };
@@ -454,6 +455,11 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
     assert_eq!(names, vec![("n2", false), ("n1", true)]);
     let throttled: Vec<Option<&str>> = nodes.iter().map(|n| n.throttled.as_deref()).collect();
     assert_eq!(throttled, vec![Some("load 9 is above max_load 2"), None]);
+    assert_eq!(
+        nodes[1].actions.get("word_count"),
+        Some(&MERGE),
+        "what it advertises"
+    );
     store
         .record_heartbeat(&Heartbeat {
             leaving: true,
@@ -535,6 +541,7 @@ pub async fn lost_units_go_back_to_the_outbox(store: Arc<dyn Store>) {
         max_workers: 2,
         running: vec![units[0].unit_id],
         actions: vec![],
+        stages: Default::default(),
         throttled: None,
         leaving: false,
     };

@@ -31,6 +31,11 @@ fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
         max_workers: env.max_workers,
         running: env.running.ids(),
         actions: env.actions.clone(),
+        stages: env
+            .actions
+            .iter()
+            .filter_map(|name| Some((name.clone(), env.registry.get(name)?.stages())))
+            .collect(),
         throttled: env.throttled.borrow().clone(),
         leaving,
     }

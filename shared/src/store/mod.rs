@@ -54,6 +54,8 @@ pub struct NodeView {
     pub max_workers: i32,
     /// Why it takes no new units now; none while it takes them.
     pub throttled: Option<String>,
+    /// The actions it consumes, and their stages.
+    pub actions: crate::catalog::Catalog,
 }
 
 impl NodeView {

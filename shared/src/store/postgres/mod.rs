@@ -117,7 +117,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let nodes = client
             .query(
-                "SELECT name, tag, running, max_workers, throttled FROM nodes
+                "SELECT name, tag, running, max_workers, throttled, actions FROM nodes
                  WHERE last_seen > now() - make_interval(secs => $1)
                  ORDER BY name DESC",
                 &[&node_ttl.as_secs_f64()],
@@ -146,6 +146,9 @@ impl Store for PgStore {
                     running: shown_json(row, "running").unwrap_or_default(),
                     max_workers: get(row, "max_workers")?,
                     throttled: get(row, "throttled")?,
+                    actions: shown_json(row, "actions")
+                        .map(|stored| crate::catalog::advertised(&stored))
+                        .unwrap_or_default(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -34,7 +34,7 @@ pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::R
                 &beat.tag,
                 &i32::from(beat.max_workers),
                 &serde_json::to_value(&beat.running)?,
-                &serde_json::to_value(&beat.actions)?,
+                &serde_json::to_value(&beat.stages)?,
                 &beat.throttled,
             ],
         )

@@ -113,7 +113,7 @@ pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Optio
 
 pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Result<Overview> {
     let mut nodes = conn.prepare(
-        "SELECT name, tag, running, max_workers, throttled FROM nodes
+        "SELECT name, tag, running, max_workers, throttled, actions FROM nodes
          WHERE last_seen > unixepoch('subsec') - ?1 ORDER BY name DESC",
     )?;
     let nodes = nodes
@@ -124,16 +124,18 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
                 r.get::<_, String>(2)?,
                 r.get::<_, i32>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })?
         .map(|row| {
-            let (name, tag, running, max_workers, throttled) = row?;
+            let (name, tag, running, max_workers, throttled, actions) = row?;
             Ok(NodeView {
                 name,
                 tag,
                 running: shown(&running),
                 max_workers,
                 throttled,
+                actions: crate::catalog::advertised(&shown(&actions)),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -329,7 +331,7 @@ pub(super) fn record_heartbeat(conn: &mut Connection, beat: &Heartbeat) -> anyho
             beat.tag,
             i32::from(beat.max_workers),
             serde_json::to_string(&beat.running)?,
-            serde_json::to_string(&beat.actions)?,
+            serde_json::to_string(&beat.stages)?,
             beat.throttled,
         ],
     )?;
