@@ -25,9 +25,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# graphicsmagick: the graphics_magick action runs `gm`.
+# The tools the built-in actions run: graphics_magick runs `gm`; process_pdfs runs qpdf,
+# pdftotext and gm, which reads PDFs with Ghostscript and its URW fonts.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates graphicsmagick \
+ && apt-get install -y --no-install-recommends ca-certificates graphicsmagick ghostscript \
+      poppler-utils qpdf fonts-urw-base35 \
  && rm -rf /var/lib/apt/lists/*
 
 # Non-root user; /var/lib/crowd is its home, the scratch dir and the

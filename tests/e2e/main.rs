@@ -56,6 +56,7 @@ mod lost_units;
 mod message_size;
 mod outbound;
 mod packed_messages;
+mod process_pdfs;
 mod retries;
 mod split_merge;
 mod stored_values;

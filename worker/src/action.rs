@@ -13,7 +13,7 @@ use crowd_shared::{
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, BufReader};
 
-use crate::scratch::Scratch;
+use crate::{download::Downloader, scratch::Scratch};
 
 /// An action: `process` is required; `split` and `merge` are optional stages, declared by
 /// `stages()`.
@@ -100,6 +100,7 @@ pub struct StageContext {
     pub max_attempts: i32,
     /// This unit's scratch directory (see `work_dir`).
     pub(crate) scratch: Arc<Scratch>,
+    pub(crate) downloader: Arc<Downloader>,
     pub(crate) saver: Saver,
 }
 
@@ -108,6 +109,15 @@ impl StageContext {
     /// ends.
     pub async fn work_dir(&self) -> Result<&Path, ActionError> {
         Ok(self.scratch.path().await?)
+    }
+
+    /// Downloads `url` (one `save` returned, or any URL an input may be) into `dir` and returns
+    /// the file's path; bounded and checked as inputs are.
+    pub async fn fetch(&self, url: &str, dir: &Path) -> Result<PathBuf, ActionError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ActionError::Permanent(format!("{url:?} is not a URL: {e}")))?;
+        tokio::fs::create_dir_all(dir).await?;
+        self.downloader.fetch(&parsed, dir).await
     }
 
     /// Stores `path` under `<action>/job_<id>/unit_<id>/<file name>` and returns its URL.

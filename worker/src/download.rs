@@ -351,6 +351,13 @@ pub fn safe_filename(segment: &str) -> String {
     }
 }
 
+/// A downloader for stages a test runs that download nothing.
+#[cfg(test)]
+pub(crate) fn unused_downloader(root: &Path) -> Arc<Downloader> {
+    let store = crowd_shared::storage::FilesystemStore::new(&root.join("store")).expect("store");
+    Arc::new(Downloader::new(&Config::default(), Arc::new(store)).expect("a downloader"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use crate::{
 pub struct WorkerEnv {
     pub registry: Registry,
     pub store: Arc<dyn AssetStore>,
-    pub downloader: Downloader,
+    pub downloader: Arc<Downloader>,
     pub temp_root: PathBuf,
     /// This worker's name in `/status` and in completions.
     pub node: String,
@@ -98,7 +98,7 @@ impl WorkerEnv {
         }
         anyhow::ensure!(!actions.is_empty(), "this worker would consume no action");
         Ok(WorkerEnv {
-            downloader: Downloader::new(config, store.clone())?,
+            downloader: Arc::new(Downloader::new(config, store.clone())?),
             registry,
             store,
             temp_root: config.temp_storage_path.clone(),

@@ -46,12 +46,11 @@ pub async fn run_stage(
         config.temp_storage_path.join(&asked.action),
         0,
     ));
+    let downloader = Arc::new(Downloader::new(config, assets.clone())?);
     let input_path = match (asked.stage, Downloader::input_url(&asked.input)) {
-        (Stage::Split | Stage::Process, Some(url)) => Some(
-            Downloader::new(config, assets.clone())?
-                .fetch(&url, scratch.path().await?)
-                .await?,
-        ),
+        (Stage::Split | Stage::Process, Some(url)) => {
+            Some(downloader.fetch(&url, scratch.path().await?).await?)
+        }
         _ => None,
     };
     let ctx = StageContext {
@@ -61,6 +60,7 @@ pub async fn run_stage(
         attempt: 0,
         max_attempts: 1,
         scratch,
+        downloader,
         saver: Saver {
             store: assets,
             action: asked.action,

@@ -26,6 +26,7 @@ impl Registry {
         let mut registry = Registry::default();
         registry.register(actions::word_count::WordCount);
         registry.register(actions::graphics_magick::GraphicsMagick);
+        registry.register(actions::process_pdfs::ProcessPdfs);
         registry.register(actions::noop::Noop);
         registry.register(actions::chunked_word_count::ChunkedWordCount);
         registry.register(actions::failure_testing::FailureTesting);

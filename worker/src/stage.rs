@@ -74,6 +74,7 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
         attempt: msg.attempt,
         max_attempts: msg.max_attempts,
         scratch: scratch.clone(),
+        downloader: env.downloader.clone(),
         saver: Saver {
             store: env.store.clone(),
             action: msg.action.clone(),

@@ -167,6 +167,7 @@ mod tests {
             attempt: 0,
             max_attempts: 1,
             scratch: Arc::new(Scratch::new(root.join("work"), 2)),
+            downloader: crate::download::unused_downloader(root),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "chunked_word_count".into(),

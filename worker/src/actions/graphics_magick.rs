@@ -154,7 +154,7 @@ fn steps(options: &Value) -> Result<Vec<Step>, ActionError> {
 }
 
 /// `options` split as a shell would, with every argument that could reach another file refused.
-fn arguments(step: &str, options: &str) -> Result<Vec<String>, ActionError> {
+pub(crate) fn arguments(step: &str, options: &str) -> Result<Vec<String>, ActionError> {
     let args = shell_words::split(options).map_err(|e| {
         refused(format!(
             "step {step}: its options do not split into arguments: {e}"

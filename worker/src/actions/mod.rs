@@ -5,6 +5,7 @@ pub mod chunked_word_count;
 pub mod failure_testing;
 pub mod graphics_magick;
 pub mod noop;
+pub mod process_pdfs;
 pub mod word_count;
 mod words;
 

@@ -67,6 +67,7 @@ mod tests {
             attempt: 0,
             max_attempts: 3,
             scratch: Arc::new(Scratch::new(root.join("scratch"), 1)),
+            downloader: crate::download::unused_downloader(root),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "noop".into(),
