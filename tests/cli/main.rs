@@ -559,3 +559,52 @@ async fn actions_are_listed_and_one_stage_runs_here_without_services() {
         unknown.stderr
     );
 }
+
+/// CloudCrowd's three example jobs (word count, graphics magick, process PDFs), as
+/// `examples/cloudcrowd_examples.sh` posts them with inputs it makes, run on `crowd up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cloudcrowds_three_example_jobs_run_on_crowd_up() {
+    let stack = Stack::start().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cloudcrowd_examples.sh");
+    let mut command = std::process::Command::new(script);
+    command
+        .arg(env!("CARGO_BIN_EXE_crowd"))
+        .env("CROWD_API", &stack.api)
+        // Its inputs where this stack may read them.
+        .env("TMPDIR", stack.texts.path())
+        .env_remove("CROWD_LOGIN")
+        .env_remove("CROWD_PASSWORD")
+        .env_remove("CROWD_CONFIG");
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::task::spawn_blocking(move || command.output().expect("run the examples")),
+    )
+    .await
+    .expect("the examples ended in time")
+    .expect("the blocking task");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let after = |label: &str| stdout.split(label).nth(1).unwrap_or_default().to_string();
+    let words: Value = serde_json::from_str(
+        after("word_count:")
+            .split("graphics_magick:")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("job "))
+            .collect::<String>()
+            .as_str(),
+    )
+    .unwrap_or_else(|e| panic!("word_count's outputs ({e}): {stdout}"));
+    assert_eq!(words, json!([26]), "10 + 7 + 9 words");
+    let images = after("graphics_magick:");
+    for step in ["annotated", "blurred", "bw"] {
+        assert!(images.contains(&format!("\"{step}\"")), "{step}: {stdout}");
+    }
+    assert!(
+        after("process_pdfs:").contains("processed_pdfs.tar"),
+        "{stdout}"
+    );
+    stack.stop().await;
+}

@@ -39,13 +39,16 @@ async fn an_image_goes_through_chained_steps(backend: Backend) {
                 {"name": "small", "command": "convert", "options": "-resize 32x24", "extension": "jpg"},
                 {"name": "gray", "command": "convert", "options": "-colorspace GRAY", "extension": "png", "input": "small"},
                 {"name": "flipped", "command": "mogrify", "options": "-flip", "extension": "png"},
+                // CloudCrowd's example step, as it is written: Helvetica is found on Debian.
+                {"name": "annotated", "command": "convert", "extension": "jpg",
+                 "options": "-font helvetica -fill red -draw \"font-size 35; text 75,75 CloudCrowd!\""},
             ]},
         }))
         .await;
     let job = stack.wait_for_job(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let output = &job["outputs"][0];
-    for step in ["small", "gray", "flipped"] {
+    for step in ["small", "gray", "flipped", "annotated"] {
         assert!(output[step].is_string(), "no URL for {step}: {job}");
     }
     let prefix = format!("graphics_magick/job_{id}/");
@@ -59,6 +62,10 @@ async fn an_image_goes_through_chained_steps(backend: Backend) {
     assert_eq!(identify(&stack, &key("red_small.jpg")).await, "JPEG 32 24");
     assert_eq!(identify(&stack, &key("red_gray.png")).await, "PNG 32 24");
     assert_eq!(identify(&stack, &key("red_flipped.png")).await, "PNG 64 48");
+    assert_eq!(
+        identify(&stack, &key("red_annotated.jpg")).await,
+        "JPEG 64 48"
+    );
 
     let refused = stack
         .post_id(json!({

@@ -71,6 +71,7 @@ impl Action for GraphicsMagick {
 
 async fn run_step(step: &Step, from: &Path, to: &Path, work_dir: &Path) -> Result<(), ActionError> {
     let mut command = child::clean_command("gm", work_dir);
+    super::gm_fonts::use_type_map(&mut command, work_dir).await?;
     command.arg(&step.command).args(&step.args);
     if step.command == "mogrify" {
         // mogrify changes its file in place: a copy of the input, named as the result.

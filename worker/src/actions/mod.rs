@@ -3,6 +3,7 @@
 pub mod always_fails;
 pub mod chunked_word_count;
 pub mod failure_testing;
+mod gm_fonts;
 pub mod graphics_magick;
 pub mod noop;
 pub mod process_pdfs;

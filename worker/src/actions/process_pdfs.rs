@@ -124,6 +124,7 @@ impl Action for ProcessPdfs {
                 tokio::fs::create_dir_all(&dir).await?;
                 let out = dir.join(format!("{name}_{page}.{}", image.extension));
                 let mut command = child::clean_command("gm", &work_dir);
+                super::gm_fonts::use_type_map(&mut command, &work_dir).await?;
                 command
                     .arg("convert")
                     .args(&image.args)
