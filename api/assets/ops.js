@@ -221,6 +221,12 @@
     $('stat-rate').textContent = typeof s.finished_per_sec === 'number' ? s.finished_per_sec.toFixed(1) : '–';
   }
 
+  /** " · 40%" when the unit's action has said how far it has got. */
+  function progressOf(node, id) {
+    const percent = node.progress && node.progress[String(id)];
+    return Number.isFinite(percent) ? ` · ${percent}%` : '';
+  }
+
   function renderNodes() {
     const nodes = (state.latest && state.latest.nodes) || [];
     const body = $('nodes').tBodies[0];
@@ -231,7 +237,7 @@
         el('td', {}, node.tag ? el('span', { class: 'tag' }, node.tag) : el('span', { class: 'muted' }, '–')),
         el('td', { title: node.throttled || null }, statusBadge(node.status)),
         el('td', { class: 'num' }, `${workers.length} / ${fmtNumber(node.max_workers)}`),
-        el('td', {}, workers.length ? workers.map((id) => el('span', { class: 'chip' }, `unit ${id}`)) : el('span', { class: 'muted' }, 'idle')));
+        el('td', {}, workers.length ? workers.map((id) => el('span', { class: 'chip' }, `unit ${id}${progressOf(node, id)}`)) : el('span', { class: 'muted' }, 'idle')));
     }));
     $('nodes').hidden = nodes.length === 0;
     $('nodes-empty').hidden = nodes.length !== 0;

@@ -214,6 +214,7 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
             "available"
         },
         "throttled": node.throttled,
+        "progress": node.progress,
         "actions": node.actions.iter().map(|(name, stages)| {
             let names: Vec<&str> = [Stage::Split, Stage::Process, Stage::Merge]
                 .into_iter()

@@ -196,6 +196,9 @@ pub struct Heartbeat {
     /// learns the actions it may accept from.
     #[serde(default)]
     pub stages: crate::catalog::Catalog,
+    /// How far its running units' actions say they have got, in percent, by unit.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub progress: std::collections::BTreeMap<i64, u8>,
     /// Why it takes no new units now (`max_load`, `min_free_memory`); none while it takes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<String>,

@@ -262,7 +262,34 @@ async fn an_api_learns_actions_from_the_workers_that_have_them(backend: Backend)
     stack.stop().await;
 }
 
+/// What an action reports on stderr (`progress: 50`) shows beside its unit in `/status`.
+async fn an_actions_progress_shows_while_it_runs(backend: Backend) {
+    let mut stack = stack(backend, with_actions).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let release = dir.path().join("release");
+    let id = stack
+        .post_id(
+            json!({"action": "reports", "inputs": ["x"], "options": {"release_file": release}}),
+        )
+        .await;
+    let unit = stack.units(id).await[0].id;
+    stack
+        .eventually("the unit's progress in /status", async |s: &TestStack| {
+            let nodes = s.status_nodes().await?;
+            nodes
+                .iter()
+                .any(|n| n["progress"][unit.to_string()] == 50)
+                .then_some(())
+        })
+        .await;
+    std::fs::write(&release, "").expect("release");
+    let job = stack.wait_for_job(id).await;
+    assert_eq!(job["outputs"], json!(["done"]), "{job}");
+    stack.stop().await;
+}
+
 crate::on_both_backends!(
+    an_actions_progress_shows_while_it_runs,
     an_api_learns_actions_from_the_workers_that_have_them,
     a_python_action_splits_processes_saves_and_merges,
     a_shell_action_runs_and_says_when_a_failure_is_for_good,

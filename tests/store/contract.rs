@@ -430,6 +430,7 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         running: vec![1, 2],
         actions: vec!["word_count".into()],
         stages: [("word_count".to_string(), MERGE)].into(),
+        progress: [(1, 40)].into(),
         throttled: None,
         leaving: false,
     };
@@ -459,6 +460,11 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         nodes[1].actions.get("word_count"),
         Some(&MERGE),
         "what it advertises"
+    );
+    assert_eq!(
+        nodes[1].progress,
+        json!({"1": 40}),
+        "how far its units have got"
     );
     store
         .record_heartbeat(&Heartbeat {
@@ -542,6 +548,7 @@ pub async fn lost_units_go_back_to_the_outbox(store: Arc<dyn Store>) {
         running: vec![units[0].unit_id],
         actions: vec![],
         stages: Default::default(),
+        progress: Default::default(),
         throttled: None,
         leaving: false,
     };

@@ -13,7 +13,7 @@ use crowd_shared::{
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, BufReader};
 
-use crate::{download::Downloader, scratch::Scratch};
+use crate::{download::Downloader, running::Progress, scratch::Scratch};
 
 /// An action: `process` is required; `split` and `merge` are optional stages, declared by
 /// `stages()`.
@@ -101,6 +101,7 @@ pub struct StageContext {
     /// This unit's scratch directory (see `work_dir`).
     pub(crate) scratch: Arc<Scratch>,
     pub(crate) downloader: Arc<Downloader>,
+    pub(crate) progress: Progress,
     pub(crate) saver: Saver,
 }
 
@@ -109,6 +110,12 @@ impl StageContext {
     /// ends.
     pub async fn work_dir(&self) -> Result<&Path, ActionError> {
         Ok(self.scratch.path().await?)
+    }
+
+    /// Says how far the stage has got, in percent: shown beside the unit in `/status` and on
+    /// the operations page while it runs.
+    pub fn report_progress(&self, percent: u8) {
+        self.progress.report(percent);
     }
 
     /// Downloads `url` (one `save` returned, or any URL an input may be) into `dir` and returns

@@ -37,6 +37,7 @@ fn beat(env: &WorkerEnv, leaving: bool) -> Heartbeat {
             .filter_map(|name| Some((name.clone(), env.registry.get(name)?.stages())))
             .collect(),
         throttled: env.throttled.borrow().clone(),
+        progress: env.running.progress(),
         leaving,
     }
 }

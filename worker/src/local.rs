@@ -61,6 +61,7 @@ pub async fn run_stage(
         max_attempts: 1,
         scratch,
         downloader,
+        progress: crate::running::Progress::none(),
         saver: Saver {
             store: assets,
             action: asked.action,

@@ -4,7 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
 };
 
 use crowd_shared::{messages::WorkMessage, queue::Acker};
@@ -32,6 +35,30 @@ struct Run {
     /// the sweeper sent): all are settled when it ends.
     ackers: Vec<Box<dyn Acker>>,
     abort: Option<AbortHandle>,
+    /// What its action last reported (`Progress::NONE` before it says anything).
+    progress: Progress,
+}
+
+/// A unit's progress in percent, as its action reports it; read by heartbeats.
+#[derive(Clone, Default)]
+pub struct Progress(Arc<AtomicU8>);
+
+impl Progress {
+    /// Nothing reported yet.
+    const NONE: u8 = u8::MAX;
+
+    pub fn none() -> Self {
+        Progress(Arc::new(AtomicU8::new(Self::NONE)))
+    }
+
+    pub fn report(&self, percent: u8) {
+        self.0.store(percent.min(100), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<u8> {
+        let percent = self.0.load(Ordering::Relaxed);
+        (percent != Self::NONE).then_some(percent)
+    }
 }
 
 impl Running {
@@ -76,10 +103,27 @@ impl Running {
                 action: msg.action.clone(),
                 ackers: vec![acker],
                 abort: None,
+                progress: Progress::none(),
             },
         );
         self.count.send_replace(units.len());
         true
+    }
+
+    /// Where `unit_id`'s action reports its progress (a handle that counts for nothing if it
+    /// no longer runs here).
+    pub fn progress_of(&self, unit_id: i64) -> Progress {
+        self.units()
+            .get(&unit_id)
+            .map_or_else(Progress::none, |run| run.progress.clone())
+    }
+
+    /// The progress the units running here reported, by unit.
+    pub fn progress(&self) -> std::collections::BTreeMap<i64, u8> {
+        self.units()
+            .iter()
+            .filter_map(|(id, run)| Some((*id, run.progress.get()?)))
+            .collect()
     }
 
     /// Whether `unit_id`'s `attempt` runs here now.

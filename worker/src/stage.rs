@@ -75,6 +75,7 @@ async fn execute(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Result<Value, Actio
         max_attempts: msg.max_attempts,
         scratch: scratch.clone(),
         downloader: env.downloader.clone(),
+        progress: env.running.progress_of(msg.unit_id),
         saver: Saver {
             store: env.store.clone(),
             action: msg.action.clone(),

@@ -56,6 +56,8 @@ pub struct NodeView {
     pub throttled: Option<String>,
     /// The actions it consumes, and their stages.
     pub actions: crate::catalog::Catalog,
+    /// How far its running units have got, in percent, by unit id: `{"12": 40}`.
+    pub progress: Value,
 }
 
 impl NodeView {

@@ -168,6 +168,7 @@ mod tests {
             max_attempts: 1,
             scratch: Arc::new(Scratch::new(root.join("work"), 2)),
             downloader: crate::download::unused_downloader(root),
+            progress: crate::running::Progress::none(),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "chunked_word_count".into(),

@@ -68,6 +68,7 @@ mod tests {
             max_attempts: 3,
             scratch: Arc::new(Scratch::new(root.join("scratch"), 1)),
             downloader: crate::download::unused_downloader(root),
+            progress: crate::running::Progress::none(),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "noop".into(),

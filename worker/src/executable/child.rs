@@ -15,7 +15,7 @@ use tokio::{
     process::Command,
 };
 
-use super::protocol::Ended;
+use super::protocol::{self, Ended};
 use crate::ActionError;
 
 /// How long an abandoned run's processes get between SIGTERM and SIGKILL.
@@ -59,9 +59,20 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, work_dir: &Path) -> C
 /// Runs `command` (made by `clean_command`) with `stdin` as its input; its stdout may be at
 /// most `max_stdout` bytes.
 pub async fn run(
+    command: Command,
+    stdin: Vec<u8>,
+    max_stdout: usize,
+) -> Result<Finished, ActionError> {
+    run_reporting(command, stdin, max_stdout, &|_| {}).await
+}
+
+/// `run`, handing each `progress: N` line of stderr to `on_progress` as it comes (and keeping
+/// it out of the stderr a failure quotes).
+pub async fn run_reporting(
     mut command: Command,
     stdin: Vec<u8>,
     max_stdout: usize,
+    on_progress: &(dyn Fn(u8) + Sync),
 ) -> Result<Finished, ActionError> {
     let program = command
         .as_std()
@@ -84,7 +95,7 @@ pub async fn run(
     let (_, stdout, stderr, status) = tokio::join!(
         feed,
         read_at_most(stdout, max_stdout),
-        read_tail(stderr, STDERR_BYTES),
+        read_stderr(stderr, STDERR_BYTES, on_progress),
         child.wait()
     );
     let status =
@@ -140,22 +151,29 @@ async fn read_at_most(
     }
 }
 
-/// The last `keep` bytes of `from`.
-async fn read_tail(
+/// The last `keep` bytes of `from`, without its progress lines, which go to `on_progress`.
+async fn read_stderr(
     from: Option<impl AsyncRead + Unpin>,
     keep: usize,
+    on_progress: &(dyn Fn(u8) + Sync),
 ) -> Result<Vec<u8>, ActionError> {
-    let Some(mut from) = from else {
+    let Some(from) = from else {
         return Ok(Vec::new());
     };
+    let mut lines = tokio::io::BufReader::new(from);
     let mut kept = Vec::new();
-    let mut buffer = vec![0; 16 * 1024];
+    let mut line = Vec::new();
     loop {
-        let n = from.read(&mut buffer).await?;
+        line.clear();
+        // A line longer than `keep` is cut to its end like the rest.
+        let n = tokio::io::AsyncBufReadExt::read_until(&mut lines, b'\n', &mut line).await?;
         if n == 0 {
             return Ok(kept);
         }
-        kept.extend_from_slice(&buffer[..n]);
+        match protocol::progress(&String::from_utf8_lossy(&line)) {
+            Some(percent) => on_progress(percent),
+            None => kept.extend_from_slice(&line),
+        }
         if kept.len() > keep {
             kept.drain(..kept.len() - keep);
         }

@@ -47,7 +47,13 @@ impl ExecutableAction {
         };
         let mut command = child::clean_command(&self.program, &work_dir);
         command.arg(stage);
-        let finished = child::run(command, request.to_json(), self.max_output_bytes).await?;
+        let finished = child::run_reporting(
+            command,
+            request.to_json(),
+            self.max_output_bytes,
+            &|percent| ctx.report_progress(percent),
+        )
+        .await?;
         let output = protocol::outcome(&finished.ended, &finished.stdout, &finished.stderr)?;
         let mut urls = std::collections::HashMap::new();
         for path in protocol::files_to_save(&output, &work_dir)? {

@@ -103,6 +103,12 @@ fn failure(how: &str, stderr: &[u8]) -> String {
     }
 }
 
+/// The percent a `progress: N` line of stderr reports (0 to 100; more is 100).
+pub fn progress(line: &str) -> Option<u8> {
+    let n: f64 = line.trim().strip_prefix("progress:")?.trim().parse().ok()?;
+    (n.is_finite() && n >= 0.0).then(|| n.min(100.0) as u8)
+}
+
 /// The files the output asks to have stored: every object that is exactly
 /// `{"$save": "<path>"}`, anywhere in it, with the path inside `work_dir` it names.
 pub fn files_to_save(output: &Value, work_dir: &Path) -> Result<Vec<PathBuf>, ActionError> {
@@ -240,6 +246,16 @@ mod tests {
             let e = files_to_save(&json!({"$save": path}), dir).expect_err(path);
             assert!(!e.is_retryable(), "{path}");
         }
+    }
+
+    #[test]
+    fn progress_lines_are_read() {
+        assert_eq!(progress("progress: 40\n"), Some(40));
+        assert_eq!(progress("progress:12.5"), Some(12));
+        assert_eq!(progress("progress: 250"), Some(100));
+        assert_eq!(progress("progress: -1"), None);
+        assert_eq!(progress("progress: lots"), None);
+        assert_eq!(progress("making progress: 40"), None);
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let nodes = client
             .query(
-                "SELECT name, tag, running, max_workers, throttled, actions FROM nodes
+                "SELECT name, tag, running, max_workers, throttled, actions, progress FROM nodes
                  WHERE last_seen > now() - make_interval(secs => $1)
                  ORDER BY name DESC",
                 &[&node_ttl.as_secs_f64()],
@@ -149,6 +149,7 @@ impl Store for PgStore {
                     actions: shown_json(row, "actions")
                         .map(|stored| crate::catalog::advertised(&stored))
                         .unwrap_or_default(),
+                    progress: shown_json(row, "progress").unwrap_or_default(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;

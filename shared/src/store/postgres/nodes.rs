@@ -25,10 +25,10 @@ pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::R
     }
     client
         .execute(
-            "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $6, now())
+            "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, progress, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now())
              ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5,
-                 throttled = $6, last_seen = now()",
+                 throttled = $6, progress = $7, last_seen = now()",
             &[
                 &beat.node,
                 &beat.tag,
@@ -36,6 +36,7 @@ pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::R
                 &serde_json::to_value(&beat.running)?,
                 &serde_json::to_value(&beat.stages)?,
                 &beat.throttled,
+                &serde_json::to_value(&beat.progress)?,
             ],
         )
         .await?;

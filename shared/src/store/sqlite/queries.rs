@@ -113,7 +113,7 @@ pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Optio
 
 pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Result<Overview> {
     let mut nodes = conn.prepare(
-        "SELECT name, tag, running, max_workers, throttled, actions FROM nodes
+        "SELECT name, tag, running, max_workers, throttled, actions, progress FROM nodes
          WHERE last_seen > unixepoch('subsec') - ?1 ORDER BY name DESC",
     )?;
     let nodes = nodes
@@ -125,10 +125,11 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
                 r.get::<_, i32>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?
         .map(|row| {
-            let (name, tag, running, max_workers, throttled, actions) = row?;
+            let (name, tag, running, max_workers, throttled, actions, progress) = row?;
             Ok(NodeView {
                 name,
                 tag,
@@ -136,6 +137,7 @@ pub(super) fn overview(conn: &mut Connection, node_ttl: Duration) -> anyhow::Res
                 max_workers,
                 throttled,
                 actions: crate::catalog::advertised(&shown(&actions)),
+                progress: shown(&progress),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -322,10 +324,10 @@ pub(super) fn record_heartbeat(conn: &mut Connection, beat: &Heartbeat) -> anyho
         return Ok(());
     }
     conn.execute(
-        "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, unixepoch('subsec'))
+        "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, progress, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, unixepoch('subsec'))
          ON CONFLICT (name) DO UPDATE SET tag = ?2, max_workers = ?3, running = ?4, actions = ?5,
-                                          throttled = ?6, last_seen = unixepoch('subsec')",
+                                          throttled = ?6, progress = ?7, last_seen = unixepoch('subsec')",
         params![
             beat.node,
             beat.tag,
@@ -333,6 +335,7 @@ pub(super) fn record_heartbeat(conn: &mut Connection, beat: &Heartbeat) -> anyho
             serde_json::to_string(&beat.running)?,
             serde_json::to_string(&beat.stages)?,
             beat.throttled,
+            serde_json::to_string(&beat.progress)?,
         ],
     )?;
     Ok(())
