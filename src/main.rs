@@ -136,8 +136,8 @@ async fn main() -> anyhow::Result<()> {
         }
         command => command,
     };
-    telemetry::init();
     let mut config = Config::load(cli.config.as_deref())?;
+    telemetry::init(config.log_format);
     let shutdown = CancellationToken::new();
     // The worker's own drain takes up to `shutdown_grace_secs`; the rest gets a little more.
     let grace = std::time::Duration::from_secs(config.shutdown_grace_secs + 5);

@@ -63,6 +63,8 @@ pub struct Config {
     /// Actions this worker never consumes.
     #[serde(deserialize_with = "list_or_csv")]
     pub disabled_actions: Vec<String>,
+    /// `text` (the default) or `json`: one JSON object per log line.
+    pub log_format: crate::telemetry::LogFormat,
     /// A worker takes no new units while the machine's 1-minute load average is above this.
     pub max_load: Option<f64>,
     /// A worker takes no new units while the machine's available memory, in megabytes, is
@@ -179,6 +181,7 @@ impl Default for Config {
             actions: Vec::new(),
             disabled_actions: Vec::new(),
             actions_path: Vec::new(),
+            log_format: crate::telemetry::LogFormat::Text,
             max_load: None,
             min_free_memory: None,
             node_name: None,

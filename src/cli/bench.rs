@@ -153,7 +153,7 @@ async fn against(url: &Url, args: &BenchArgs, config: &Config) -> anyhow::Result
 async fn embedded(args: &BenchArgs, config: Config) -> anyhow::Result<Report> {
     // The stack's logs would bury the figures; RUST_LOG asks for them.
     if std::env::var_os("RUST_LOG").is_some() {
-        telemetry::init();
+        telemetry::init(config.log_format);
     }
     let mut api = ApiArgs {
         api: None,

@@ -138,7 +138,7 @@ impl TestStack {
 
     pub async fn start_with(backend: Backend, options: StackOptions) -> TestStack {
         if std::env::var("RUST_LOG").is_ok() {
-            crowd::shared::telemetry::init();
+            crowd::shared::telemetry::init(Default::default());
         }
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!("t{}_{n}", std::process::id());

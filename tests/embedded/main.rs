@@ -133,9 +133,15 @@ fn start_up(data_dir: &std::path::Path) -> Up {
 
 /// `crowd up` logging at `log` (`RUST_LOG`) to `stderr`.
 fn spawn_up(data_dir: &std::path::Path, log: &str, stderr: Stdio) -> Up {
+    spawn_up_with(data_dir, log, stderr, &[])
+}
+
+/// `spawn_up`, with these environment variables set.
+fn spawn_up_with(data_dir: &std::path::Path, log: &str, stderr: Stdio, env: &[(&str, &str)]) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crowd"))
         .args(["up", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
+        .envs(env.iter().copied())
         .env("RUST_LOG", log)
         .env_remove("DATABASE_URL")
         .env_remove("AMQP_URL")
@@ -299,4 +305,56 @@ async fn log_lines_show_no_credentials() {
     for line in &logged {
         assert!(!line.contains(PASSWORD), "the password is logged: {line}");
     }
+}
+
+/// `CROWD_LOG_FORMAT=json`: every log line is one JSON object, and a unit's failure carries
+/// its job, unit and action as fields of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_logs_are_one_object_a_line_with_the_units_fields() {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut up = spawn_up_with(
+        data.path(),
+        "info",
+        Stdio::piped(),
+        &[("CROWD_LOG_FORMAT", "json")],
+    );
+    let stderr = up.child.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Nothing listens on port 1: the download fails, and the stage says so.
+    let job = post(
+        &up.api,
+        json!({"action": "word_count", "inputs": ["http://127.0.0.1:1/x.txt"]}),
+    )
+    .await;
+    let logged = tokio::task::spawn_blocking(move || {
+        let mut logged: Vec<Value> = Vec::new();
+        while !logged.iter().any(|l| l["message"] == "stage failed") {
+            let line = lines
+                .recv_timeout(helpers::WAIT)
+                .unwrap_or_else(|e| panic!("no stage failure logged ({e}): {logged:#?}"));
+            let object: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+            logged.push(object);
+        }
+        logged
+    })
+    .await
+    .expect("the log reader");
+    assert!(logged
+        .iter()
+        .all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    let failed = logged
+        .iter()
+        .find(|l| l["message"] == "stage failed")
+        .expect("the failure");
+    assert_eq!(failed["job.id"], job["id"], "{failed}");
+    assert!(failed["work_unit.id"].is_i64(), "{failed}");
+    assert_eq!(failed["action"], "word_count", "{failed}");
 }
