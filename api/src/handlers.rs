@@ -225,3 +225,40 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
         }).collect::<Vec<_>>(),
     })
 }
+
+/// How long `/readyz` waits for the store or the queue to answer.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `GET /readyz`: 200 when this api reaches its store and its queue, 503 (saying which it
+/// cannot reach) otherwise.
+pub async fn ready(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
+    let store = tokio::time::timeout(READY_WITHIN, state.store.job_view(0)).await;
+    let store = match store {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e}")),
+        Err(_) => Err(format!("no answer within {} s", READY_WITHIN.as_secs())),
+    };
+    // A passive look at a queue: it connects, and a queue that is not there is no error.
+    let queue = tokio::time::timeout(READY_WITHIN, state.queue.waiting("readyz")).await;
+    let queue = match queue {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!("no answer within {} s", READY_WITHIN.as_secs())),
+    };
+    let shown = |check: &Result<(), String>| match check {
+        Ok(()) => Value::from("ok"),
+        Err(why) => Value::from(why.as_str()),
+    };
+    let ready = store.is_ok() && queue.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "store": shown(&store),
+        "queue": shown(&queue),
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&body), code))
+}

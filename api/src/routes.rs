@@ -72,7 +72,7 @@ pub fn routes(
 
     let events = warp::path!("events")
         .and(methods::only(READ))
-        .and(with_state)
+        .and(with_state.clone())
         .and_then(events::stream);
 
     let ops = warp::path::end()
@@ -87,12 +87,24 @@ pub fn routes(
             .map(ops_page::style))
         .unify();
 
+    // For probes (a load balancer, Kubernetes): no login, any Host.
+    let healthz = warp::path!("healthz")
+        .and(methods::only(READ))
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+    let readyz = warp::path!("readyz")
+        .and(methods::only(READ))
+        .and(with_state)
+        .and_then(handlers::ready);
+    let health = healthz.or(readyz);
+
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
     let browsing = units.or(outputs).or(events).or(ops);
-    allowed_hosts::require(state.allowed_hosts.clone())
+    let guarded = allowed_hosts::require(state.allowed_hosts.clone())
         .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())
-        .and(cloudcrowd.or(browsing))
+        .and(cloudcrowd.or(browsing));
+    health
+        .or(guarded)
         .recover(error::recover)
         // A path can be as long as a request head (hundreds of KB): logged cut short.
         .with(warp::trace(|info| {

@@ -93,7 +93,7 @@ pub struct TestStack {
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
-fn admin_url() -> String {
+pub(crate) fn admin_url() -> String {
     std::env::var("CROWD_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }

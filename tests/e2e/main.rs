@@ -48,6 +48,7 @@ mod downloads;
 mod executable_actions;
 mod fairness;
 mod graphics_magick;
+mod health;
 mod http_limits;
 mod idempotency;
 mod idempotent_posts;

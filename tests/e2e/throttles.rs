@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::{Backend, StackOptions, TestStack};
 
 async fn a_throttled_worker_runs_nothing_new_and_says_why(backend: Backend) {
-    let mut stack = TestStack::start_with(
+    let stack = TestStack::start_with(
         backend,
         StackOptions {
             workers: 1,
