@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::{
     download::safe_filename,
     executable::{child, protocol},
+    plain_name::{is_plain_extension, is_plain_name},
     Action, ActionError, StageContext,
 };
 
@@ -116,7 +117,7 @@ fn steps(options: &Value) -> Result<Vec<Step>, ActionError> {
     for (i, step) in steps.iter().enumerate() {
         let field = |key: &str| step.get(key).and_then(Value::as_str);
         let name = field("name")
-            .filter(|n| safe_name(n))
+            .filter(|n| is_plain_name(n))
             .ok_or_else(|| {
                 refused(format!(
                     "step {i} needs a name of letters, digits, _ and - (the file it makes is named after it)"
@@ -134,7 +135,7 @@ fn steps(options: &Value) -> Result<Vec<Step>, ActionError> {
             )));
         }
         let extension = field("extension")
-            .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .filter(|e| is_plain_extension(e))
             .ok_or_else(|| refused(format!("step {name} needs an extension such as png or jpg")))?
             .to_string();
         let input = field("input").map(String::from);
@@ -187,13 +188,6 @@ pub(crate) fn arguments(step: &str, options: &str) -> Result<Vec<String>, Action
 fn words(arg: &str) -> impl Iterator<Item = &str> {
     arg.split_whitespace()
         .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
-}
-
-fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn unknown_input(step: &str, input: &str) -> ActionError {

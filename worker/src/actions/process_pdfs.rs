@@ -17,6 +17,7 @@ use crowd_shared::catalog::Stages;
 use serde_json::Value;
 
 use super::graphics_magick::arguments;
+use crate::plain_name::{is_plain_extension, is_plain_name};
 use crate::{
     download::safe_filename,
     executable::{child, protocol::Ended},
@@ -323,19 +324,13 @@ fn images(options: &Value) -> Result<Vec<Image>, ActionError> {
     list.iter()
         .map(|image| {
             let field = |key: &str| image.get(key).and_then(Value::as_str);
-            let name = field("name")
-                .filter(|n| {
-                    !n.is_empty()
-                        && n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                })
-                .ok_or_else(|| {
-                    ActionError::Permanent(format!(
+            let name = field("name").filter(|n| is_plain_name(n)).ok_or_else(|| {
+                ActionError::Permanent(format!(
                     "an image of options.images needs a name of letters, digits, _ and -: {image}"
                 ))
-                })?;
+            })?;
             let extension = field("extension")
-                .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
+                .filter(|e| is_plain_extension(e))
                 .ok_or_else(|| {
                     ActionError::Permanent(format!(
                         "image {name} needs an extension such as gif or png"

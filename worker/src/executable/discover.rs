@@ -10,6 +10,8 @@ use std::{
 
 use anyhow::Context;
 use crowd_shared::catalog::Stages;
+
+use crate::plain_name::is_plain_name;
 use figment::{
     providers::{Format, Toml},
     Figment,
@@ -86,12 +88,7 @@ fn in_dir(dir: &Path) -> anyhow::Result<Vec<Found>> {
 /// hidden; letters, digits, `_` and `-`, as in a queue name).
 fn action_name(path: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
-    let usable = !stem.is_empty()
-        && !stem.starts_with('.')
-        && stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    usable.then(|| stem.to_string())
+    is_plain_name(stem).then(|| stem.to_string())
 }
 
 fn manifest(path: &Path) -> anyhow::Result<Stages> {
