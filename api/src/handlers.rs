@@ -232,28 +232,14 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 /// `GET /readyz`: 200 when this api reaches its store and its queue, 503 (saying which it
 /// cannot reach) otherwise.
 pub async fn ready(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
-    let store = tokio::time::timeout(READY_WITHIN, state.store.job_view(0)).await;
-    let store = match store {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{e}")),
-        Err(_) => Err(format!("no answer within {} s", READY_WITHIN.as_secs())),
-    };
+    let store = reaches(async { state.store.job_view(0).await.map_err(anyhow::Error::from) }).await;
     // A passive look at a queue: it connects, and a queue that is not there is no error.
-    let queue = tokio::time::timeout(READY_WITHIN, state.queue.waiting("readyz")).await;
-    let queue = match queue {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(_) => Err(format!("no answer within {} s", READY_WITHIN.as_secs())),
-    };
-    let shown = |check: &Result<(), String>| match check {
-        Ok(()) => Value::from("ok"),
-        Err(why) => Value::from(why.as_str()),
-    };
-    let ready = store.is_ok() && queue.is_ok();
+    let queue = reaches(state.queue.waiting("readyz")).await;
+    let ready = store.is_none() && queue.is_none();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "store": shown(&store),
-        "queue": shown(&queue),
+        "store": store.unwrap_or_else(|| "ok".into()),
+        "queue": queue.unwrap_or_else(|| "ok".into()),
     });
     let code = if ready {
         StatusCode::OK
@@ -261,4 +247,13 @@ pub async fn ready(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(warp::reply::with_status(warp::reply::json(&body), code))
+}
+
+/// Why `check` did not answer within `READY_WITHIN`, or `None` when it did.
+async fn reaches<T>(check: impl std::future::Future<Output = anyhow::Result<T>>) -> Option<String> {
+    match tokio::time::timeout(READY_WITHIN, check).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(_) => Some(format!("no answer within {} s", READY_WITHIN.as_secs())),
+    }
 }
