@@ -162,6 +162,20 @@ fn spawn_up_with(data_dir: &std::path::Path, log: &str, stderr: Stdio, env: &[(&
     Up { child, api }
 }
 
+/// The process's stderr, a line at a time, read by a thread of its own.
+fn stderr_lines(up: &mut Up) -> std::sync::mpsc::Receiver<String> {
+    let stderr = up.child.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
 impl Drop for Up {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -262,15 +276,7 @@ async fn log_lines_show_no_credentials() {
     const PASSWORD: &str = "hunter2";
     let data = tempfile::tempdir().expect("data dir");
     let mut up = spawn_up(data.path(), "info", Stdio::piped());
-    let stderr = up.child.stderr.take().expect("stderr");
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = stderr_lines(&mut up);
     // Nothing listens on port 1: the download is refused and retried, then the callback.
     post(
         &up.api,
@@ -318,15 +324,7 @@ async fn json_logs_are_one_object_a_line_with_the_units_fields() {
         Stdio::piped(),
         &[("CROWD_LOG_FORMAT", "json")],
     );
-    let stderr = up.child.stderr.take().expect("stderr");
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = stderr_lines(&mut up);
     // Nothing listens on port 1: the download fails, and the stage says so.
     let job = post(
         &up.api,
