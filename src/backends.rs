@@ -6,10 +6,9 @@
 use std::{path::Path, sync::Arc};
 
 use crowd_shared::{
-    db,
     queue::{AmqpQueue, MemoryQueue, Queue},
     storage::{self, AssetStore},
-    store::{PgStore, SqliteStore, Store},
+    store::{postgres::pool, PgStore, SqliteStore, Store},
     Config,
 };
 
@@ -79,7 +78,7 @@ pub async fn open_store(
 }
 
 async fn postgres(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    db::migrate(&config.database_url).await?;
+    pool::migrate(&config.database_url).await?;
     Ok(Arc::new(
         PgStore::new(&config.database_url, config.db_pool_size)?
             .listing_at_most(config.max_listed_outputs),

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crowd::one_machine;
 use crowd::shared::{
-    db,
     shutdown::{cancel_on_signal, CancellationToken},
+    store::postgres::pool,
     telemetry, Config,
 };
 
@@ -202,7 +202,9 @@ async fn main() -> anyhow::Result<()> {
             let listener = bind(&listen, &mut config).await?;
             crowd::run_all(config, listener, shutdown).await
         }
-        Command::Migrate => db::migrate(&config.database_url).await.context("migrating"),
+        Command::Migrate => pool::migrate(&config.database_url)
+            .await
+            .context("migrating"),
         Command::Cleanup { days, data_dir } => {
             if let Err(e) = cleanup(&mut config, days, &data_dir).await {
                 // As every client command reports a failure.

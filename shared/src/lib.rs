@@ -1,11 +1,8 @@
 //! What the api, the dispatcher and the worker all need: the domain types and the job
-//! state machine, configuration, the wire messages, the AMQP topology, the Postgres pool and
-//! migrations, the asset stores, tracing and shutdown.
+//! state machine, configuration, the wire messages, the stores and queues with their adapters, the asset stores, tracing and shutdown.
 
-pub mod amqp;
 pub mod catalog;
 pub mod config;
-pub mod db;
 pub mod idempotency;
 pub mod job_view;
 pub mod jobs;

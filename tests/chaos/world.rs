@@ -101,7 +101,7 @@ impl World {
             allowed_networks: vec!["127.0.0.0/8".into()],
             ..Config::default()
         };
-        crowd::shared::db::migrate(&config.database_url)
+        crowd::shared::store::postgres::pool::migrate(&config.database_url)
             .await
             .expect("migrations");
         let api_port = free_port();
@@ -270,7 +270,8 @@ impl World {
         loop {
             let mut left = Vec::new();
             let heartbeats =
-                crowd::shared::amqp::QueueNames::new(&self.config.queue_prefix).heartbeats();
+                crowd::shared::queue::amqp::wire::QueueNames::new(&self.config.queue_prefix)
+                    .heartbeats();
             // Heartbeats are short-lived and read without acks; only work and results count.
             for queue in broker::queues_of(&self.config)
                 .into_iter()

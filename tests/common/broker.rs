@@ -1,7 +1,7 @@
 //! What tests ask of RabbitMQ directly: how many messages and consumers a queue has, and
 //! removing what a stack declared.
 
-use crowd::shared::{amqp, Config};
+use crowd::shared::{queue::amqp::wire as amqp, Config};
 use lapin::options::QueueDeclareOptions;
 
 /// What a queue holds now.

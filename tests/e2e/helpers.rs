@@ -191,7 +191,7 @@ impl TestStack {
             )
         };
         (options.configure)(&mut config);
-        crowd::shared::db::migrate(&database_url)
+        crowd::shared::store::postgres::pool::migrate(&database_url)
             .await
             .expect("migrations apply");
         TestStack {

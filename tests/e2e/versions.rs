@@ -81,11 +81,11 @@ async fn a_message_of_several_completions_records_each() {
 }
 
 async fn publish_raw(stack: &TestStack, body: &serde_json::Value) {
-    let names = crowd::shared::amqp::QueueNames::new(&stack.config.queue_prefix);
-    let conn = crowd::shared::amqp::connect(&stack.config.amqp_url, "test publisher")
+    let names = crowd::shared::queue::amqp::wire::QueueNames::new(&stack.config.queue_prefix);
+    let conn = crowd::shared::queue::amqp::wire::connect(&stack.config.amqp_url, "test publisher")
         .await
         .expect("connect");
-    let channel = crowd::shared::amqp::confirmed_channel(&conn)
+    let channel = crowd::shared::queue::amqp::wire::confirmed_channel(&conn)
         .await
         .expect("channel");
     channel

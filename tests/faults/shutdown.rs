@@ -34,7 +34,8 @@ async fn exit_of(mut child: Child, within: Duration) -> std::process::ExitStatus
 
 /// Consumers on the action's work queue.
 async fn consumers(stack: &TestStack, action: &str) -> u32 {
-    let queue = crowd::shared::amqp::QueueNames::new(&stack.config.queue_prefix).work(action);
+    let queue =
+        crowd::shared::queue::amqp::wire::QueueNames::new(&stack.config.queue_prefix).work(action);
     broker::queue_state(&stack.config.amqp_url, &queue)
         .await
         .expect("the work queue")

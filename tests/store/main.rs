@@ -23,7 +23,7 @@ async fn postgres_at() -> (Arc<dyn Store>, impl Drop, String) {
     let name = format!("crowd_test_store_{}_{}", std::process::id(), rand_suffix());
     let mut url = url::Url::parse(&admin).expect("database URL");
     url.set_path(&format!("/{name}"));
-    crowd::shared::db::migrate(url.as_str())
+    crowd::shared::store::postgres::pool::migrate(url.as_str())
         .await
         .expect("migrations");
     let store = PgStore::new(url.as_str(), 4).expect("store");

@@ -1,12 +1,12 @@
 //! The queue: how units reach workers and completions reach the dispatcher, behind one
-//! interface, so the dispatcher and the worker run the same code on RabbitMQ (`amqp.rs`) and,
+//! interface, so the dispatcher and the worker run the same code on RabbitMQ (`amqp/`) and,
 //! for the embedded default, in-process queues (`memory.rs`). The promises every implementation keeps: one
 //! queue per action; at most `prefetch` messages unacked per worker across all its queues (a
 //! message holds one unit, or several when a queue is deep: `packing`); a unit acked only once
 //! its completion is published; what was in flight and unacked when a
 //! link dies is delivered again.
 
-mod amqp;
+pub mod amqp;
 mod memory;
 pub mod packing;
 mod parts;

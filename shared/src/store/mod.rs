@@ -3,7 +3,7 @@
 //! the distributed services, SQLite in a file (`sqlite/`) for the embedded default.
 
 pub mod browse;
-mod postgres;
+pub mod postgres;
 mod sqlite;
 
 use std::{sync::Arc, time::Duration};

@@ -19,7 +19,7 @@ async fn session(
     wakeups: &Wakeups,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = crate::db::connection_config(database_url)?
+    let (client, mut connection) = super::pool::connection_config(database_url)?
         .connect(NoTls)
         .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

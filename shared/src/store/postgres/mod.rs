@@ -7,6 +7,7 @@ mod listen;
 mod nodes;
 mod outbox;
 mod outputs;
+pub mod pool;
 mod progress;
 mod rows;
 
@@ -47,7 +48,7 @@ pub struct PgStore {
 impl PgStore {
     pub fn new(database_url: &str, pool_size: usize) -> anyhow::Result<Self> {
         Ok(PgStore {
-            pool: crate::db::pool(database_url, pool_size)?,
+            pool: pool::pool(database_url, pool_size)?,
             database_url: database_url.to_string(),
             max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
         })

@@ -1,5 +1,7 @@
 //! The queue on RabbitMQ: durable queues, persistent messages, publisher confirms, manual acks.
 
+pub mod wire;
+
 use std::{
     collections::HashSet,
     sync::{
@@ -23,14 +25,12 @@ use lapin::{
 };
 use serde::de::DeserializeOwned;
 
+use self::wire::QueueNames;
 use super::{
     packing, Acker, ConsumerLink, Control, Deliveries, Delivery, Publish, Published, Queue,
     Refused, Reporter, Undecodable, Unpublishable, WorkerLink,
 };
-use crate::{
-    amqp::{self, QueueNames},
-    messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages},
-};
+use crate::messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages};
 
 /// Longest the relay waits for the broker with units claimed: a broker that blocks publishers
 /// (a memory or disk alarm) must not hold them, and the completions waiting on them, forever.
@@ -61,7 +61,7 @@ impl AmqpQueue {
             .create_channel()
             .await
             .context("opening the deletion channel")?;
-        amqp::declare_deleted(&channel, &self.names).await?;
+        wire::declare_deleted(&channel, &self.names).await?;
         let mine = channel
             .queue_declare(
                 "".into(),
@@ -91,7 +91,7 @@ impl AmqpQueue {
         let consumer = start_consumer(&channel, mine.name().as_str(), options).await?;
         Ok(consumer
             .filter_map(|d| async move {
-                let notice: amqp::JobDeleted = serde_json::from_slice(&d.ok()?.data).ok()?;
+                let notice: wire::JobDeleted = serde_json::from_slice(&d.ok()?.data).ok()?;
                 Some(notice.job_id)
             })
             .boxed())
@@ -103,13 +103,13 @@ impl AmqpQueue {
             .as_ref()
             .is_none_or(|(_, channel)| !channel.status().connected())
         {
-            let conn = amqp::connect(&self.url, "crowd deletions").await?;
+            let conn = wire::connect(&self.url, "crowd deletions").await?;
             let channel = conn.create_channel().await.context("opening a channel")?;
-            amqp::declare_deleted(&channel, &self.names).await?;
+            wire::declare_deleted(&channel, &self.names).await?;
             *announcer = Some((conn, channel));
         }
         let (_, channel) = announcer.as_ref().context("the announcer")?;
-        let body = serde_json::to_vec(&amqp::JobDeleted { job_id })?;
+        let body = serde_json::to_vec(&wire::JobDeleted { job_id })?;
         channel
             .basic_publish(
                 self.names.deleted().as_str().into(),
@@ -127,8 +127,8 @@ impl AmqpQueue {
 #[async_trait]
 impl Queue for AmqpQueue {
     async fn work_publisher(&self) -> anyhow::Result<Box<dyn Publish>> {
-        let conn = amqp::connect(&self.url, "crowd dispatcher relay").await?;
-        let channel = amqp::confirmed_channel(&conn).await?;
+        let conn = wire::connect(&self.url, "crowd dispatcher relay").await?;
+        let channel = wire::confirmed_channel(&conn).await?;
         Ok(Box::new(Publisher {
             conn,
             channel,
@@ -143,7 +143,7 @@ impl Queue for AmqpQueue {
         actions: &[String],
         prefetch: u16,
     ) -> anyhow::Result<WorkerLink> {
-        let conn = amqp::connect(&self.url, &format!("crowd worker {node}")).await?;
+        let conn = wire::connect(&self.url, &format!("crowd worker {node}")).await?;
         let mut consume = conn
             .create_channel()
             .await
@@ -167,9 +167,9 @@ impl Queue for AmqpQueue {
                 Some(prefetch_shares(prefetch, actions.len()))
             }
         };
-        let publish = amqp::confirmed_channel(&conn).await?;
-        amqp::declare_durable(&publish, &self.names.completions()).await?;
-        amqp::declare_heartbeats(&publish, &self.names).await?;
+        let publish = wire::confirmed_channel(&conn).await?;
+        wire::declare_durable(&publish, &self.names.completions()).await?;
+        wire::declare_heartbeats(&publish, &self.names).await?;
         // Heartbeats get a channel without confirms: nobody waits for theirs.
         let beats = conn
             .create_channel()
@@ -178,7 +178,7 @@ impl Queue for AmqpQueue {
         let mut consumers = Vec::new();
         for (i, action) in actions.iter().enumerate() {
             let queue = self.names.work(action);
-            amqp::declare_work(&consume, &queue).await?;
+            wire::declare_work(&consume, &queue).await?;
             if let Some(shares) = &shares {
                 // Applies to the consumers started after it on this channel: this one.
                 consume
@@ -211,13 +211,13 @@ impl Queue for AmqpQueue {
     }
 
     async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>> {
-        let conn = amqp::connect(&self.url, "crowd dispatcher completions").await?;
+        let conn = wire::connect(&self.url, "crowd dispatcher completions").await?;
         let channel = conn.create_channel().await.context("opening a channel")?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let queue = self.names.completions();
-        amqp::declare_durable(&channel, &queue).await?;
+        wire::declare_durable(&channel, &queue).await?;
         let consumer = start_consumer(&channel, &queue, BasicConsumeOptions::default()).await?;
         let tags = vec![consumer.tag()];
         Ok(ConsumerLink {
@@ -231,9 +231,9 @@ impl Queue for AmqpQueue {
     }
 
     async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>> {
-        let conn = amqp::connect(&self.url, "crowd dispatcher heartbeats").await?;
+        let conn = wire::connect(&self.url, "crowd dispatcher heartbeats").await?;
         let channel = conn.create_channel().await.context("opening a channel")?;
-        amqp::declare_heartbeats(&channel, &self.names).await?;
+        wire::declare_heartbeats(&channel, &self.names).await?;
         // Heartbeats are disposable: auto-ack (settling them is a no-op).
         let options = BasicConsumeOptions {
             no_ack: true,
@@ -271,7 +271,7 @@ impl Queue for AmqpQueue {
     }
 
     async fn waiting(&self, action: &str) -> anyhow::Result<u32> {
-        let conn = amqp::connect(&self.url, "crowd dispatcher probe").await?;
+        let conn = wire::connect(&self.url, "crowd dispatcher probe").await?;
         let channel = conn.create_channel().await.context("opening a channel")?;
         let queue = self.names.work(action);
         let passive = QueueDeclareOptions {
@@ -423,7 +423,7 @@ impl Reporter for AmqpReporter {
         let message = OneOrMany(completions.to_vec());
         let channel = self.publish.lock().await.clone();
         let queue = self.names.completions();
-        let Err(e) = amqp::publish_confirmed(&channel, &queue, &message).await else {
+        let Err(e) = wire::publish_confirmed(&channel, &queue, &message).await else {
             return Ok(());
         };
         if refused_by_broker(&e).is_none() {
@@ -433,8 +433,8 @@ impl Reporter for AmqpReporter {
         // published at the same moment: this one goes again alone, on a channel of its own,
         // where a refusal can only be its own.
         self.reopen_publish_channel().await?;
-        let alone = amqp::confirmed_channel(&self.conn).await?;
-        let again = amqp::publish_confirmed(&alone, &queue, &message).await;
+        let alone = wire::confirmed_channel(&self.conn).await?;
+        let again = wire::publish_confirmed(&alone, &queue, &message).await;
         if alone.status().connected() {
             alone.close(200, "done".into()).await.ok();
         }
@@ -448,7 +448,7 @@ impl Reporter for AmqpReporter {
     }
 
     async fn heartbeat(&self, beat: &Heartbeat) -> anyhow::Result<()> {
-        amqp::publish_heartbeat(&self.beats, &self.names, beat).await
+        wire::publish_heartbeat(&self.beats, &self.names, beat).await
     }
 }
 
@@ -456,7 +456,7 @@ impl AmqpReporter {
     async fn reopen_publish_channel(&self) -> anyhow::Result<()> {
         let mut channel = self.publish.lock().await;
         if !channel.status().connected() {
-            *channel = amqp::confirmed_channel(&self.conn).await?;
+            *channel = wire::confirmed_channel(&self.conn).await?;
         }
         Ok(())
     }
@@ -526,12 +526,12 @@ impl Publisher {
             let first = &message[0];
             let queue = self.names.work(&first.action);
             if !self.declared.contains(&queue) {
-                amqp::declare_work(&self.channel, &queue).await?;
+                wire::declare_work(&self.channel, &queue).await?;
                 self.declared.insert(queue.clone());
             }
-            let priority = amqp::work_priority(first);
+            let priority = wire::work_priority(first);
             let ids: Vec<i64> = message.iter().map(|u| u.unit_id).collect();
-            match amqp::publish_with_priority(&self.channel, &queue, &OneOrMany(message), priority)
+            match wire::publish_with_priority(&self.channel, &queue, &OneOrMany(message), priority)
                 .await
             {
                 Ok(confirm) => pending.push((ids, queue, confirm)),
@@ -545,7 +545,7 @@ impl Publisher {
             match confirm
                 .await
                 .map_err(anyhow::Error::from)
-                .and_then(|c| amqp::check_confirm(c, &queue))
+                .and_then(|c| wire::check_confirm(c, &queue))
             {
                 Ok(()) => published.confirmed.extend(ids),
                 Err(e) => {
@@ -560,7 +560,7 @@ impl Publisher {
     /// stays.
     async fn reopen_channel(&mut self) -> anyhow::Result<()> {
         if !self.channel.status().connected() {
-            self.channel = amqp::confirmed_channel(&self.conn).await?;
+            self.channel = wire::confirmed_channel(&self.conn).await?;
         }
         Ok(())
     }
