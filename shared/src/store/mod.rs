@@ -10,6 +10,8 @@ mod nodes;
 mod outbox;
 mod paging;
 pub mod postgres;
+#[cfg(test)]
+mod sql_words;
 mod sqlite;
 mod wakeups;
 
