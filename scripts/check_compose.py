@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Checks that a compose file deploys safely: images pinned, only the api published and on
-127.0.0.1 by default, no password written in the file, the api behind a login, and a stop grace
-longer than the services' own drain. Exits 1 and says what is wrong otherwise.
+"""Checks that a compose file deploys safely: images pinned, only the api (and MinIO's S3 port,
+for presigned links) published and on 127.0.0.1 by default, no password written in the file,
+the api behind a login, a stop grace longer than the services' own drain, a healthcheck on each
+crowd service, workers that scale, and a Dockerfile whose dependency layer knows every
+workspace member. Where `docker compose` is installed, it must accept the files too (`config`,
+which needs no Docker engine). Exits 1 and says what is wrong otherwise.
 
     python3 scripts/check_compose.py docker-compose.yml [compose.admin.yml]
 """
 
+import os
 import re
+import subprocess
 import sys
 
 import yaml
@@ -18,6 +23,12 @@ URL_PASSWORD = re.compile(r"://[^/@:]+:([^@/]+)@")
 VAR_DEFAULT = re.compile(r"\$\{\w+:-([^}]*)\}")
 CROWD_SERVICES = ("api", "dispatcher", "worker")
 MIN_STOP_GRACE_SECS = 30
+# Container ports published besides the api's, on 127.0.0.1 only. MinIO's S3 port: presigned
+# URLs are signed for CROWD_S3_PUBLIC_URL (http://127.0.0.1:9000), so the links to stored
+# files the api hands out open in this machine's browser; minio:9000 resolves only inside the
+# compose network.
+ALSO_PUBLISHED = {"minio": {"9000"}}
+REQUIRED_VARS = re.compile(r"\$\{(\w+):\?")
 
 
 def published(port):
@@ -33,6 +44,10 @@ def seconds(duration):
     return int(match.group(1)) if match else 0
 
 
+def container_port(port):
+    return str(port).rsplit(":", 1)[-1].split("/")[0]
+
+
 def check_main(compose, problems):
     services = compose.get("services", {})
     for name, service in services.items():
@@ -40,8 +55,11 @@ def check_main(compose, problems):
         if "build" not in service and not PINNED.search(image):
             problems.append(f"{name}: image {image!r} is not pinned to a release")
         ports = service.get("ports", [])
-        if name != "api" and ports:
-            problems.append(f"{name}: publishes {ports}; only the api may be published")
+        allowed = ALSO_PUBLISHED.get(name, set())
+        others = [p for p in ports if container_port(p) not in allowed]
+        if name != "api" and others:
+            problems.append(f"{name}: publishes {others}; only the api (and MinIO's S3 port) "
+                            "may be published")
         for port in ports:
             if published(port) != "127.0.0.1":
                 problems.append(f"{name}: {port!r} is not published on 127.0.0.1 by default")
@@ -65,6 +83,28 @@ def check_main(compose, problems):
         grace = seconds(services.get(name, {}).get("stop_grace_period", "10s"))
         if grace < MIN_STOP_GRACE_SECS:
             problems.append(f"{name}: stop_grace_period {grace}s is shorter than its drain")
+        test = (services.get(name, {}).get("healthcheck") or {}).get("test")
+        if not test or test == ["NONE"]:
+            problems.append(f"{name}: no healthcheck")
+    # --scale worker=N: a fixed name or a published port would clash between the copies.
+    worker = services.get("worker", {})
+    for key in ("container_name", "ports"):
+        if key in worker:
+            problems.append(f"worker: {key} set; --scale worker=N needs none")
+    check_public_url(services, problems)
+
+
+def check_public_url(services, problems):
+    """The host presigned links name is MinIO's port as published on this machine."""
+    here = {f"http://127.0.0.1:{str(p).split(':')[1]}"
+            for p in services.get("minio", {}).get("ports", [])
+            if published(p) == "127.0.0.1"}
+    for name in CROWD_SERVICES:
+        env = services.get(name, {}).get("environment", {})
+        url = env.get("CROWD_S3_PUBLIC_URL") if isinstance(env, dict) else None
+        if url is not None and url.rstrip("/") not in here:
+            problems.append(f"{name}: CROWD_S3_PUBLIC_URL {url} is not MinIO as published on "
+                            "this machine")
 
 
 def check_override(compose, problems):
@@ -74,13 +114,72 @@ def check_override(compose, problems):
                 problems.append(f"{name}: {port!r} is not published on 127.0.0.1")
 
 
+def workspace_members(cargo_toml):
+    """The members of the workspace in `cargo_toml` (read as text: no TOML library needed)."""
+    with open(cargo_toml) as f:
+        text = f.read()
+    match = re.search(r"^members\s*=\s*\[([^\]]*)\]", text, re.M)
+    return re.findall(r'"([^"]+)"', match.group(1)) if match else []
+
+
+def check_dockerfile(compose, compose_dir, problems):
+    """The Dockerfile builds dependencies from the manifests alone, with stub sources: it must
+    copy every workspace member's Cargo.toml and stub its src/lib.rs, or that step fails."""
+    contexts = {s["build"] if isinstance(s["build"], str) else s["build"].get("context", ".")
+                for s in compose.get("services", {}).values() if "build" in s}
+    for context in sorted(contexts):
+        root = os.path.join(compose_dir, context)
+        dockerfile = os.path.join(root, "Dockerfile")
+        if not os.path.exists(os.path.join(root, "Cargo.toml")) or not os.path.exists(dockerfile):
+            continue
+        with open(dockerfile) as f:
+            text = f.read()
+        stubbed = re.search(r"^ARG MEMBERS=\"([^\"]*)\"", text, re.M)
+        stubbed = set(stubbed.group(1).split()) if stubbed else set()
+        for member in workspace_members(os.path.join(root, "Cargo.toml")):
+            if not re.search(rf"^COPY {re.escape(member)}/Cargo\.toml ", text, re.M):
+                problems.append(f"Dockerfile: does not copy {member}/Cargo.toml before "
+                                "building the dependencies")
+            if member not in stubbed:
+                problems.append(f"Dockerfile: MEMBERS does not name {member}, so it gets no "
+                                "stub source")
+
+
+def check_with_docker_compose(paths, problems):
+    """`docker compose config -q`, with a dummy value for every variable the files require,
+    where the compose plugin is installed; skipped with a note otherwise."""
+    try:
+        version = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    except OSError:
+        version = None
+    if version is None or version.returncode != 0:
+        print("check_compose: no `docker compose` here: the files were not parsed by compose",
+              file=sys.stderr)
+        return
+    env = dict(os.environ)
+    for path in paths:
+        with open(path) as f:
+            for var in REQUIRED_VARS.findall(f.read()):
+                if not env.get(var):
+                    env[var] = "dummy-value-for-the-check"
+    command = ["docker", "compose"]
+    for path in paths:
+        command += ["-f", path]
+    run = subprocess.run(command + ["config", "-q"], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        problems.append(f"docker compose config: {run.stderr.strip() or run.stdout.strip()}")
+
+
 def main(paths):
     problems = []
     with open(paths[0]) as f:
-        check_main(yaml.safe_load(f), problems)
+        compose = yaml.safe_load(f)
+    check_main(compose, problems)
+    check_dockerfile(compose, os.path.dirname(os.path.abspath(paths[0])), problems)
     for path in paths[1:]:
         with open(path) as f:
             check_override(yaml.safe_load(f), problems)
+    check_with_docker_compose(paths, problems)
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -1,7 +1,8 @@
 //! Deployment defaults, on the `crowd` binary as operators run it: the api listens on this
 //! machine only unless told otherwise, will not listen beyond it without a login (unless that is
 //! deliberate), logs a wrong login with the client's address and never the password tried; and
-//! `docker-compose.yml` publishes only the api, on 127.0.0.1, with no password of its own.
+//! `docker-compose.yml` publishes only the api (and MinIO for its links), on 127.0.0.1, with no
+//! password of its own; the Kubernetes manifests pass their schemas and the project's checks.
 
 use std::{
     io::Read,
@@ -196,7 +197,7 @@ fn http_get(port: u16, pair: &str) -> String {
 }
 
 #[test]
-fn the_compose_file_publishes_only_the_api_on_this_machine() {
+fn the_compose_file_publishes_only_the_api_and_minio_on_this_machine() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(root.join("scripts/check_compose.py"))
@@ -204,6 +205,22 @@ fn the_compose_file_publishes_only_the_api_on_this_machine() {
         .arg(root.join("compose.admin.yml"))
         .output()
         .expect("python3 runs (with PyYAML: pip install pyyaml)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_kubernetes_manifests_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("scripts/check_manifests.py"))
+        .arg(root.join("deploy/kubernetes"))
+        .output()
+        .expect("python3 runs (with kubernetes-validate: pip install kubernetes-validate)");
     assert!(
         out.status.success(),
         "{}{}",
