@@ -6,6 +6,7 @@ mod backends;
 pub mod exposure;
 pub mod one_machine;
 pub mod private_dir;
+mod probes;
 
 use std::{
     future::Future,
@@ -15,6 +16,7 @@ use std::{
 };
 
 use crowd_shared::{
+    health::Readiness,
     jobs,
     queue::{AmqpQueue, Queue},
     retry,
@@ -126,25 +128,46 @@ pub async fn run_api(
     Ok(())
 }
 
-/// Runs a dispatcher on Postgres and RabbitMQ, after applying migrations.
+/// Runs a dispatcher on Postgres and RabbitMQ, after applying migrations; with its metrics
+/// and probes listener when `metrics_port` is set.
 pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let probes = probes::bind(&config).await?;
     match distributed_when_ready(&config, &shutdown).await {
-        Some(backends) => dispatcher_on(&config, &backends, shutdown).await,
+        Some(backends) => {
+            let readiness = Readiness::dispatcher(backends.store.clone(), backends.queue.clone());
+            let (ran, ()) = tokio::join!(
+                dispatcher_on(&config, &backends, shutdown.clone()),
+                probes::serve(probes, readiness, &config, shutdown.clone()),
+            );
+            ran
+        }
         None => Ok(()),
     }
 }
 
-/// Runs a worker on RabbitMQ (which it reconnects to by itself) and the configured asset store.
+/// Runs a worker on RabbitMQ (which it reconnects to by itself) and the configured asset
+/// store; with its metrics and probes listener when `metrics_port` is set.
 pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let queue = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
-    let assets = retry::until_ready("reaching the asset store", &shutdown, || {
-        storage::from_config(&config)
-    })
-    .await;
-    match assets {
-        Some(assets) => worker_on(&config, queue, assets, shutdown).await,
-        None => Ok(()),
-    }
+    let queue: Arc<dyn Queue> = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
+    let probes = probes::bind(&config).await?;
+    let served = probes::serve(
+        probes,
+        Readiness::worker(queue.clone()),
+        &config,
+        shutdown.clone(),
+    );
+    let ran = async {
+        let assets = retry::until_ready("reaching the asset store", &shutdown, || {
+            storage::from_config(&config)
+        })
+        .await;
+        match assets {
+            Some(assets) => worker_on(&config, queue.clone(), assets, shutdown.clone()).await,
+            None => Ok(()),
+        }
+    };
+    let (ran, ()) = tokio::join!(ran, served);
+    ran
 }
 
 /// The api, a dispatcher and a worker in one process, on Postgres and RabbitMQ.

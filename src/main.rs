@@ -32,8 +32,12 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API. Example: `crowd api --port 9173`
     Api(Listen),
-    /// Dispatch work units and move jobs on. Example: `crowd dispatcher`
-    Dispatcher,
+    /// Dispatch work units and move jobs on. Example: `crowd dispatcher --metrics-port 9464`
+    Dispatcher {
+        /// Serve /metrics, /healthz and /readyz on this port (on `metrics_host`).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
     /// Run work units. Example: `crowd worker --max-workers 8 --actions word_count`
     Worker {
         /// Units run at once (and the prefetch).
@@ -45,6 +49,9 @@ enum Command {
         /// A label shown beside this node in /status.
         #[arg(long)]
         tag: Option<String>,
+        /// Serve /metrics, /healthz and /readyz on this port (on `metrics_host`).
+        #[arg(long)]
+        metrics_port: Option<u16>,
     },
     /// Everything in one process with nothing installed: SQLite in --data-dir, in-process
     /// queues, files on disk. Example: `crowd up --port 9173 --data-dir crowd-data`
@@ -147,12 +154,17 @@ async fn main() -> anyhow::Result<()> {
             let listener = bind(&listen, &mut config).await?;
             crowd::run_api(config, listener, shutdown).await
         }
-        Command::Dispatcher => crowd::run_dispatcher(config, shutdown).await,
+        Command::Dispatcher { metrics_port } => {
+            config.metrics_port = metrics_port.or(config.metrics_port);
+            crowd::run_dispatcher(config, shutdown).await
+        }
         Command::Worker {
             max_workers,
             actions,
             tag,
+            metrics_port,
         } => {
+            config.metrics_port = metrics_port.or(config.metrics_port);
             if let Some(n) = max_workers {
                 config.max_workers = n;
             }

@@ -47,6 +47,7 @@ pub async fn create_job(
     let (id, replayed) = match store_job(&state, &job, stages, key).await? {
         KeyedOutcome::Created(id) => {
             tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
+            crowd_shared::metrics::job_created(&job.action);
             (id, false)
         }
         KeyedOutcome::Replayed(id) => {
@@ -226,34 +227,14 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
     })
 }
 
-/// How long `/readyz` waits for the store or the queue to answer.
-const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// `GET /readyz`: 200 when this api reaches its store and its queue, 503 (saying which it
-/// cannot reach) otherwise.
+/// `GET /readyz`: 200 when this api reaches its store, 503 (saying why) otherwise; the
+/// queue's state is reported beside it.
 pub async fn ready(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
-    let store = reaches(async { state.store.job_view(0).await.map_err(anyhow::Error::from) }).await;
-    // A passive look at a queue: it connects, and a queue that is not there is no error.
-    let queue = reaches(state.queue.waiting("readyz")).await;
-    let ready = store.is_none() && queue.is_none();
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "store": store.unwrap_or_else(|| "ok".into()),
-        "queue": queue.unwrap_or_else(|| "ok".into()),
-    });
+    let (ready, body) = state.readiness.check().await;
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(warp::reply::with_status(warp::reply::json(&body), code))
-}
-
-/// Why `check` did not answer within `READY_WITHIN`, or `None` when it did.
-async fn reaches<T>(check: impl std::future::Future<Output = anyhow::Result<T>>) -> Option<String> {
-    match tokio::time::timeout(READY_WITHIN, check).await {
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(format!("{e:#}")),
-        Err(_) => Some(format!("no answer within {} s", READY_WITHIN.as_secs())),
-    }
 }

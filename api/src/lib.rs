@@ -16,7 +16,9 @@ mod job_fields;
 mod job_request;
 mod listing;
 mod methods;
+mod metrics_page;
 mod ops_page;
+pub mod probes;
 mod routes;
 mod same_origin;
 mod server;
@@ -26,8 +28,8 @@ mod unread_body;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use crowd_shared::{
-    catalog::Catalog, queue::Queue, shutdown::CancellationToken, storage::AssetStore, store::Store,
-    Config,
+    catalog::Catalog, health::Readiness, queue::Queue, shutdown::CancellationToken,
+    storage::AssetStore, store::Store, Config,
 };
 use tokio::net::TcpListener;
 
@@ -54,6 +56,10 @@ pub struct ApiState {
     /// A node unheard for this long is no longer listed.
     pub node_ttl: Duration,
     pub credentials: Option<(String, String)>,
+    /// Who may read `/metrics` (`metrics_login`, or the api's login).
+    pub metrics_credentials: Option<(String, String)>,
+    /// What `/readyz` checks.
+    pub readiness: Readiness,
     /// Host names the api answers to (any when empty).
     pub allowed_hosts: Arc<Vec<String>>,
     /// What `/events` streams.
@@ -70,7 +76,9 @@ impl ApiState {
         assets: Arc<dyn AssetStore>,
         catalog: Catalog,
     ) -> Arc<Self> {
+        crowd_shared::metrics::install();
         Arc::new(ApiState {
+            readiness: Readiness::api(store.clone(), queue.clone()),
             store,
             queue,
             assets,
@@ -84,6 +92,9 @@ impl ApiState {
             node_ttl: config.heartbeat_interval() * 3,
             credentials: config
                 .credentials()
+                .map(|(l, p)| (l.to_string(), p.to_string())),
+            metrics_credentials: config
+                .metrics_credentials()
                 .map(|(l, p)| (l.to_string(), p.to_string())),
             allowed_hosts: Arc::new(config.allowed_hosts.clone()),
             snapshots: events::Snapshots::new(),

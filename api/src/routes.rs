@@ -9,7 +9,7 @@ use warp::{Filter, Reply};
 use crate::{
     allowed_hosts, auth, error, events, handlers, idempotency_key, job_body, listing,
     methods::{self, READ, READ_OR_DELETE, READ_OR_POST},
-    ops_page, same_origin,
+    metrics_page, ops_page, same_origin,
     short::Short,
     ApiState,
 };
@@ -93,9 +93,16 @@ pub fn routes(
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
     let readyz = warp::path!("readyz")
         .and(methods::only(READ))
-        .and(with_state)
+        .and(with_state.clone())
         .and_then(handlers::ready);
     let health = healthz.or(readyz);
+    // Its own login (`metrics_login`, or the api's), so a scraper needs no more than that.
+    let scrape = warp::path!("metrics")
+        .and(methods::only(READ))
+        .and(allowed_hosts::require(state.allowed_hosts.clone()))
+        .and(auth::require(state.metrics_credentials.clone()))
+        .and(with_state)
+        .and_then(metrics_page::scrape);
 
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
     let browsing = units.or(outputs).or(events).or(ops);
@@ -104,6 +111,7 @@ pub fn routes(
         .and(same_origin::require())
         .and(cloudcrowd.or(browsing));
     health
+        .or(scrape)
         .or(guarded)
         .recover(error::recover)
         // A path can be as long as a request head (hundreds of KB): logged cut short.

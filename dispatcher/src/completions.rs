@@ -11,6 +11,7 @@ use std::{
 use crowd_shared::{
     jobs,
     messages::{Completion, Completions, OneOrMany, Outcome, UnitAttempt},
+    metrics,
     queue::{Acker, Delivery},
     shutdown::CancellationToken,
     store::{Applied, StoreError},
@@ -78,8 +79,13 @@ async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
     if completions.is_empty() {
         return;
     }
+    let started = std::time::Instant::now();
     let recorded = match record(d, &completions).await {
-        Ok(applied) => applied,
+        Ok(applied) => {
+            let results: Vec<&'static str> = applied.iter().map(|a| a.result()).collect();
+            metrics::completions_applied(&results, started.elapsed());
+            applied
+        }
         Err(e) => {
             tracing::warn!(
                 completions = completions.len(),

@@ -10,7 +10,7 @@ use std::{
 };
 
 use crowd_shared::{
-    jobs,
+    jobs, metrics,
     outbound::{Outbound, Purpose},
     outbound_http::{self, CheckedResolver},
     shown::ShownUrl,
@@ -104,6 +104,7 @@ impl Delivery {
             Err(Failure::Refused(why)) => {
                 // Refused now, refused on every retry: given up at once.
                 tracing::warn!(job.id = id, url = %shown, error = %why, "callback refused");
+                metrics::callback_delivery("refused");
                 d.store
                     .callback_failed(id, &why, MAX_RETRY_DELAY, Duration::ZERO)
                     .await?;
@@ -111,6 +112,10 @@ impl Delivery {
             }
             Err(Failure::Other(why)) => Answered::Failed(why),
         };
+        metrics::callback_delivery(match answered {
+            Answered::Taken | Answered::Delivered => "delivered",
+            Answered::Failed(_) => "failed",
+        });
         match answered {
             Answered::Taken => {
                 tracing::info!(job.id = id, "callback answered 201: deleting the job");

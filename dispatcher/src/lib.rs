@@ -43,6 +43,7 @@ impl Dispatcher {
         queue: Arc<dyn Queue>,
         assets: Arc<dyn AssetStore>,
     ) -> Arc<Self> {
+        crowd_shared::metrics::install();
         Arc::new(Dispatcher {
             store,
             queue,

@@ -8,6 +8,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
     messages::{encoded_len, WorkMessage},
+    metrics,
     queue::{Publish, Published, Unpublishable},
     recent::RecentIds,
     shutdown::CancellationToken,
@@ -77,6 +78,7 @@ async fn relay_all(
             .store
             .relay_pending(BATCH, d.max_attempts, &mut bounded)
             .await?;
+        metrics::units_published(relayed.claimed);
         if let Some(e) = relayed.refused {
             return Err(e.context("the queue did not confirm some units; they stay pending"));
         }

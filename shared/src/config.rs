@@ -165,6 +165,26 @@ pub struct Config {
     /// How long an `Idempotency-Key` of `POST /jobs` names the job it created, in seconds;
     /// after that the key is forgotten and may make a new job. 0: keys are not kept at all.
     pub idempotency_key_secs: u64,
+    /// Where the dispatcher's and the worker's own listener serves `/metrics`, `/healthz` and
+    /// `/readyz` (the api serves them on its own port): this machine only unless said
+    /// otherwise. No listener when `metrics_port` is unset.
+    pub metrics_host: String,
+    pub metrics_port: Option<u16>,
+    /// HTTP basic auth for `/metrics`, when both are set; otherwise the api's `login` and
+    /// `password` guard it, when they are set.
+    pub metrics_login: Option<String>,
+    pub metrics_password: Option<Secret>,
+    /// The kind of work queues declared on RabbitMQ: `classic` (the default) or `quorum`
+    /// (replicated; what a RabbitMQ cluster should use).
+    pub queue_type: QueueType,
+}
+
+/// The kind of RabbitMQ queue that holds each action's units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    Classic,
+    Quorum,
 }
 
 impl Default for Config {
@@ -221,6 +241,11 @@ impl Default for Config {
             poll_interval_ms: 2_000,
             lost_unit_secs: 300,
             idempotency_key_secs: 24 * 60 * 60,
+            metrics_host: "127.0.0.1".into(),
+            metrics_port: None,
+            metrics_login: None,
+            metrics_password: None,
+            queue_type: QueueType::Classic,
         }
     }
 }
@@ -289,6 +314,14 @@ impl Config {
         match (&self.login, &self.password) {
             (Some(login), Some(password)) => Some((login, password.expose())),
             _ => None,
+        }
+    }
+
+    /// Who may read `/metrics`: `metrics_login` when it is set, the api's login otherwise.
+    pub fn metrics_credentials(&self) -> Option<(&str, &str)> {
+        match (&self.metrics_login, &self.metrics_password) {
+            (Some(login), Some(password)) => Some((login, password.expose())),
+            _ => self.credentials(),
         }
     }
 

@@ -3,11 +3,13 @@
 
 pub mod catalog;
 pub mod config;
+pub mod health;
 pub mod idempotency;
 pub mod job_view;
 pub mod jobs;
 pub mod lane;
 pub mod messages;
+pub mod metrics;
 pub mod outbound;
 pub mod outbound_http;
 pub mod queue;

@@ -68,12 +68,23 @@ impl Drop for Database {
 
 impl Api {
     fn start(db: &Database, args: &[&str], env: &[(&str, &str)]) -> Api {
+        Api::start_part("api", "--port", db, args, env)
+    }
+
+    /// `crowd <part>` with `port_flag` set to a free port.
+    fn start_part(
+        part: &str,
+        port_flag: &str,
+        db: &Database,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Api {
         let port = free_port();
         let dir = tempfile::tempdir().expect("a working directory");
         let mut command = Command::new(env!("CARGO_BIN_EXE_crowd"));
         command
-            .arg("api")
-            .args(["--port", &port.to_string()])
+            .arg(part)
+            .args([port_flag, &port.to_string()])
             .args(args)
             .current_dir(dir.path())
             .env_clear()
@@ -86,7 +97,7 @@ impl Api {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command.spawn().expect("start crowd api");
+        let child = command.spawn().expect("start crowd");
         Api { child, port }
     }
 
@@ -227,4 +238,122 @@ fn the_kubernetes_manifests_are_valid() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `GET path` on 127.0.0.1:`port`, with basic auth `pair` if given: the status code and body.
+fn get(port: u16, path: &str, pair: Option<&str>) -> (u16, String) {
+    use base64::Engine;
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let auth = pair
+        .map(|pair| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            format!("Authorization: Basic {encoded}\r\n")
+        })
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok();
+    let code = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string());
+    (code, body.unwrap_or_default())
+}
+
+/// Asks `path` until it answers 200 (a process starting: no event to wait on); its body.
+fn ready_body(part: &mut Api, path: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code, body) = get(part.port, path, None);
+        if code == 200 {
+            return body;
+        }
+        if part.child.try_wait().expect("try_wait").is_some() || Instant::now() > deadline {
+            panic!(
+                "{path} never answered 200 (last {code} {body}): {}",
+                std::mem::replace(part, dead()).log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn dead() -> Api {
+    Api {
+        child: Command::new("true").spawn().expect("true"),
+        port: 0,
+    }
+}
+
+fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+#[test]
+fn a_dispatcher_and_a_worker_serve_probes_and_metrics_on_their_own_port() {
+    let db = Database::new("probes");
+    let prefix = format!("crowd_test_probes_{}", std::process::id());
+    let storage = tempfile::tempdir().expect("a storage dir");
+    let storage = storage.path().to_str().expect("utf-8").to_string();
+    let env = [
+        ("AMQP_URL", amqp_url()),
+        ("CROWD_QUEUE_PREFIX", prefix.clone()),
+        ("CROWD_LOCAL_STORAGE_PATH", storage.clone()),
+        ("CROWD_METRICS_LOGIN", "scraper".into()),
+        ("CROWD_METRICS_PASSWORD", "scrape-secret".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for part in ["dispatcher", "worker"] {
+        let mut process = Api::start_part(part, "--metrics-port", &db, &[], &env);
+        let ready = ready_body(&mut process, "/readyz");
+        assert!(ready.contains(r#""queue":"ok""#), "{part}: {ready}");
+        if part == "dispatcher" {
+            assert!(ready.contains(r#""store":"ok""#), "{part}: {ready}");
+        } else {
+            assert!(!ready.contains("store"), "a worker has no store: {ready}");
+        }
+        assert_eq!(get(process.port, "/healthz", None).0, 200, "{part}");
+        assert_eq!(
+            get(process.port, "/metrics", None).0,
+            401,
+            "{part}: metrics need the login"
+        );
+        let (code, metrics) = get(process.port, "/metrics", Some("scraper:scrape-secret"));
+        assert_eq!(code, 200, "{part}: {metrics}");
+        assert!(
+            metrics.contains("process_resident_memory_bytes"),
+            "{part}: {metrics}"
+        );
+        process.log();
+    }
+}
+
+#[test]
+fn an_api_that_cannot_reach_its_broker_is_still_ready_and_says_so() {
+    let db = Database::new("broker_away");
+    let closed = free_port();
+    let mut api = Api::start(
+        &db,
+        &[],
+        &[(
+            "AMQP_URL",
+            &format!("amqp://guest:guest@127.0.0.1:{closed}/%2f"),
+        )],
+    );
+    // Jobs posted now wait in the outbox: the api stays in service.
+    let body = ready_body(&mut api, "/readyz");
+    assert!(body.contains(r#""store":"ok""#), "{body}");
+    assert!(!body.contains(r#""queue":"ok""#), "{body}");
+    api.log();
 }

@@ -79,7 +79,54 @@ async fn an_api_without_its_database_is_not_ready(backend: Backend) {
     stack.stop().await;
 }
 
+/// After a job, `/metrics` (behind its own login) counts it, its units and the queue, beside
+/// the process's own figures.
+async fn metrics_count_jobs_units_and_queues(backend: Backend) {
+    let mut stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            configure: |c| {
+                c.metrics_login = Some("scraper".into());
+                c.metrics_password = Some(crowd::shared::Secret::new("scrape-secret"));
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let id = stack
+        .post_id(json!({"action": "word_count", "inputs": ["one two", "three"]}))
+        .await;
+    assert_eq!(stack.wait_for_job(id).await["status"], "succeeded");
+    let scrape = |login: Option<&'static str>| {
+        let request = stack.http.get(stack.url("/metrics"));
+        let request = match login {
+            Some(password) => request.basic_auth("scraper", Some(password)),
+            None => request,
+        };
+        async move { request.send().await.expect("GET /metrics") }
+    };
+    assert_eq!(scrape(None).await.status().as_u16(), 401);
+    assert_eq!(scrape(Some("wrong")).await.status().as_u16(), 401);
+    let reply = scrape(Some("scrape-secret")).await;
+    assert_eq!(reply.status().as_u16(), 200);
+    let text = reply.text().await.expect("the metrics");
+    for expected in [
+        r#"crowd_jobs_created_total{action="word_count"}"#,
+        r#"crowd_jobs_completed_total{action="word_count",status="succeeded"}"#,
+        r#"crowd_units_run_total{action="word_count",stage="process",outcome="succeeded"}"#,
+        r#"crowd_unit_run_seconds_bucket{action="word_count",stage="merge",le="#,
+        r#"crowd_completions_applied_total{result="recorded"}"#,
+        r#"crowd_queue_waiting_units{action="word_count"} 0"#,
+        "crowd_outbox_lag_seconds 0",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(expected), "{expected} is not in:\n{text}");
+    }
+    stack.stop().await;
+}
+
 crate::on_both_backends!(
     probes_need_no_login_and_say_what_is_reachable,
     an_api_without_its_database_is_not_ready,
+    metrics_count_jobs_units_and_queues,
 );

@@ -76,6 +76,7 @@ impl WorkerEnv {
         queue: Arc<dyn Queue>,
         store: Arc<dyn AssetStore>,
     ) -> anyhow::Result<Self> {
+        crowd_shared::metrics::install();
         let actions: Vec<String> = registry
             .names()
             .filter(|name| config.actions.is_empty() || config.actions.iter().any(|a| a == name))

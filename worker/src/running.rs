@@ -107,6 +107,7 @@ impl Running {
             },
         );
         self.count.send_replace(units.len());
+        crowd_shared::metrics::units_running(units.len());
         true
     }
 
@@ -149,6 +150,7 @@ impl Running {
         }
         let run = units.remove(&unit_id);
         self.count.send_replace(units.len());
+        crowd_shared::metrics::units_running(units.len());
         run.map(|run| run.ackers).unwrap_or_default()
     }
 
@@ -176,6 +178,7 @@ impl Running {
             })
             .collect();
         self.count.send_replace(units.len());
+        crowd_shared::metrics::units_running(units.len());
         stopped
     }
 
@@ -197,6 +200,7 @@ impl Running {
             }
         }
         self.count.send_replace(0);
+        crowd_shared::metrics::units_running(0);
         n
     }
 }

@@ -122,8 +122,17 @@ async fn run(env: Arc<WorkerEnv>, msg: WorkMessage) {
     let Ok(slot) = env.slots.clone().acquire_owned().await else {
         return; // never closed
     };
+    let started = std::time::Instant::now();
     let completion = within_limit(stage::run(&env, &msg).await, env.max_message_bytes);
     drop(slot);
+    let outcome = match &completion.outcome {
+        Outcome::Succeeded { .. } => "succeeded",
+        Outcome::Failed {
+            retryable: true, ..
+        } if msg.attempt < msg.max_attempts => "retried",
+        Outcome::Failed { .. } => "failed",
+    };
+    crowd_shared::metrics::unit_ran(&msg.action, msg.stage, outcome, started.elapsed());
     if !env.reports.send(completion).await {
         return; // The worker is closing; the queue hands the unit out again.
     }

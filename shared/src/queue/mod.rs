@@ -132,6 +132,15 @@ pub trait Queue: Send + Sync + 'static {
     /// Units waiting (not delivered to anyone) in an action's queue; 0 if it has no queue.
     async fn waiting(&self, action: &str) -> anyhow::Result<u32>;
 
+    /// `waiting` of each action, in order.
+    async fn waiting_in(&self, actions: &[String]) -> anyhow::Result<Vec<u32>> {
+        let mut counts = Vec::with_capacity(actions.len());
+        for action in actions {
+            counts.push(self.waiting(action).await?);
+        }
+        Ok(counts)
+    }
+
     /// Tells every connected worker that the job is deleted, so they drop its queued units
     /// and stop its running ones. Best effort: a worker that misses it runs the units, and
     /// their late results (and files) are thrown away.

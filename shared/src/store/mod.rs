@@ -51,6 +51,17 @@ pub enum Applied {
     Gone,
 }
 
+impl Applied {
+    /// Its name in the metrics.
+    pub fn result(self) -> &'static str {
+        match self {
+            Applied::Recorded => "recorded",
+            Applied::Stale(_) => "stale",
+            Applied::Gone => "gone",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Writes the job and its first units (the outbox) at once; returns its id.
@@ -164,6 +175,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Units that finished (succeeded, or failed for good) within the last `window`.
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64>;
+
+    /// How long the oldest unit waiting to be published has waited; `None` when none waits.
+    async fn outbox_lag(&self) -> StoreResult<Option<Duration>>;
 
     /// Up to `limit` complete jobs that completed more than `age` ago, oldest first.
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>>;

@@ -271,24 +271,47 @@ impl Queue for AmqpQueue {
     }
 
     async fn waiting(&self, action: &str) -> anyhow::Result<u32> {
+        let counts = self.waiting_in(&[action.to_string()]).await?;
+        Ok(counts.first().copied().unwrap_or(0))
+    }
+
+    /// One connection for all: a scrape asks for every action's queue at once.
+    async fn waiting_in(&self, actions: &[String]) -> anyhow::Result<Vec<u32>> {
         let conn = wire::connect(&self.url, "crowd dispatcher probe").await?;
-        let channel = conn.create_channel().await.context("opening a channel")?;
-        let queue = self.names.work(action);
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::durable()
-        };
-        let waiting = match channel
+        let counted = count_waiting(&conn, &self.names, actions).await;
+        conn.close(200, "probe done".into()).await.ok();
+        counted
+    }
+}
+
+/// A passive look at each action's queue: a queue that is not there holds nothing (and closes
+/// the channel that asked, so the next look opens another).
+async fn count_waiting(
+    conn: &Connection,
+    names: &QueueNames,
+    actions: &[String],
+) -> anyhow::Result<Vec<u32>> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::durable()
+    };
+    let mut channel = conn.create_channel().await.context("opening a channel")?;
+    let mut counts = Vec::with_capacity(actions.len());
+    for action in actions {
+        let queue = names.work(action);
+        match channel
             .queue_declare(queue.as_str().into(), passive, FieldTable::default())
             .await
         {
-            Ok(q) => Ok(q.message_count()),
-            Err(e) if is_not_found(&e) => Ok(0), // No queue: nothing waits in it.
-            Err(e) => Err(anyhow::Error::new(e).context(format!("inspecting {queue}"))),
-        };
-        conn.close(200, "probe done".into()).await.ok();
-        waiting
+            Ok(q) => counts.push(q.message_count()),
+            Err(e) if is_not_found(&e) => {
+                counts.push(0);
+                channel = conn.create_channel().await.context("opening a channel")?;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("inspecting {queue}"))),
+        }
     }
+    Ok(counts)
 }
 
 /// Starts a consumer on `queue` (the server names it).

@@ -142,6 +142,24 @@ pub(super) async fn finished_within(client: &Client, window: Duration) -> anyhow
     get(&row, 0)
 }
 
+/// The age of the oldest unit in the outbox: the head of each lane, so the claim index
+/// answers it however many units wait.
+pub(super) async fn outbox_lag(client: &Client) -> anyhow::Result<Option<Duration>> {
+    let row = client
+        .query_one(
+            "SELECT extract(epoch FROM now() - min(u.updated_at))::float8
+             FROM ((SELECT unit_id FROM outbox WHERE lane = 0 ORDER BY seq LIMIT 1)
+                   UNION ALL
+                   (SELECT unit_id FROM outbox WHERE lane = 1 ORDER BY seq LIMIT 1)) o
+             JOIN work_units u ON u.id = o.unit_id",
+            &[],
+        )
+        .await
+        .context("reading the outbox's lag")?;
+    let lag: Option<f64> = get(&row, 0)?;
+    Ok(lag.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+}
+
 pub(super) async fn complete_before(
     client: &Client,
     age: Duration,

@@ -284,6 +284,11 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
+    async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
+        let client = self.client().await?;
+        browse::outbox_lag(&client).await.map_err(classify)
+    }
+
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
         let client = self.client().await?;
         browse::complete_before(&client, age, limit)

@@ -205,6 +205,7 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
         return Ok(());
     }
     let tally = tally(&tx, job_id).await?;
+    let mut ended = None;
     for step in plan(status, has_merge, &tally) {
         match step {
             Move::SetStatus(next) => set_status(&tx, job_id, next).await?,
@@ -214,10 +215,14 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
             Move::Complete { status, outputs_of } => {
                 let outputs = stage_outputs(&tx, job_id, outputs_of, max_listed).await?;
                 complete_job(&tx, job_id, status, &outputs, outputs_of).await?;
+                ended = Some(status);
             }
         }
     }
     tx.commit().await.context("committing a job's progress")?;
+    if let Some(status) = ended {
+        crate::metrics::job_completed(&action, status);
+    }
     Ok(())
 }
 

@@ -142,6 +142,20 @@ pub(super) fn finished_within(conn: &Connection, window: Duration) -> anyhow::Re
     )?)
 }
 
+/// The age of the oldest pending unit: the oldest of each lane, which the outbox index
+/// answers however many units wait.
+pub(super) fn outbox_lag(conn: &mut Connection) -> anyhow::Result<Option<Duration>> {
+    let lag: Option<f64> = conn.query_row(
+        "SELECT unixepoch('subsec') - min(oldest)
+         FROM (SELECT min(updated_at) AS oldest FROM work_units WHERE state = 'pending' AND lane = 0
+               UNION ALL
+               SELECT min(updated_at) FROM work_units WHERE state = 'pending' AND lane = 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(lag.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+}
+
 pub(super) fn complete_before(
     conn: &Connection,
     age: Duration,

@@ -223,6 +223,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
+        self.with(|conn| browse::outbox_lag(conn)).await
+    }
+
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
         self.with(move |conn| browse::complete_before(conn, age, limit))
             .await

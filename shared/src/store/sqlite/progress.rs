@@ -112,8 +112,11 @@ pub(super) fn advance_job(
     // BEGIN IMMEDIATE takes the database's write lock: the job's lock, here.
     conn.execute_batch("BEGIN IMMEDIATE")?;
     match advance_locked(conn, job_id, max_listed) {
-        Ok(woke) => {
+        Ok((woke, ended)) => {
             conn.execute_batch("COMMIT")?;
+            if let Some((action, status)) = ended {
+                crate::metrics::job_completed(&action, status);
+            }
             Ok(woke)
         }
         Err(e) => {
@@ -123,7 +126,12 @@ pub(super) fn advance_job(
     }
 }
 
-fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow::Result<Woke> {
+/// Moves the job on; says what to wake and, when it ended the job, its action and status.
+fn advance_locked(
+    conn: &mut Connection,
+    job_id: i64,
+    max_listed: i64,
+) -> anyhow::Result<(Woke, Option<(String, JobStatus)>)> {
     let job = conn
         .query_row(
             "SELECT status, has_merge, action FROM jobs WHERE id = ?1",
@@ -138,11 +146,11 @@ fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow
         )
         .optional()?;
     let Some((status, has_merge, action)) = job else {
-        return Ok(Woke::default());
+        return Ok((Woke::default(), None));
     };
     let status = JobStatus::from_code(status).context("job with an unknown status")?;
     let Some(stage) = stage_of(status) else {
-        return Ok(Woke::default());
+        return Ok((Woke::default(), None));
     };
     // A unit of its stage still waiting: the plan would be empty, and one probe says so
     // without tallying every unit of the job.
@@ -153,13 +161,14 @@ fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow
         |r| r.get(0),
     )?;
     if waiting {
-        return Ok(Woke::default());
+        return Ok((Woke::default(), None));
     }
     let mut moves = SqliteMoves {
         conn,
         job_id,
         action,
         woke: Woke::default(),
+        ended: None,
     };
     let tally = moves.tally()?;
     for step in plan(status, has_merge, &tally) {
@@ -169,10 +178,12 @@ fn advance_locked(conn: &mut Connection, job_id: i64, max_listed: i64) -> anyhow
             Move::Complete { status, outputs_of } => {
                 let outputs = moves.stage_outputs(outputs_of, max_listed)?;
                 moves.complete(status, outputs, outputs_of)?;
+                moves.ended = Some(status);
             }
         }
     }
-    Ok(moves.woke)
+    let ended = moves.ended.map(|status| (moves.action.clone(), status));
+    Ok((moves.woke, ended))
 }
 
 /// The job's moves, inside the write transaction that is its lock.
@@ -181,6 +192,8 @@ struct SqliteMoves<'a> {
     job_id: i64,
     action: String,
     woke: Woke,
+    /// The status this transaction ended the job in.
+    ended: Option<JobStatus>,
 }
 
 impl SqliteMoves<'_> {

@@ -1,0 +1,34 @@
+//! `GET /metrics`: this process's Prometheus text, with what only a look at the queue and the
+//! store tells (units waiting in each action's queue, the outbox's lag) read at scrape time,
+//! each within a bound so a scrape answers while the broker or the database does not.
+
+use std::{sync::Arc, time::Duration};
+
+use crowd_shared::metrics;
+use warp::{Rejection, Reply};
+
+use crate::ApiState;
+
+/// Longest a scrape waits for the queue or the store.
+const LOOK_WITHIN: Duration = Duration::from_secs(2);
+
+pub async fn scrape(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
+    let actions: Vec<String> = state.catalog.keys().cloned().collect();
+    let (waiting, lag) = tokio::join!(
+        tokio::time::timeout(LOOK_WITHIN, state.queue.waiting_in(&actions)),
+        tokio::time::timeout(LOOK_WITHIN, state.store.outbox_lag()),
+    );
+    if let Ok(Ok(counts)) = waiting {
+        for (action, units) in actions.iter().zip(counts) {
+            metrics::queue_waiting(action, units);
+        }
+    }
+    if let Ok(Ok(lag)) = lag {
+        metrics::outbox_lag(lag.unwrap_or_default());
+    }
+    Ok(warp::reply::with_header(
+        metrics::render(),
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    ))
+}
