@@ -24,7 +24,7 @@ impl Backends {
     pub async fn distributed(config: &Config) -> anyhow::Result<Self> {
         Ok(Backends {
             store: postgres(config).await?,
-            queue: Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix)),
+            queue: Arc::new(AmqpQueue::from_config(config)),
             assets: storage::from_config(config).await?,
         })
     }
@@ -51,7 +51,7 @@ impl Backends {
             Arc::new(store)
         };
         let queue: Arc<dyn Queue> = if choice.rabbitmq {
-            Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix))
+            Arc::new(AmqpQueue::from_config(config))
         } else {
             crowd_dispatcher::job_progress::advance_every_incomplete_job(store.as_ref()).await?;
             Arc::new(MemoryQueue::new())

@@ -148,7 +148,7 @@ pub async fn run_dispatcher(config: Config, shutdown: CancellationToken) -> anyh
 /// Runs a worker on RabbitMQ (which it reconnects to by itself) and the configured asset
 /// store; with its metrics and probes listener when `metrics_port` is set.
 pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let queue: Arc<dyn Queue> = Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix));
+    let queue: Arc<dyn Queue> = Arc::new(AmqpQueue::from_config(&config));
     let probes = probes::bind(&config).await?;
     let served = probes::serve(
         probes,

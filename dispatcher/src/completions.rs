@@ -69,7 +69,8 @@ struct Received {
 }
 
 /// Records the batch, moves its jobs on, then settles every delivery of it.
-async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
+/// Records the completions the deliveries hold, moves their jobs on, then settles them.
+pub(crate) async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
     // One that names no unit is settled (dropped) there and then.
     let received: Vec<Received> = deliveries.into_iter().filter_map(readable).collect();
     let completions: Vec<Completion> = received

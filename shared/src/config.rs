@@ -177,6 +177,10 @@ pub struct Config {
     /// The kind of work queues declared on RabbitMQ: `classic` (the default) or `quorum`
     /// (replicated; what a RabbitMQ cluster should use).
     pub queue_type: QueueType,
+    /// Quorum queues only: deliveries of one unit's message before the broker gives up on it;
+    /// the dispatcher then fails the unit, saying so. A backstop: a worker that dies running a
+    /// unit makes it fail after `work_unit_retries` runs long before this.
+    pub queue_delivery_limit: u32,
 }
 
 /// The kind of RabbitMQ queue that holds each action's units.
@@ -246,6 +250,7 @@ impl Default for Config {
             metrics_login: None,
             metrics_password: None,
             queue_type: QueueType::Classic,
+            queue_delivery_limit: 20,
         }
     }
 }

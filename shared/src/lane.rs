@@ -54,10 +54,12 @@ impl Lane {
         }
     }
 
-    /// The message priority on a broker queue with two priorities (higher goes first).
+    /// The message priority on a broker queue with two priorities (higher goes first): 5, which
+    /// a classic queue of `x-max-priority` 1 takes as its 1, and a RabbitMQ 4 quorum queue as
+    /// its high priority (anything above 4).
     pub fn priority(self) -> u8 {
         match self {
-            Lane::First => 1,
+            Lane::First => 5,
             Lane::Bulk => 0,
         }
     }

@@ -40,7 +40,7 @@ pub async fn queue_state(amqp_url: &str, queue: &str) -> Option<QueueState> {
 /// The queues a stack of `config` declares.
 pub fn queues_of(config: &Config) -> Vec<String> {
     let names = amqp::QueueNames::new(&config.queue_prefix);
-    let mut queues = vec![names.completions(), names.heartbeats()];
+    let mut queues = vec![names.completions(), names.heartbeats(), names.poison()];
     queues.extend(
         crowd::worker::Registry::builtin()
             .names()

@@ -199,7 +199,7 @@ impl TestStack {
             api: String::new(),
             http: reqwest::Client::new(),
             store: Arc::new(PgStore::new(&database_url, 4).expect("store")),
-            queue: Arc::new(AmqpQueue::new(&config.amqp_url, &config.queue_prefix)),
+            queue: Arc::new(AmqpQueue::from_config(&config)),
             assets: storage::from_config(&config).await.expect("asset store"),
             probe: Probe::postgres(&database_url).await,
             config,

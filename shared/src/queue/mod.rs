@@ -22,7 +22,7 @@ pub use self::{
     memory::MemoryQueue,
     publish::{Publish, Published, Unpublishable},
 };
-use crate::messages::{Completion, Completions, Heartbeat, WorkMessage};
+use crate::messages::{Completion, Completions, Heartbeat, WorkMessage, WorkMessages};
 
 /// One message taken from a queue, to be settled with its acker.
 pub struct Delivery<T> {
@@ -125,6 +125,13 @@ pub trait Queue: Send + Sync + 'static {
 
     /// The completions, at most `prefetch` unacked at once.
     async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>>;
+
+    /// Units the broker gave up on (delivered its delivery limit of times, never settled), at
+    /// most `prefetch` unacked at once; `None` for a queue that has no such limit.
+    async fn poisoned(&self, prefetch: u16) -> anyhow::Result<Option<ConsumerLink<WorkMessages>>> {
+        let _ = prefetch;
+        Ok(None)
+    }
 
     /// Worker heartbeats; they need no ack.
     async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>>;

@@ -25,12 +25,15 @@ use lapin::{
 };
 use serde::de::DeserializeOwned;
 
-use self::wire::QueueNames;
+use self::wire::{Durable, QueueNames};
 use super::{
     packing, Acker, ConsumerLink, Control, Deliveries, Delivery, Publish, Published, Queue,
     Refused, Reporter, Undecodable, Unpublishable, WorkerLink,
 };
-use crate::messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages};
+use crate::{
+    config::QueueType,
+    messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages},
+};
 
 /// Longest the relay waits for the broker with units claimed: a broker that blocks publishers
 /// (a memory or disk alarm) must not hold them, and the completions waiting on them, forever.
@@ -42,6 +45,7 @@ const PACKED_MAX_BYTES: usize = 64 * 1024;
 pub struct AmqpQueue {
     url: String,
     names: QueueNames,
+    durable: Durable,
     /// The connection deletions are announced on, opened at the first one.
     announcer: tokio::sync::Mutex<Option<(Connection, Channel)>>,
 }
@@ -51,8 +55,46 @@ impl AmqpQueue {
         AmqpQueue {
             url: url.to_string(),
             names: QueueNames::new(prefix),
+            durable: Durable::CLASSIC,
             announcer: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The queue `config` names: its broker, prefix and kind of queues.
+    pub fn from_config(config: &crate::Config) -> Self {
+        AmqpQueue {
+            durable: Durable {
+                kind: config.queue_type,
+                delivery_limit: config.queue_delivery_limit,
+            },
+            ..AmqpQueue::new(&config.amqp_url, &config.queue_prefix)
+        }
+    }
+
+    /// A consumer of the durable `queue` on a connection of its own, named `name`, at most
+    /// `prefetch` unacked.
+    async fn consume_durable<T: DeserializeOwned + Send + 'static>(
+        &self,
+        name: &str,
+        queue: &str,
+        prefetch: u16,
+    ) -> anyhow::Result<ConsumerLink<T>> {
+        let conn = wire::connect(&self.url, name).await?;
+        let channel = conn.create_channel().await.context("opening a channel")?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        wire::declare_durable(&channel, queue, self.durable).await?;
+        let consumer = start_consumer(&channel, queue, BasicConsumeOptions::default()).await?;
+        let tags = vec![consumer.tag()];
+        Ok(ConsumerLink {
+            deliveries: deliveries(consumer),
+            control: Box::new(AmqpControl {
+                conn: Arc::new(conn),
+                channel,
+                tags,
+            }),
+        })
     }
 
     /// A queue of this link's own, bound to the deletion exchange: the ids of deleted jobs.
@@ -133,6 +175,7 @@ impl Queue for AmqpQueue {
             conn,
             channel,
             names: self.names.clone(),
+            durable: self.durable,
             declared: HashSet::new(),
         }))
     }
@@ -150,10 +193,16 @@ impl Queue for AmqpQueue {
             .context("opening the consuming channel")?;
         // global = true: RabbitMQ shares this limit among every consumer on the channel, so the
         // worker holds at most `prefetch` units whatever queue they come from.
-        let shares = match consume
-            .basic_qos(prefetch, BasicQosOptions { global: true })
-            .await
-        {
+        let global = if self.durable.kind == QueueType::Quorum {
+            // Quorum queues take no shared prefetch: each consumer gets its share of it.
+            Err(anyhow::anyhow!("quorum queues have no global QoS"))
+        } else {
+            consume
+                .basic_qos(prefetch, BasicQosOptions { global: true })
+                .await
+                .map_err(anyhow::Error::from)
+        };
+        let shares = match global {
             Ok(()) => None,
             Err(e) => {
                 // RabbitMQ 4.3 denies global QoS by default (deprecated_features.permit.global_qos
@@ -168,7 +217,7 @@ impl Queue for AmqpQueue {
             }
         };
         let publish = wire::confirmed_channel(&conn).await?;
-        wire::declare_durable(&publish, &self.names.completions()).await?;
+        wire::declare_durable(&publish, &self.names.completions(), self.durable).await?;
         wire::declare_heartbeats(&publish, &self.names).await?;
         // Heartbeats get a channel without confirms: nobody waits for theirs.
         let beats = conn
@@ -178,7 +227,7 @@ impl Queue for AmqpQueue {
         let mut consumers = Vec::new();
         for (i, action) in actions.iter().enumerate() {
             let queue = self.names.work(action);
-            wire::declare_work(&consume, &queue).await?;
+            wire::declare_work(&consume, &self.names, &queue, self.durable).await?;
             if let Some(shares) = &shares {
                 // Applies to the consumers started after it on this channel: this one.
                 consume
@@ -211,23 +260,21 @@ impl Queue for AmqpQueue {
     }
 
     async fn completions(&self, prefetch: u16) -> anyhow::Result<ConsumerLink<Completions>> {
-        let conn = wire::connect(&self.url, "crowd dispatcher completions").await?;
-        let channel = conn.create_channel().await.context("opening a channel")?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let queue = self.names.completions();
-        wire::declare_durable(&channel, &queue).await?;
-        let consumer = start_consumer(&channel, &queue, BasicConsumeOptions::default()).await?;
-        let tags = vec![consumer.tag()];
-        Ok(ConsumerLink {
-            deliveries: deliveries(consumer),
-            control: Box::new(AmqpControl {
-                conn: Arc::new(conn),
-                channel,
-                tags,
-            }),
-        })
+        self.consume_durable(
+            "crowd dispatcher completions",
+            &self.names.completions(),
+            prefetch,
+        )
+        .await
+    }
+
+    async fn poisoned(&self, prefetch: u16) -> anyhow::Result<Option<ConsumerLink<WorkMessages>>> {
+        if self.durable.kind != QueueType::Quorum {
+            return Ok(None);
+        }
+        let queue = self.names.poison();
+        let link = self.consume_durable("crowd dispatcher poison", &queue, prefetch);
+        Ok(Some(link.await?))
     }
 
     async fn heartbeats(&self) -> anyhow::Result<ConsumerLink<Heartbeat>> {
@@ -489,6 +536,7 @@ struct Publisher {
     conn: Connection,
     channel: Channel,
     names: QueueNames,
+    durable: Durable,
     /// Queues declared on this connection.
     declared: HashSet<String>,
 }
@@ -549,7 +597,7 @@ impl Publisher {
             let first = &message[0];
             let queue = self.names.work(&first.action);
             if !self.declared.contains(&queue) {
-                wire::declare_work(&self.channel, &queue).await?;
+                wire::declare_work(&self.channel, &self.names, &queue, self.durable).await?;
                 self.declared.insert(queue.clone());
             }
             let priority = wire::work_priority(first);

@@ -9,7 +9,7 @@ use lapin::{
 };
 use serde::Serialize;
 
-use crate::messages::WorkMessage;
+use crate::{config::QueueType, messages::WorkMessage};
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -38,6 +38,11 @@ impl QueueNames {
 
     pub fn heartbeats(&self) -> String {
         format!("{}.heartbeats", self.prefix)
+    }
+
+    /// Where quorum queues send a unit delivered `delivery_limit` times and never settled.
+    pub fn poison(&self) -> String {
+        format!("{}.poison", self.prefix)
     }
 
     /// The fanout exchange that tells every worker of a deleted job.
@@ -86,17 +91,79 @@ pub async fn confirmed_channel(conn: &Connection) -> anyhow::Result<Channel> {
     Ok(channel)
 }
 
+/// How the queues that hold work and completions are declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    pub kind: QueueType,
+    /// Quorum queues only: deliveries of one message before the broker gives up on it and
+    /// dead-letters it to the poison queue, where the dispatcher fails its units.
+    pub delivery_limit: u32,
+}
+
+impl Durable {
+    pub const CLASSIC: Durable = Durable {
+        kind: QueueType::Classic,
+        delivery_limit: 0,
+    };
+
+    fn arguments(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if self.kind == QueueType::Quorum {
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
+        args
+    }
+
+    /// Quorum queues have no `x-max-priority` (RabbitMQ 4 gives them two priorities of their
+    /// own: a lane's priority above 4 is their high one); they have a delivery limit instead.
+    fn work_arguments(&self, names: &QueueNames) -> FieldTable {
+        let mut args = self.arguments();
+        match self.kind {
+            QueueType::Classic => {
+                args.insert("x-max-priority".into(), AMQPValue::LongInt(1));
+            }
+            QueueType::Quorum => {
+                let limit = i64::from(self.delivery_limit.max(1));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(limit));
+                args.insert(
+                    "x-dead-letter-exchange".into(),
+                    AMQPValue::LongString("".into()),
+                );
+                args.insert(
+                    "x-dead-letter-routing-key".into(),
+                    AMQPValue::LongString(names.poison().as_str().into()),
+                );
+            }
+        }
+        args
+    }
+}
+
 /// Declares a durable queue: work and completions must survive a broker restart.
-pub async fn declare_durable(channel: &Channel, queue: &str) -> anyhow::Result<()> {
-    declare(channel, queue, FieldTable::default()).await
+pub async fn declare_durable(
+    channel: &Channel,
+    queue: &str,
+    durable: Durable,
+) -> anyhow::Result<()> {
+    declare(channel, queue, durable.arguments()).await
 }
 
 /// Declares an action's work queue: durable, with two priorities, one per lane, so a merge or
-/// a small job overtakes a big job's backlog.
-pub async fn declare_work(channel: &Channel, queue: &str) -> anyhow::Result<()> {
-    let mut args = FieldTable::default();
-    args.insert("x-max-priority".into(), AMQPValue::LongInt(1));
-    declare(channel, queue, args).await
+/// a small job overtakes a big job's backlog (a quorum queue: with its delivery limit, and the
+/// poison queue it dead-letters to).
+pub async fn declare_work(
+    channel: &Channel,
+    names: &QueueNames,
+    queue: &str,
+    durable: Durable,
+) -> anyhow::Result<()> {
+    if durable.kind == QueueType::Quorum {
+        declare_durable(channel, &names.poison(), durable).await?;
+    }
+    declare(channel, queue, durable.work_arguments(names)).await
 }
 
 async fn declare(channel: &Channel, queue: &str, args: FieldTable) -> anyhow::Result<()> {
