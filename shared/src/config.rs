@@ -106,8 +106,13 @@ pub struct Config {
     pub s3_path_style: bool,
     pub aws_access_key_id: Option<String>,
     pub aws_secret_access_key: Option<Secret>,
+    /// With temporary keys (an assumed role's), their session token.
+    pub aws_session_token: Option<Secret>,
     pub s3_url_style: UrlStyle,
-    /// Base of public URLs (`<base>/<key>`) when `s3_url_style = public`.
+    /// S3 as users reach it, when the services reach it under another name (MinIO beside
+    /// them, say): with `s3_url_style = presigned`, the endpoint URLs are signed for; with
+    /// `public`, the base of the URLs (`<base>/<key>`). Workers read such URLs of the store's
+    /// own bucket through S3 itself, not through this address.
     pub s3_public_url: Option<String>,
     /// Lifetime of pre-signed URLs, in seconds (CloudCrowd's was 24 h).
     pub s3_presign_secs: u64,
@@ -223,6 +228,7 @@ impl Default for Config {
             s3_path_style: true,
             aws_access_key_id: None,
             aws_secret_access_key: None,
+            aws_session_token: None,
             s3_url_style: UrlStyle::Presigned,
             s3_public_url: None,
             s3_presign_secs: 24 * 60 * 60,
@@ -265,6 +271,7 @@ const PLAIN_ENV: &[&str] = &[
     "AWS_REGION",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 ];
 
 impl Config {

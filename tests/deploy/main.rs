@@ -4,6 +4,9 @@
 //! `docker-compose.yml` publishes only the api (and MinIO for its links), on 127.0.0.1, with no
 //! password of its own; the Kubernetes manifests pass their schemas and the project's checks.
 
+#[path = "../e2e/s3_server.rs"]
+mod s3_server;
+
 use std::{
     io::Read,
     process::{Child, Command, Stdio},
@@ -247,6 +250,10 @@ fn get(port: u16, path: &str, pair: Option<&str>) -> (u16, String) {
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
+    // A process that has bound its port but serves nothing yet never answers.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("a read timeout");
     let auth = pair
         .map(|pair| {
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
@@ -356,4 +363,41 @@ fn an_api_that_cannot_reach_its_broker_is_still_ready_and_says_so() {
     assert!(body.contains(r#""store":"ok""#), "{body}");
     assert!(!body.contains(r#""queue":"ok""#), "{body}");
     api.log();
+}
+
+#[test]
+fn with_no_keys_configured_s3_credentials_come_from_the_aws_chain() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = runtime.block_on(s3_server::S3Server::start());
+    let home = tempfile::tempdir().expect("a home");
+    let credentials = home.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            s3_server::ACCESS_KEY,
+            s3_server::SECRET_KEY
+        ),
+    )
+    .expect("a profile file");
+    let db = Database::new("aws_chain");
+    let credentials = credentials.to_str().expect("utf-8");
+    let missing = home.path().join("config");
+    let mut api = Api::start(
+        &db,
+        &[],
+        &[
+            ("CROWD_STORAGE", "s3"),
+            ("S3_ENDPOINT", &server.endpoint),
+            ("S3_BUCKET", "crowd-chain"),
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+            ("AWS_CONFIG_FILE", missing.to_str().expect("utf-8")),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    // The api serves once its store and its bucket answer, which takes the profile's keys.
+    let ready = ready_body(&mut api, "/readyz");
+    assert!(ready.contains(r#""store":"ok""#), "{ready}");
+    api.log();
+    drop(server);
 }

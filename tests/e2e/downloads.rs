@@ -227,7 +227,9 @@ async fn stored_chunks(stack: &TestStack, job_id: i64) -> Vec<Vec<u8>> {
 async fn stored_bytes(stack: &TestStack, key: &str) -> Vec<u8> {
     match stack.backend {
         Backend::Distributed => {
-            let s3 = crowd::shared::storage::s3_client(&stack.config).expect("S3 client");
+            let s3 = crowd::shared::storage::s3_client(&stack.config)
+                .await
+                .expect("S3 client");
             let object = s3
                 .get_object()
                 .bucket(stack.config.s3_bucket.clone().expect("bucket"))

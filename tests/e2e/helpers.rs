@@ -500,7 +500,7 @@ impl TestStack {
     pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
         match self.config.storage {
             StorageKind::S3 => {
-                let s3 = storage::s3_client(&self.config).expect("S3 client");
+                let s3 = storage::s3_client(&self.config).await.expect("S3 client");
                 let listing = s3
                     .list_objects_v2()
                     .bucket(self.config.s3_bucket.clone().expect("bucket"))

@@ -58,6 +58,7 @@ mod message_size;
 mod outbound;
 mod packed_messages;
 mod process_pdfs;
+mod public_urls;
 mod quorum;
 mod retries;
 mod split_merge;

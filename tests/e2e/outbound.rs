@@ -172,7 +172,9 @@ async fn s3_inputs_are_read_only_from_the_store_s_bucket_and_allowed_buckets() {
         config.allowed_buckets = vec!["crowd-test-allowed".into()];
     }
     let mut stack = stack_with(Backend::Distributed, allow_one_bucket).await;
-    let s3 = crowd::shared::storage::s3_client(&stack.config).expect("S3 client");
+    let s3 = crowd::shared::storage::s3_client(&stack.config)
+        .await
+        .expect("S3 client");
     for bucket in ["crowd-test-allowed", "crowd-test-other"] {
         s3.create_bucket()
             .bucket(bucket)

@@ -11,7 +11,7 @@ use std::{
 };
 
 use crowd_shared::{
-    config::StorageKind,
+    config::{StorageKind, UrlStyle},
     outbound::{Outbound, Purpose, Refused},
     outbound_http::{self, CheckedResolver},
     shown::shown_url,
@@ -36,6 +36,10 @@ pub struct Downloader {
     store_http: reqwest::Client,
     /// The origins (scheme, host, port) of `s3_endpoint` and `s3_public_url`.
     store_origins: Vec<url::Origin>,
+    /// What URLs of objects in the store's bucket start with (`<endpoint>/<bucket>/`, and the
+    /// same under `s3_public_url`): read through S3 by key, since the address users are given
+    /// may be one the workers cannot reach.
+    store_bases: Vec<String>,
     outbound: Arc<Outbound>,
     /// The buckets `s3://` inputs may name; `None` when the asset store is not S3 (it then
     /// refuses every `s3://` input itself).
@@ -97,6 +101,10 @@ impl Downloader {
             .filter_map(|base| Url::parse(base).ok())
             .map(|base| base.origin())
             .collect();
+        let store_bases = match (&config.s3_bucket, s3) {
+            (Some(bucket), true) => store_bases(config, bucket),
+            _ => Vec::new(),
+        };
         let buckets = s3.then(|| {
             config
                 .s3_bucket
@@ -117,6 +125,7 @@ impl Downloader {
             http,
             store_http,
             store_origins,
+            store_bases,
             outbound,
             buckets,
             store,
@@ -141,7 +150,10 @@ impl Downloader {
                 .unwrap_or(""),
         ));
         let fetched = match url.scheme() {
-            "http" | "https" => self.fetch_http(url, &dest).await,
+            "http" | "https" => match self.store_object(url) {
+                Some(key) => self.fetch_object(url, self.bucket(), &key, &dest).await,
+                None => self.fetch_http(url, &dest).await,
+            },
             "s3" => self.fetch_s3(url, &dest).await,
             "file" => self.fetch_file(url, &dest).await,
             other => {
@@ -254,12 +266,42 @@ impl Downloader {
         }
     }
 
+    /// The key of the store's own object `url` names, if it names one.
+    fn store_object(&self, url: &Url) -> Option<String> {
+        let mut bare = url.clone();
+        bare.set_query(None);
+        bare.set_fragment(None);
+        let bare = bare.as_str();
+        self.store_bases
+            .iter()
+            .find_map(|base| bare.strip_prefix(base.as_str()))
+            .filter(|key| !key.is_empty())
+            .map(percent_decode)
+    }
+
+    fn bucket(&self) -> &str {
+        self.buckets
+            .as_ref()
+            .and_then(|b| b.first())
+            .map_or("", String::as_str)
+    }
+
     async fn fetch_s3(&self, url: &Url, dest: &Path) -> Result<(), ActionError> {
         let bucket = url.host_str().ok_or_else(|| permanent(url, "no bucket"))?;
         self.check_bucket(url, bucket)?;
         let key = percent_decode(url.path().trim_start_matches('/'));
+        self.fetch_object(url, bucket, &key, dest).await
+    }
+
+    async fn fetch_object(
+        &self,
+        url: &Url,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+    ) -> Result<(), ActionError> {
         self.store
-            .fetch_s3(bucket, &key, dest, self.max_bytes)
+            .fetch_s3(bucket, key, dest, self.max_bytes)
             .await
             .map_err(|e| {
                 // Too large, missing, or not ours to read: none of it changes by retrying.
@@ -307,6 +349,28 @@ impl Downloader {
         }
         Ok(())
     }
+}
+
+/// Where the store's objects are reached by URL: path-style, under the endpoint and under the
+/// public endpoint presigned URLs are signed for; or under the public base itself.
+fn store_bases(config: &Config, bucket: &str) -> Vec<String> {
+    let under = |base: &str, path: &str| format!("{}/{path}", base.trim_end_matches('/'));
+    let mut bases = Vec::new();
+    if config.s3_path_style {
+        if let Some(endpoint) = &config.s3_endpoint {
+            bases.push(under(endpoint, &format!("{bucket}/")));
+        }
+    }
+    if let Some(public) = &config.s3_public_url {
+        match config.s3_url_style {
+            UrlStyle::Public => bases.push(under(public, "")),
+            UrlStyle::Presigned if config.s3_path_style => {
+                bases.push(under(public, &format!("{bucket}/")))
+            }
+            UrlStyle::Presigned => {}
+        }
+    }
+    bases
 }
 
 fn permanent(url: &Url, why: &str) -> ActionError {

@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_s3::{
-    config::{BehaviorVersion, Credentials, Region},
+    config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider},
     presigning::PresigningConfig,
     primitives::ByteStream,
     types::{Delete, ObjectIdentifier},
@@ -23,6 +23,9 @@ const DELETE_BATCH: usize = 1000;
 
 pub struct S3Store {
     client: Client,
+    /// Signs the URLs users get: for `s3_public_url` when it is set (the endpoint as users
+    /// reach it; the one the services use may be a name only they resolve).
+    presigner: Client,
     bucket: String,
     url_style: UrlStyle,
     public_base: String,
@@ -35,7 +38,12 @@ impl S3Store {
             .s3_bucket
             .clone()
             .context("S3 storage needs s3_bucket (S3_BUCKET)")?;
-        let client = client(config)?;
+        let credentials = credentials(config).await?;
+        let client = client_at(config, config.s3_endpoint.as_deref(), credentials.clone());
+        let presigner = match (config.s3_url_style, &config.s3_public_url) {
+            (UrlStyle::Presigned, Some(public)) => client_at(config, Some(public), credentials),
+            _ => client.clone(),
+        };
         let public_base = match (&config.s3_public_url, &config.s3_endpoint) {
             (Some(base), _) => base.trim_end_matches('/').to_string(),
             (None, Some(endpoint)) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
@@ -43,6 +51,7 @@ impl S3Store {
         };
         let store = S3Store {
             client,
+            presigner,
             bucket,
             url_style: config.s3_url_style,
             public_base,
@@ -90,7 +99,7 @@ impl S3Store {
         Ok(match self.url_style {
             UrlStyle::Public => format!("{}/{}", self.public_base, encode_key(key)),
             UrlStyle::Presigned => self
-                .client
+                .presigner
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
@@ -103,26 +112,57 @@ impl S3Store {
     }
 }
 
-/// An S3 client from explicit settings: endpoint, region, path style, credentials.
-pub fn client(config: &Config) -> anyhow::Result<Client> {
-    let access_key = config
-        .aws_access_key_id
-        .clone()
-        .context("S3 storage needs aws_access_key_id (AWS_ACCESS_KEY_ID)")?;
-    let secret = config
-        .aws_secret_access_key
-        .as_ref()
-        .context("S3 storage needs aws_secret_access_key (AWS_SECRET_ACCESS_KEY)")?;
-    let credentials = Credentials::new(access_key, secret.expose(), None, None, "crowd-config");
+/// An S3 client of the settings: endpoint, region, path style and credentials.
+pub async fn client(config: &Config) -> anyhow::Result<Client> {
+    let credentials = credentials(config).await?;
+    Ok(client_at(
+        config,
+        config.s3_endpoint.as_deref(),
+        credentials,
+    ))
+}
+
+/// The static keys when they are configured; the standard AWS chain otherwise: the
+/// environment, the profile files, web identity (Kubernetes' IRSA), ECS and instance metadata.
+async fn credentials(config: &Config) -> anyhow::Result<SharedCredentialsProvider> {
+    match (&config.aws_access_key_id, &config.aws_secret_access_key) {
+        (Some(id), Some(secret)) => {
+            let token = config
+                .aws_session_token
+                .as_ref()
+                .map(|t| t.expose().to_string());
+            let keys = Credentials::new(id, secret.expose(), token, None, "crowd-config");
+            Ok(SharedCredentialsProvider::new(keys))
+        }
+        (None, None) => {
+            let chain =
+                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                    .region(Region::new(config.s3_region.clone()))
+                    .build()
+                    .await;
+            Ok(SharedCredentialsProvider::new(chain))
+        }
+        _ => anyhow::bail!(
+            "aws_access_key_id and aws_secret_access_key go together: set both, or neither to \
+             use the AWS credential chain (profile files, web identity, ECS or instance metadata)"
+        ),
+    }
+}
+
+fn client_at(
+    config: &Config,
+    endpoint: Option<&str>,
+    credentials: SharedCredentialsProvider,
+) -> Client {
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.s3_region.clone()))
         .credentials_provider(credentials)
         .force_path_style(config.s3_path_style);
-    if let Some(endpoint) = &config.s3_endpoint {
+    if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }
-    Ok(Client::from_conf(builder.build()))
+    Client::from_conf(builder.build())
 }
 
 fn encode_key(key: &str) -> String {
