@@ -22,6 +22,7 @@ pub mod status;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;
 
 pub use config::{Config, Secret};

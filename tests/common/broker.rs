@@ -40,7 +40,7 @@ pub async fn queue_state(amqp_url: &str, queue: &str) -> Option<QueueState> {
 /// The queues a stack of `config` declares.
 pub fn queues_of(config: &Config) -> Vec<String> {
     let names = amqp::QueueNames::new(&config.queue_prefix);
-    let mut queues = vec![names.completions(), names.heartbeats(), names.poison()];
+    let mut queues = vec![names.completions(), names.heartbeats()];
     queues.extend(
         crowd::worker::Registry::builtin()
             .names()
@@ -57,7 +57,9 @@ pub async fn delete_queues(config: &Config) {
     let Ok(channel) = conn.create_channel().await else {
         return;
     };
-    for queue in queues_of(config) {
+    // The poison queue exists only where quorum queues were declared.
+    let poison = amqp::QueueNames::new(&config.queue_prefix).poison();
+    for queue in queues_of(config).into_iter().chain([poison]) {
         let _ = channel
             .queue_delete(queue.as_str().into(), Default::default())
             .await;

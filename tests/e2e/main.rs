@@ -64,6 +64,8 @@ mod retries;
 mod split_merge;
 mod stored_values;
 mod throttles;
+mod tls;
+mod tls_front;
 mod versions;
 mod word_count;
 mod workers;

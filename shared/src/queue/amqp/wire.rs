@@ -74,9 +74,16 @@ pub async fn declare_deleted(channel: &Channel, names: &QueueNames) -> anyhow::R
         .context("declaring the deletion exchange")
 }
 
+/// With `amqps://`, over TLS (rustls), verified against the system's roots and the CA the
+/// URL's `cacertfile=` names (see `crate::tls`).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props)
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: crate::tls::amqp_ca(url)?,
+    };
+    let runtime = lapin::runtime::default_runtime()?;
+    Connection::connect_with_config(url, props, tls, runtime)
         .await
         .with_context(|| format!("connecting to RabbitMQ at {}", crate::shown::ShownUrl(url)))
 }

@@ -3,7 +3,7 @@
 //! reconnecting.)
 
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::{channels, retry::keep_running, shutdown::CancellationToken, store::Wakeups};
 
@@ -19,9 +19,8 @@ async fn session(
     wakeups: &Wakeups,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = super::pool::connection_config(database_url)?
-        .connect(NoTls)
-        .await?;
+    let (config, tls) = super::pool::connection_config(database_url)?;
+    let (client, mut connection) = config.connect(tls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -5,7 +5,7 @@ use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod embedded {
     refinery::embed_migrations!("../schema/postgres");
@@ -24,9 +24,13 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// so no pooled connection is held forever.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The settings of `database_url`, with the timeouts every service's connections get.
-pub fn connection_config(database_url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let mut pg = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
+/// The settings of `database_url`, with the timeouts every service's connections get, and the
+/// TLS it asks for (`crate::tls`: none, or verified).
+pub fn connection_config(
+    database_url: &str,
+) -> anyhow::Result<(tokio_postgres::Config, MakeRustlsConnect)> {
+    let tls = crate::tls::postgres(database_url)?;
+    let mut pg = tokio_postgres::Config::from_str(&tls.url).context("parsing DATABASE_URL")?;
     pg.connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
@@ -36,13 +40,15 @@ pub fn connection_config(database_url: &str) -> anyhow::Result<tokio_postgres::C
         STATEMENT_TIMEOUT.as_millis()
     );
     pg.options(options.trim_start());
-    Ok(pg)
+    let connector = MakeRustlsConnect::new(crate::tls::client_config(tls.root_cert.as_deref())?);
+    Ok((pg, connector))
 }
 
 pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
+    let (pg, tls) = connection_config(database_url)?;
     let manager = Manager::from_config(
-        connection_config(database_url)?,
-        NoTls,
+        pg,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -60,8 +66,8 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
 /// Creates the configured database if the server does not have it yet, so a first start needs
 /// no manual `createdb`.
 pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
-    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
-    if connect(&config).await.is_ok() {
+    let (config, tls) = connection_config(database_url)?;
+    if connect(&config, &tls).await.is_ok() {
         return Ok(());
     }
     let name = config
@@ -70,7 +76,7 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
         .to_string();
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let client = connect(&admin)
+    let client = connect(&admin, &tls)
         .await
         .context("connecting to the `postgres` database")?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
@@ -91,8 +97,8 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
 /// Applies the migrations in `schema/` that this database lacks.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     ensure_database(database_url).await?;
-    let config = tokio_postgres::Config::from_str(database_url).context("parsing DATABASE_URL")?;
-    let mut client = connect(&config).await?;
+    let (config, tls) = connection_config(database_url)?;
+    let mut client = connect(&config, &tls).await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -111,9 +117,12 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = config
-        .connect(NoTls)
+        .connect(tls.clone())
         .await
         .context("connecting to Postgres")?;
     tokio::spawn(async move {
