@@ -186,28 +186,12 @@ fn beyond_this_machine_the_api_needs_a_login_or_a_deliberate_choice() {
         ],
     );
     assert!(guarded.answers_on("127.0.0.2"));
-    let reply = http_get(guarded.port, "crowd:hunter2-wrong");
-    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    let (code, body) = get(guarded.port, "/jobs", Some("crowd:hunter2-wrong"));
+    assert_eq!(code, 401, "{body}");
     let log = guarded.log();
     assert!(log.contains("wrong credentials"), "{log}");
     assert!(log.contains("127.0.0.1"), "the client's address: {log}");
     assert!(!log.contains("hunter2"), "the password tried: {log}");
-}
-
-/// `GET /jobs` with basic auth `pair`, over a plain socket; the reply's head.
-fn http_get(port: u16, pair: &str) -> String {
-    use base64::Engine;
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let auth = base64::engine::general_purpose::STANDARD.encode(pair);
-    write!(
-        stream,
-        "GET /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).ok();
-    reply
 }
 
 #[test]
