@@ -17,9 +17,10 @@ WORKDIR /build
 #    src/main.rs). Those are all the targets `--bin crowd` builds: the tests/ targets are not
 #    built, so they need no stub. Every workspace member must be in MEMBERS and have its
 #    Cargo.toml copied here (scripts/check_compose.py checks both).
-ARG MEMBERS="api dispatcher worker shared"
+ARG MEMBERS="api client dispatcher worker shared"
 COPY Cargo.toml Cargo.lock ./
 COPY api/Cargo.toml api/Cargo.toml
+COPY client/Cargo.toml client/Cargo.toml
 COPY dispatcher/Cargo.toml dispatcher/Cargo.toml
 COPY worker/Cargo.toml worker/Cargo.toml
 COPY shared/Cargo.toml shared/Cargo.toml

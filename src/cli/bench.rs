@@ -176,7 +176,7 @@ async fn embedded(args: &BenchArgs, config: Config) -> anyhow::Result<Report> {
 impl Target {
     fn new(api: &ApiArgs, backend: Backend, watched: Option<Watched>) -> anyhow::Result<Target> {
         Ok(Target {
-            client: Client::new(api)?,
+            client: api.client()?,
             backend,
             api: api.api.as_ref().map(Url::to_string).unwrap_or_default(),
             watched,
@@ -414,7 +414,7 @@ fn shortened(value: &Value) -> String {
 async fn delete_posted(target: &Target) {
     let ids = std::mem::take(&mut *target.posted.lock().unwrap_or_else(PoisonError::into_inner));
     let total = ids.len();
-    let failed: Vec<(u64, anyhow::Error)> = futures_util::stream::iter(ids)
+    let failed: Vec<(u64, client::ClientError)> = futures_util::stream::iter(ids)
         .map(|id| async move { (id, target.client.cancel(id).await) })
         .buffer_unordered(DELETING_AT_ONCE)
         .filter_map(|(id, result)| async move { result.err().map(|e| (id, e)) })

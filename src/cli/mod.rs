@@ -10,7 +10,6 @@ pub mod bench;
 mod bench_cpu;
 mod bench_report;
 mod bench_stack;
-mod client;
 mod retry;
 mod show;
 mod submit;
@@ -21,7 +20,9 @@ use clap::{Args, Subcommand};
 use crowd::shared::Config;
 use reqwest::Url;
 
-use client::Client;
+use client::{Client, ClientError};
+/// The typed client of the api, a crate of its own so Rust programs can use it too.
+use crowd_client as client;
 
 /// Where the api is and how to log in to it; every client command takes these. What flags and
 /// the environment leave out comes from the configuration (`crowd.toml`, `CROWD_*`), as the api
@@ -81,6 +82,23 @@ pub enum Command {
 }
 
 impl ApiArgs {
+    /// The client of the api these name (127.0.0.1 on the default port when none is named).
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let base = match &self.api {
+            Some(api) => api.clone(),
+            None => client::parse_base_url(&format!(
+                "127.0.0.1:{}",
+                crowd::shared::config::DEFAULT_PORT
+            ))
+            .map_err(|e| anyhow::anyhow!(e))?,
+        };
+        let client = Client::new(base)?;
+        Ok(match &self.user {
+            Some(user) => client.with_login(user, self.password.clone().unwrap_or_default()),
+            None => client,
+        })
+    }
+
     /// Fills in from `config` what flags and the environment left out: the api on this
     /// machine's configured port, and the api's own login.
     fn fill_from(&mut self, config: &Config) {
@@ -142,6 +160,9 @@ fn exit_code(result: anyhow::Result<Outcome>) -> i32 {
         Ok(Outcome::JobFailed) => 1,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(ClientError::Unauthorized(_)) = e.downcast_ref::<ClientError>() {
+                eprintln!("give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD");
+            }
             2
         }
     };
@@ -153,11 +174,11 @@ fn exit_code(result: anyhow::Result<Outcome>) -> i32 {
 async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Submit(args) => submit::run(args).await,
-        Command::Status { api, json } => show::status(&Client::new(&api)?, json).await,
+        Command::Status { api, json } => show::status(&api.client()?, json).await,
         Command::Jobs(args) => show::jobs(args).await,
-        Command::Job { api, id, json } => show::job(&Client::new(&api)?, id, json).await,
+        Command::Job { api, id, json } => show::job(&api.client()?, id, json).await,
         Command::Cancel { api, id } => {
-            Client::new(&api)?.cancel(id).await?;
+            api.client()?.cancel(id).await?;
             println!("job {id} cancelled");
             Ok(Outcome::Done)
         }

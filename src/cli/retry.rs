@@ -17,7 +17,10 @@ const LONGEST_WAIT: Duration = Duration::from_secs(4);
 pub fn wait_before_retry(tries: u32, error: &ClientError) -> Option<Duration> {
     let transient = match error {
         ClientError::Unreachable { .. } | ClientError::Unavailable(_) => true,
-        ClientError::NotFound(_) | ClientError::Refused(_) => false,
+        ClientError::NotFound(_)
+        | ClientError::Unauthorized(_)
+        | ClientError::Refused(_)
+        | ClientError::Undecodable(_) => false,
     };
     if !transient || tries >= MAX_TRIES {
         return None;

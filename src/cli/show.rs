@@ -58,7 +58,7 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<Outcome> {
 }
 
 pub async fn jobs(args: JobsArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.api)?;
+    let client = args.api.client()?;
     let query = JobsQuery {
         status: args.status,
         page: args.page,

@@ -48,7 +48,7 @@ pub struct SubmitArgs {
 }
 
 pub async fn run(args: SubmitArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.api)?;
+    let client = args.api.client()?;
     let job = post(&client, &job_json(&args)?).await?;
     if !args.wait {
         println!("{}", job.id);
@@ -82,11 +82,8 @@ async fn post(client: &Client, job: &Value) -> anyhow::Result<Job> {
             Ok(job) => return Ok(job),
             Err(error) => error,
         };
-        let wait = error
-            .downcast_ref::<ClientError>()
-            .and_then(|e| retry::wait_before_retry(tries, e));
-        let Some(wait) = wait else {
-            return Err(error);
+        let Some(wait) = retry::wait_before_retry(tries, &error) else {
+            return Err(error.into());
         };
         eprintln!(
             "{error}; trying again in {} ms (try {} of {})",
@@ -163,20 +160,20 @@ async fn follow(client: &Client, mut job: Job) -> anyhow::Result<Job> {
                 job = now;
                 failures = 0;
             }
-            Err(e) => match e.downcast_ref::<ClientError>() {
+            Err(e) => match &e {
                 // The job goes on without us: a restarting api is worth waiting for.
-                Some(ClientError::Unreachable { .. } | ClientError::Unavailable(_))
+                ClientError::Unreachable { .. } | ClientError::Unavailable(_)
                     if failures < MAX_POLL_FAILURES =>
                 {
                     failures += 1;
                     bar.set_message(format!("job {}: {e}; trying again", job.id));
                 }
-                Some(ClientError::NotFound(_)) => anyhow::bail!(
+                ClientError::NotFound(_) => anyhow::bail!(
                     "job {} was deleted before it could be read (a callback that answers 201 \
                      deletes its job, and so does `crowd cancel`)",
                     job.id
                 ),
-                _ => return Err(e),
+                _ => return Err(e.into()),
             },
         }
     }

@@ -42,6 +42,7 @@ mod browsing;
 mod by_reference;
 mod callbacks;
 mod cleanup;
+mod client_crate;
 mod credentials;
 mod deletion;
 mod downloads;

@@ -1,16 +1,29 @@
-//! The typed HTTP client of the api: one method per route, and the one place where a reply
-//! that is not a success (or no reply at all) becomes the message the user reads.
+//! A typed client of CloudCrowd's HTTP API (this project's, and the original's): one method
+//! per route, replies as Rust types, and every failure as a [`ClientError`] that says whether
+//! trying again may help. The `crowd` command line is built on it.
+//!
+//! ```no_run
+//! use crowd_client::{parse_base_url, Client, Job};
+//! use serde_json::json;
+//!
+//! # async fn example() -> Result<(), crowd_client::ClientError> {
+//! let client = Client::new(parse_base_url("127.0.0.1:9173").expect("a URL"))?
+//!     .with_login("crowd", "s3cret");
+//! let job: Job = client
+//!     .submit(&json!({"action": "word_count", "inputs": ["one two three"]}), "my-job-1")
+//!     .await?;
+//! let done = client.wait_for(job.id, std::time::Duration::from_millis(200)).await?;
+//! println!("job {} {}: {:?}", done.id, done.status, done.outputs);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::time::Duration;
 
-use anyhow::Context;
-use reqwest::{RequestBuilder, StatusCode, Url};
+pub use reqwest::Url;
+use reqwest::{RequestBuilder, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::Value;
-
-use crowd::shared::config::DEFAULT_PORT;
-
-use super::ApiArgs;
 
 /// Long enough for a busy api, short enough that a wrong `--api` does not hang the terminal.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,6 +114,7 @@ struct ApiErrorBody {
     message: String,
 }
 
+/// The api at one base URL, with its login if it asks for one.
 pub struct Client {
     http: reqwest::Client,
     /// Ends with `/`, so route paths join under it (an api behind a path prefix works too).
@@ -110,27 +124,47 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(args: &ApiArgs) -> anyhow::Result<Client> {
+    /// The api at `base` (see [`parse_base_url`]), with no login.
+    pub fn new(base: Url) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .context("building the HTTP client")?;
+            .map_err(|e| ClientError::Unreachable {
+                api: base.to_string(),
+                cause: root_cause(&e),
+            })?;
         Ok(Client {
             http,
-            base: match &args.api {
-                Some(api) => api.clone(),
-                None => parse_base_url(&format!("127.0.0.1:{DEFAULT_PORT}"))
-                    .map_err(|e| anyhow::anyhow!(e))?,
-            },
-            user: args.user.clone(),
-            password: args.password.clone(),
+            base,
+            user: None,
+            password: None,
         })
+    }
+
+    /// Sends the api's basic-auth login (its `login` and `password`) with every request.
+    pub fn with_login(self, user: impl Into<String>, password: impl Into<String>) -> Client {
+        Client {
+            user: Some(user.into()),
+            password: Some(password.into()),
+            ..self
+        }
+    }
+
+    /// Polls the job every `poll` until it has succeeded or failed, and returns it then.
+    pub async fn wait_for(&self, id: u64, poll: Duration) -> Result<Job, ClientError> {
+        loop {
+            let job: Job = self.job(id).await?;
+            if job.is_complete() {
+                return Ok(job);
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     /// `POST /jobs` with the job as a JSON body, once. `key` (its `Idempotency-Key`) makes
     /// posting it again safe: the api answers the job the key made, if it made one.
-    pub async fn submit(&self, job: &Value, key: &str) -> anyhow::Result<Job> {
+    pub async fn submit(&self, job: &Value, key: &str) -> Result<Job, ClientError> {
         let url = self.url(&["jobs"]);
         let request = self.http.post(url).header(IDEMPOTENCY_KEY, key).json(job);
         decode(self.send(request).await?)
@@ -138,24 +172,24 @@ impl Client {
 
     /// `POST /jobs` with the job as a JSON body and no `Idempotency-Key`, as CloudCrowd's own
     /// clients post: the api keeps nothing of the post but the job. Not safe to send again.
-    pub async fn submit_unkeyed(&self, job: &Value) -> anyhow::Result<Job> {
+    pub async fn submit_unkeyed(&self, job: &Value) -> Result<Job, ClientError> {
         let request = self.http.post(self.url(&["jobs"])).json(job);
         decode(self.send(request).await?)
     }
 
     /// `GET /jobs/:id`.
-    pub async fn job<T: DeserializeOwned>(&self, id: u64) -> anyhow::Result<T> {
+    pub async fn job<T: DeserializeOwned>(&self, id: u64) -> Result<T, ClientError> {
         decode(self.get(self.url(&["jobs", &id.to_string()])).await?)
     }
 
     /// `GET /jobs/:id/units`.
-    pub async fn units<T: DeserializeOwned>(&self, id: u64) -> anyhow::Result<T> {
+    pub async fn units<T: DeserializeOwned>(&self, id: u64) -> Result<T, ClientError> {
         let url = self.url(&["jobs", &id.to_string(), "units"]);
         decode(self.get(url).await?)
     }
 
     /// `GET /jobs?status=&page=&per_page=`, newest first.
-    pub async fn jobs<T: DeserializeOwned>(&self, query: &JobsQuery) -> anyhow::Result<T> {
+    pub async fn jobs<T: DeserializeOwned>(&self, query: &JobsQuery) -> Result<T, ClientError> {
         let mut url = self.url(&["jobs"]);
         {
             let mut pairs = url.query_pairs_mut();
@@ -169,12 +203,12 @@ impl Client {
     }
 
     /// `GET /status`.
-    pub async fn status<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+    pub async fn status<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
         decode(self.get(self.url(&["status"])).await?)
     }
 
     /// `DELETE /jobs/:id`: the job, its units and its stored files.
-    pub async fn cancel(&self, id: u64) -> anyhow::Result<()> {
+    pub async fn cancel(&self, id: u64) -> Result<(), ClientError> {
         let url = self.url(&["jobs", &id.to_string()]);
         self.send(self.http.delete(url)).await?;
         Ok(())
@@ -189,12 +223,12 @@ impl Client {
         url
     }
 
-    async fn get(&self, url: Url) -> anyhow::Result<Vec<u8>> {
+    async fn get(&self, url: Url) -> Result<Vec<u8>, ClientError> {
         self.send(self.http.get(url)).await
     }
 
     /// Sends with the credentials, if any; a reply other than 2xx becomes its message.
-    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Vec<u8>> {
+    async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, ClientError> {
         let request = match &self.user {
             Some(user) => request.basic_auth(user, self.password.as_ref()),
             None => request,
@@ -226,31 +260,34 @@ pub enum ClientError {
     /// 404: the job (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// 401: the api asks for a login, or another one.
+    #[error("{0} (the api asks for a login)")]
+    Unauthorized(String),
     #[error("{0}")]
     Refused(String),
+    /// A reply this client does not understand (an api of another version).
+    #[error("the api's reply is not what this client understands: {0}")]
+    Undecodable(String),
 }
 
 /// The api's own words when it gave them (`{"error", "message"}`), else the status.
-fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     let message = match serde_json::from_slice::<ApiErrorBody>(body) {
         Ok(error) => error.message,
         Err(_) => format!("the api answered {status}"),
     };
     match status {
-        StatusCode::NOT_FOUND => ClientError::NotFound(message).into(),
+        StatusCode::NOT_FOUND => ClientError::NotFound(message),
         StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-            ClientError::Unavailable(message).into()
+            ClientError::Unavailable(message)
         }
-        StatusCode::UNAUTHORIZED => ClientError::Refused(format!(
-            "{message} (give --user and --password, or set CROWD_LOGIN and CROWD_PASSWORD)"
-        ))
-        .into(),
-        _ => ClientError::Refused(message).into(),
+        StatusCode::UNAUTHORIZED => ClientError::Unauthorized(message),
+        _ => ClientError::Refused(message),
     }
 }
 
-fn decode<T: DeserializeOwned>(body: Vec<u8>) -> anyhow::Result<T> {
-    serde_json::from_slice(&body).context("the api's reply is not what this crowd understands")
+fn decode<T: DeserializeOwned>(body: Vec<u8>) -> Result<T, ClientError> {
+    serde_json::from_slice(&body).map_err(|e| ClientError::Undecodable(e.to_string()))
 }
 
 /// The innermost error ("Connection refused"), not reqwest's layers around it.
@@ -288,12 +325,8 @@ mod tests {
 
     #[test]
     fn routes_join_under_a_path_prefix() {
-        let args = ApiArgs {
-            api: Some(parse_base_url("http://example.com/crowd/").expect("valid")),
-            user: None,
-            password: None,
-        };
-        let client = Client::new(&args).expect("client");
+        let client = Client::new(parse_base_url("http://example.com/crowd/").expect("valid"))
+            .expect("client");
         assert_eq!(
             client.url(&["jobs", "7", "units"]).as_str(),
             "http://example.com/crowd/jobs/7/units"
@@ -307,9 +340,6 @@ mod tests {
         assert_eq!(error.to_string(), "no job with id 7");
         let error = api_error(StatusCode::BAD_GATEWAY, b"<html>");
         assert_eq!(error.to_string(), "the api answered 502 Bad Gateway");
-        assert!(matches!(
-            error.downcast_ref::<ClientError>(),
-            Some(ClientError::Unavailable(_))
-        ));
+        assert!(matches!(error, ClientError::Unavailable(_)));
     }
 }
