@@ -23,6 +23,9 @@ pub enum ApiError {
     BadParameter(String),
     #[error("no job with id {0}")]
     JobNotFound(String),
+    /// `POST /jobs/:id/retry` of a job that has not failed.
+    #[error("{0}")]
+    NotRetryable(String),
     /// The `Idempotency-Key` header cannot be taken (empty, too long, not printable ASCII).
     #[error("{0}")]
     BadIdempotencyKey(String),
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
             ApiError::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::NotRetryable(_) => (StatusCode::CONFLICT, "not_retryable"),
             ApiError::BadIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
             ApiError::IdempotencyKeyReused { .. } => {
                 (StatusCode::CONFLICT, "idempotency_key_reused")

@@ -133,13 +133,17 @@ fn fits_the_queue(job: &NewJob, max_message_bytes: u64) -> Result<(), ApiError> 
 
 pub async fn get_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
-    let view = state
+    Ok(warp::reply::json(&job_view(&state, id, raw_id).await?))
+}
+
+/// The job's JSON; a 404 naming `raw_id` when there is no such job.
+async fn job_view(state: &ApiState, id: i64, raw_id: String) -> Result<JobView, ApiError> {
+    state
         .store
         .job_view(id)
         .await
         .map_err(ApiError::from)?
-        .ok_or(ApiError::JobNotFound(raw_id))?;
-    Ok(warp::reply::json(&view))
+        .ok_or(ApiError::JobNotFound(raw_id))
 }
 
 pub async fn delete_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
@@ -156,6 +160,21 @@ pub async fn delete_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Rep
         return Err(ApiError::JobNotFound(raw_id).into());
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /jobs/:id/retry`: a failed job's failed units run again, with their attempts back; the
+/// job, back at their stage. 409 when the job is not failed.
+pub async fn retry_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
+    let id = parse_id(&raw_id)?;
+    let units = state
+        .store
+        .retry_job(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::JobNotFound(raw_id.clone()))?
+        .map_err(|refused| ApiError::NotRetryable(format!("job {id}: {refused}")))?;
+    tracing::info!(job.id = id, units, "failed job retried");
+    Ok(warp::reply::json(&job_view(&state, id, raw_id).await?))
 }
 
 /// CloudCrowd's `/status`: live nodes, incomplete jobs, incomplete units.

@@ -12,6 +12,8 @@ use crate::ApiError;
 pub const READ: &[Method] = &[Method::GET, Method::HEAD];
 /// `/jobs`: the listing, and posting a job.
 pub const READ_OR_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+/// `/jobs/:id/retry`: an action, never a read.
+pub const POST: &[Method] = &[Method::POST];
 /// `/jobs/:id`: the job, and deleting it.
 pub const READ_OR_DELETE: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
 

@@ -58,6 +58,11 @@ pub fn routes(
         .and(with_state.clone())
         .and_then(handlers::delete_job);
 
+    let retry = warp::path!("jobs" / String / "retry")
+        .and(methods::only(methods::POST))
+        .and(with_state.clone())
+        .and_then(handlers::retry_job);
+
     let units = warp::path!("jobs" / String / "units")
         .and(methods::only(READ))
         .and(warp::query::<Vec<(String, String)>>())
@@ -105,11 +110,12 @@ pub fn routes(
         .and_then(metrics_page::scrape);
 
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
+    let acting = retry;
     let browsing = units.or(outputs).or(events).or(ops);
     let guarded = allowed_hosts::require(state.allowed_hosts.clone())
         .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())
-        .and(cloudcrowd.or(browsing));
+        .and(cloudcrowd.or(acting).or(browsing));
     health
         .or(scrape)
         .or(guarded)

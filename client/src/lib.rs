@@ -207,6 +207,13 @@ impl Client {
         decode(self.get(self.url(&["status"])).await?)
     }
 
+    /// `POST /jobs/:id/retry`: a failed job's failed units run again; the job as it is then.
+    /// `Refused` when the job has not failed.
+    pub async fn retry(&self, id: u64) -> Result<Job, ClientError> {
+        let url = self.url(&["jobs", &id.to_string(), "retry"]);
+        decode(self.send(self.http.post(url)).await?)
+    }
+
     /// `DELETE /jobs/:id`: the job, its units and its stored files.
     pub async fn cancel(&self, id: u64) -> Result<(), ClientError> {
         let url = self.url(&["jobs", &id.to_string()]);

@@ -72,6 +72,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a failed job's failed units again. Example: `crowd retry 12`
+    Retry {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The job's id.
+        id: u64,
+    },
     /// Cancel a job: delete it with its work units and stored files. Example: `crowd cancel 12`
     Cancel {
         #[command(flatten)]
@@ -121,6 +128,7 @@ impl Command {
             Command::Jobs(args) => &mut args.api,
             Command::Status { api, .. }
             | Command::Job { api, .. }
+            | Command::Retry { api, .. }
             | Command::Cancel { api, .. } => api,
         }
     }
@@ -177,6 +185,11 @@ async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Status { api, json } => show::status(&api.client()?, json).await,
         Command::Jobs(args) => show::jobs(args).await,
         Command::Job { api, id, json } => show::job(&api.client()?, id, json).await,
+        Command::Retry { api, id } => {
+            let job = api.client()?.retry(id).await?;
+            println!("job {id} retried: {}", job.status);
+            Ok(Outcome::Done)
+        }
         Command::Cancel { api, id } => {
             api.client()?.cancel(id).await?;
             println!("job {id} cancelled");

@@ -1,4 +1,4 @@
-//! The command line (`crowd submit`, `status`, `jobs`, `job`, `cancel`, `cleanup`, `bench`), run
+//! The command line (`crowd submit`, `status`, `jobs`, `job`, `retry`, `cancel`, `cleanup`, `bench`), run
 //! as a user runs them: the real `crowd` binary, against an embedded stack started in this
 //! process.
 
@@ -153,6 +153,37 @@ async fn submit_wait_exits_1_when_the_job_fails() {
         .await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("failed"), "{}", run.stderr);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_runs_a_failed_job_again_and_refuses_one_that_has_not_failed() {
+    let stack = Stack::start().await;
+    let run = stack
+        .crowd(&["submit", "always_fails", "anything", "--wait"])
+        .await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let run = stack.crowd(&["jobs", "--status", "failed", "--json"]).await;
+    let page: serde_json::Value = serde_json::from_str(&run.stdout).expect("the jobs as JSON");
+    let failed = page["jobs"][0]["id"].to_string();
+
+    let run = stack.crowd(&["retry", &failed]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        format!("job {failed} retried: processing")
+    );
+
+    let done = stack
+        .submit_and_wait(&["word_count", "one two"])
+        .await
+        .to_string();
+    let run = stack.crowd(&["retry", &done]).await;
+    assert_eq!(run.code, Some(2));
+    assert_eq!(
+        run.stderr.trim(),
+        format!("error: job {done}: only a failed job can be retried, and this one is succeeded")
+    );
     stack.stop().await;
 }
 

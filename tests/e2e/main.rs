@@ -53,6 +53,7 @@ mod health;
 mod http_limits;
 mod idempotency;
 mod idempotent_posts;
+mod job_retry;
 mod latency;
 mod lost_units;
 mod message_size;

@@ -6,6 +6,7 @@
 //! - `job`: what a job becomes next, given its status and a tally of its units.
 //! - `advance`: the ordered moves that take a job there (set its status, add its one merge
 //!   unit, complete it).
+//! - `retry`: where a failed job resumes when its failed units run again.
 //!
 //! Each store reads the facts under its lock, asks these functions, and executes their
 //! answer in its own SQL; it decides nothing itself. `model` (tests only) is a store in memory
@@ -16,6 +17,7 @@ pub mod completion;
 pub mod job;
 #[cfg(test)]
 mod model;
+pub mod retry;
 
 pub use advance::{plan, Move};
 pub use completion::{
@@ -23,3 +25,4 @@ pub use completion::{
     UnitFacts,
 };
 pub use job::{next_status, output_stage, percent_complete, stage_of, Tally};
+pub use retry::{resume, NotRetryable};

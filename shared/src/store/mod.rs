@@ -38,6 +38,7 @@ use crate::{
     messages::{Completion, Heartbeat},
     queue::Publish,
     shutdown::CancellationToken,
+    state_machine::NotRetryable,
     status::Stage,
 };
 
@@ -175,6 +176,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Units that finished (succeeded, or failed for good) within the last `window`.
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64>;
+
+    /// Runs a failed job's failed units again: their attempts back to none, in the outbox, and
+    /// the job back at their stage (`state_machine::resume`), its outputs and its callback
+    /// cleared so it ends, and calls back, again. `None` for an unknown id; the refusal when
+    /// the job is not failed. Returns how many units went back.
+    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>>;
 
     /// How long the oldest unit waiting to be published has waited; `None` when none waits.
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>>;

@@ -9,6 +9,7 @@ mod outbox;
 mod outputs;
 pub mod pool;
 mod progress;
+mod retry;
 mod rows;
 
 use std::{sync::Arc, time::Duration};
@@ -33,6 +34,7 @@ use crate::{
     job_view::JobView,
     messages::{Completion, Heartbeat},
     shutdown::CancellationToken,
+    state_machine::NotRetryable,
     status::{JobStatus, Stage},
 };
 
@@ -282,6 +284,10 @@ impl Store for PgStore {
         browse::finished_within(&client, window)
             .await
             .map_err(classify)
+    }
+
+    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>> {
+        retry::retry_job(&self.pool, job_id).await.map_err(classify)
     }
 
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {

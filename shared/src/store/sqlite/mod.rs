@@ -7,6 +7,7 @@ mod idempotency;
 mod outputs;
 mod progress;
 mod queries;
+mod retry;
 
 use std::{
     path::Path,
@@ -32,6 +33,7 @@ use crate::{
     messages::{Completion, Heartbeat},
     queue::{Publish, Published},
     shutdown::CancellationToken,
+    state_machine::NotRetryable,
     status::Stage,
 };
 
@@ -221,6 +223,19 @@ impl Store for SqliteStore {
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
         self.with(move |conn| browse::finished_within(conn, window))
             .await
+    }
+
+    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>> {
+        let retried = self
+            .with(move |conn| retry::retry_job(conn, job_id))
+            .await?;
+        if let Some(Ok(units)) = retried {
+            self.wake(Woke {
+                work: units > 0,
+                callbacks: false,
+            });
+        }
+        Ok(retried)
     }
 
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
