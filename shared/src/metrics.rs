@@ -154,6 +154,12 @@ mod tests {
     #[test]
     fn what_is_recorded_is_rendered_with_the_process_figures() {
         install();
+        // Some CPU time, more than the kernel's 10 ms tick, for the process figures to show.
+        let busy = std::time::Instant::now();
+        let mut spin = 0u64;
+        while busy.elapsed() < Duration::from_millis(100) {
+            spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(7));
+        }
         job_created("word_count");
         unit_ran(
             "word_count",
@@ -173,5 +179,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
+        let cpu: f64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_cpu_seconds_total "))
+            .and_then(|value| value.parse().ok())
+            .expect("the process's CPU time");
+        assert!(cpu > 0.0, "CPU time in fractions of a second: {cpu}");
     }
 }
