@@ -249,11 +249,5 @@ pub(crate) fn node_json(node: &NodeView) -> Value {
 /// `GET /readyz`: 200 when this api reaches its store, 503 (saying why) otherwise; the
 /// queue's state is reported beside it.
 pub async fn ready(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
-    let (ready, body) = state.readiness.check().await;
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    Ok(warp::reply::with_status(warp::reply::json(&body), code))
+    crate::probes::ready(&state.readiness).await
 }

@@ -26,9 +26,5 @@ pub async fn scrape(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
     if let Ok(Ok(lag)) = lag {
         metrics::outbox_lag(lag.unwrap_or_default());
     }
-    Ok(warp::reply::with_header(
-        metrics::render(),
-        "content-type",
-        "text/plain; version=0.0.4; charset=utf-8",
-    ))
+    Ok(crate::probes::prometheus_text(metrics::render()))
 }

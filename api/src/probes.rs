@@ -22,21 +22,15 @@ pub async fn serve(
     let readiness = Arc::new(readiness);
     let healthz = warp::path!("healthz")
         .and(methods::only(methods::READ))
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+        .map(alive);
     let readyz = warp::path!("readyz")
         .and(methods::only(methods::READ))
         .and(warp::any().map(move || readiness.clone()))
-        .and_then(ready);
+        .and_then(|readiness: Arc<Readiness>| async move { ready(&readiness).await });
     let scrape = warp::path!("metrics")
         .and(methods::only(methods::READ))
         .and(auth::require(credentials))
-        .map(|| {
-            warp::reply::with_header(
-                metrics::render(),
-                "content-type",
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
-        });
+        .map(|| prometheus_text(metrics::render()));
     let routes = healthz.or(readyz).or(scrape).recover(error::recover);
     warp::serve(routes)
         .incoming(listener)
@@ -45,7 +39,13 @@ pub async fn serve(
         .await;
 }
 
-async fn ready(readiness: Arc<Readiness>) -> Result<impl Reply, Rejection> {
+/// `/healthz`: the process answers.
+pub(crate) fn alive() -> impl Reply {
+    warp::reply::json(&serde_json::json!({"status": "ok"}))
+}
+
+/// `/readyz`: 200 when `readiness` holds, 503 otherwise; the body says what was checked.
+pub(crate) async fn ready(readiness: &Readiness) -> Result<impl Reply, Rejection> {
     let (ready, body) = readiness.check().await;
     let code = if ready {
         StatusCode::OK
@@ -53,4 +53,13 @@ async fn ready(readiness: Arc<Readiness>) -> Result<impl Reply, Rejection> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(warp::reply::with_status(warp::reply::json(&body), code))
+}
+
+/// `/metrics`'s answer: Prometheus' text format.
+pub(crate) fn prometheus_text(text: String) -> impl Reply {
+    warp::reply::with_header(
+        text,
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
 }

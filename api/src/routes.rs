@@ -95,7 +95,7 @@ pub fn routes(
     // For probes (a load balancer, Kubernetes): no login, any Host.
     let healthz = warp::path!("healthz")
         .and(methods::only(READ))
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+        .map(crate::probes::alive);
     let readyz = warp::path!("readyz")
         .and(methods::only(READ))
         .and(with_state.clone())
