@@ -23,6 +23,9 @@ pub enum ApiError {
     BadParameter(String),
     #[error("no job with id {0}")]
     JobNotFound(String),
+    /// `DELETE /blacklist/:action` of an action that is not paused.
+    #[error("action {0:?} is not paused")]
+    NotPaused(String),
     /// `POST /jobs/:id/retry` of a job that has not failed.
     #[error("{0}")]
     NotRetryable(String),
@@ -125,7 +128,9 @@ impl ApiError {
         match self {
             ApiError::InvalidJob(_) => (StatusCode::BAD_REQUEST, "invalid_job"),
             ApiError::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
-            ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::JobNotFound(_) | ApiError::NotPaused(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
             ApiError::NotRetryable(_) => (StatusCode::CONFLICT, "not_retryable"),
             ApiError::BadIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key"),
             ApiError::IdempotencyKeyReused { .. } => {
@@ -180,7 +185,10 @@ impl ApiError {
 }
 
 pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    let ours = rejection.find::<ApiError>();
+    let ours = rejection
+        .find::<methods::WrongMethod>()
+        .map(|wrong| &wrong.0)
+        .or_else(|| rejection.find::<ApiError>());
     let (status, code, message) = if let Some(e) = ours {
         match e {
             ApiError::Internal(inner) | ApiError::Unavailable(inner) => {
@@ -196,14 +204,15 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "not_found",
             "no such route".to_string(),
         )
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        // Routes check their methods with `methods::only`, which says which are allowed;
-        // warp's own method filters only reject beside it.
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed on this route".to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is too large for this route".to_string(),
         )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        let e = ApiError::LengthRequired;
+        (StatusCode::LENGTH_REQUIRED, "length_required", e.to_string())
     } else if rejection
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()
@@ -213,6 +222,21 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             e.to_string(),
+        )
+    } else if let Some(bad) = rejection.find::<warp::reject::InvalidHeader>() {
+        (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the request's {} header cannot be read", bad.name()),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // Routes check their methods with `methods::only`, which says which are allowed;
+        // warp's own method filters only reject beside it, after that passed: whatever else
+        // another branch of the route refused the request for is the better answer.
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route".to_string(),
         )
     } else {
         tracing::warn!(?rejection, "unhandled rejection");

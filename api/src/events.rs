@@ -1,6 +1,6 @@
 //! `GET /events`: server-sent snapshots of the whole system, every second, for the operations
 //! page. One task per api reads the store once a second while anyone listens, whatever the
-//! number of pages open.
+//! number of pages open, and every `history::SAMPLE_EVERY` for the history in any case.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use warp::{sse::Event, Rejection, Reply};
 
-use crate::{handlers::node_json, ApiError, ApiState};
+use crate::{handlers::node_json, history::History, ApiError, ApiState};
 
 /// How often a snapshot is taken.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -20,12 +20,15 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// The latest snapshot, shared by every open stream.
 pub struct Snapshots {
     latest: watch::Sender<Option<Arc<Value>>>,
+    /// The last hour's figures, sampled from these snapshots.
+    pub history: History,
 }
 
 impl Snapshots {
     pub fn new() -> Self {
         Snapshots {
             latest: watch::Sender::new(None),
+            history: History::default(),
         }
     }
 
@@ -43,11 +46,16 @@ impl Snapshots {
                 _ = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            if self.latest.receiver_count() == 0 {
+            let now = std::time::Instant::now();
+            let sample = self.history.due(now);
+            if self.latest.receiver_count() == 0 && !sample {
                 continue;
             }
             match take(store.as_ref(), node_ttl).await {
                 Ok(snapshot) => {
+                    if sample {
+                        self.history.record(&snapshot, now);
+                    }
                     self.latest.send_replace(Some(Arc::new(snapshot)));
                 }
                 Err(e) => tracing::warn!(error = %e, "taking a snapshot for /events failed"),

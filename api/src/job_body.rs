@@ -30,7 +30,7 @@ pub struct JobBody {
 pub fn receive(
     state: Arc<ApiState>,
 ) -> impl Filter<Extract = (JobBody,), Error = Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
+    declared_length()
         .and(warp::body::stream())
         .and_then(move |length: Option<u64>, body| {
             let state = state.clone();
@@ -39,6 +39,17 @@ pub fn receive(
                     .await
                     .map_err(warp::reject::custom)
             }
+        })
+}
+
+/// The body's length as its head declares it: its `Content-Length`, or 0 when it has neither
+/// that nor a `Transfer-Encoding` (a request without a body, RFC 9112 6.3); `None` for a
+/// chunked body, whose length is not known beforehand.
+pub fn declared_length() -> impl Filter<Extract = (Option<u64>,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .map(|length: Option<u64>, coding: Option<String>| {
+            length.or_else(|| coding.is_none().then_some(0))
         })
 }
 

@@ -4,12 +4,15 @@
 //! `routes`, handlers in `handlers`, `listing`, `events` and `ops_page`, one error type in
 //! `error`.
 
+mod actions;
 mod allowed_hosts;
 mod auth;
+mod blacklist;
 mod body_budget;
 mod error;
 mod events;
 mod handlers;
+mod history;
 mod idempotency_key;
 mod job_body;
 mod job_fields;
@@ -17,6 +20,7 @@ mod job_request;
 mod listing;
 mod methods;
 mod metrics_page;
+mod openapi;
 mod ops_page;
 pub mod probes;
 mod routes;

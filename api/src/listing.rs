@@ -124,6 +124,47 @@ pub async fn job_units(
     })))
 }
 
+/// `GET /units?status=failed&page=&per_page=`: the failed units of failed jobs, across jobs,
+/// newest job first.
+pub async fn failed_units(
+    pairs: Vec<(String, String)>,
+    state: Arc<ApiState>,
+) -> Result<impl Reply, Rejection> {
+    let query = parse_failed_query(&pairs)?;
+    let page = state
+        .store
+        .failed_units(query)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(warp::reply::json(&json!({
+        "units": page.units,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": page.total,
+    })))
+}
+
+/// `status` (only `failed` is listed across jobs), `page` and `per_page`.
+fn parse_failed_query(pairs: &[(String, String)]) -> Result<Paging, ApiError> {
+    let mut paging = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        match (name.as_str(), value.as_str()) {
+            ("status", "failed") => {}
+            ("status", other) => {
+                return Err(bad(format!(
+                    "units are listed across jobs by status failed only, not {other:?}"
+                )))
+            }
+            _ => paging.push((name.clone(), value.clone())),
+        }
+    }
+    let mut query = parse_paging(&paging, MAX_PER_PAGE)?;
+    if !paging.iter().any(|(name, _)| name == "per_page") {
+        query.per_page = DEFAULT_PER_PAGE;
+    }
+    Ok(query)
+}
+
 /// Reads `page` and `per_page` (at most `max_per_page`, and that unless asked for fewer).
 fn parse_paging(pairs: &[(String, String)], max_per_page: u32) -> Result<Paging, ApiError> {
     let mut query = Paging {
@@ -159,6 +200,17 @@ mod tests {
         let q = parse_query(&pairs("status=failed&page=3&per_page=50")).expect("values");
         assert_eq!(q.offset(), 100);
         assert_eq!(q.status.map(StatusFilter::codes), Some(vec![3]));
+    }
+
+    #[test]
+    fn failed_units_are_paged_by_twenty_unless_asked() {
+        let q = parse_failed_query(&pairs("status=failed")).expect("defaults");
+        assert_eq!((q.page, q.per_page), (1, DEFAULT_PER_PAGE));
+        let q = parse_failed_query(&pairs("page=2&per_page=200")).expect("values");
+        assert_eq!((q.page, q.per_page), (2, 200));
+        for query in ["status=succeeded", "per_page=201", "job=3"] {
+            assert!(parse_failed_query(&pairs(query)).is_err(), "{query}");
+        }
     }
 
     #[test]

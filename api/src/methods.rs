@@ -14,8 +14,18 @@ pub const READ: &[Method] = &[Method::GET, Method::HEAD];
 pub const READ_OR_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
 /// `/jobs/:id/retry`: an action, never a read.
 pub const POST: &[Method] = &[Method::POST];
+/// `/blacklist/:action`: resuming a paused action.
+pub const DELETE: &[Method] = &[Method::DELETE];
 /// `/jobs/:id`: the job, and deleting it.
 pub const READ_OR_DELETE: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
+
+/// A known path asked with a method it does not take. Its own type, so that `error::recover`
+/// finds it before the 401 of the guarded routes tried after a public one (`/healthz` with
+/// a wrong method is a 405, login or not).
+#[derive(Debug)]
+pub struct WrongMethod(pub ApiError);
+
+impl warp::reject::Reject for WrongMethod {}
 
 /// Passes the methods in `allowed`, refuses any other with a 405 naming them. Goes right
 /// after a route's path.
@@ -25,10 +35,10 @@ pub fn only(allowed: &'static [Method]) -> impl Filter<Extract = (), Error = Rej
             if allowed.contains(&method) {
                 Ok(())
             } else {
-                Err(warp::reject::custom(ApiError::MethodNotAllowed {
+                Err(warp::reject::custom(WrongMethod(ApiError::MethodNotAllowed {
                     method,
                     allowed,
-                }))
+                })))
             }
         })
         .untuple_one()

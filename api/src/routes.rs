@@ -7,9 +7,10 @@ use std::{convert::Infallible, sync::Arc};
 use warp::{Filter, Reply};
 
 use crate::{
-    allowed_hosts, auth, error, events, handlers, idempotency_key, job_body, listing,
+    actions, allowed_hosts, auth, blacklist, error, events, handlers, idempotency_key, job_body,
+    listing,
     methods::{self, READ, READ_OR_DELETE, READ_OR_POST},
-    metrics_page, ops_page, same_origin,
+    metrics_page, openapi, ops_page, same_origin,
     short::Short,
     ApiState,
 };
@@ -75,6 +76,40 @@ pub fn routes(
         .and(with_state.clone())
         .and_then(listing::job_outputs);
 
+    let failed_units = warp::path!("units")
+        .and(methods::only(READ))
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(with_state.clone())
+        .and_then(listing::failed_units);
+
+    let history = warp::path!("status" / "history")
+        .and(methods::only(READ))
+        .and(with_state.clone())
+        .map(|state: Arc<ApiState>| warp::reply::json(&state.snapshots.history.reply()));
+
+    let actions = warp::path!("actions")
+        .and(methods::only(READ))
+        .and(with_state.clone())
+        .and_then(actions::list);
+
+    // CloudCrowd's blacklist: pausing and resuming actions.
+    let blacklist = warp::path!("blacklist").and(methods::only(READ_OR_POST));
+    let paused = blacklist
+        .clone()
+        .and(methods::read())
+        .and(with_state.clone())
+        .and_then(blacklist::list);
+    let pause = blacklist
+        .and(warp::post())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(blacklist::body())
+        .and(with_state.clone())
+        .and_then(blacklist::pause);
+    let resume = warp::path!("blacklist" / String)
+        .and(methods::only(methods::DELETE))
+        .and(with_state.clone())
+        .and_then(blacklist::resume);
+
     let events = warp::path!("events")
         .and(methods::only(READ))
         .and(with_state.clone())
@@ -101,6 +136,10 @@ pub fn routes(
         .and(with_state.clone())
         .and_then(handlers::ready);
     let health = healthz.or(readyz);
+    // The API's description is public, as any client library's documentation is.
+    let spec = warp::path!("openapi.json")
+        .and(methods::only(READ))
+        .map(openapi::document);
     // Its own login (`metrics_login`, or the api's), so a scraper needs no more than that.
     let scrape = warp::path!("metrics")
         .and(methods::only(READ))
@@ -110,13 +149,20 @@ pub fn routes(
         .and_then(metrics_page::scrape);
 
     let cloudcrowd = heartbeat.or(status).or(create).or(show).or(delete).or(list);
-    let acting = retry;
-    let browsing = units.or(outputs).or(events).or(ops);
+    let acting = retry.or(paused).or(pause).or(resume);
+    let browsing = units
+        .or(outputs)
+        .or(failed_units)
+        .or(history)
+        .or(actions)
+        .or(events)
+        .or(ops);
     let guarded = allowed_hosts::require(state.allowed_hosts.clone())
         .and(auth::require(state.credentials.clone()))
         .and(same_origin::require())
         .and(cloudcrowd.or(acting).or(browsing));
     health
+        .or(spec)
         .or(scrape)
         .or(guarded)
         .recover(error::recover)

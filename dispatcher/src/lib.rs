@@ -9,6 +9,7 @@ pub mod completions;
 pub mod delivery;
 pub mod job_progress;
 pub mod nodes;
+mod paused;
 mod poison;
 pub mod relay;
 pub mod sweeper;
@@ -71,6 +72,7 @@ pub async fn run(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) -> an
     loops.spawn(relay::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(completions::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(poison::run(dispatcher.clone(), shutdown.clone()));
+    loops.spawn(paused::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(callbacks::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(nodes::run(dispatcher.clone(), shutdown.clone()));
     loops.spawn(sweeper::run(dispatcher.clone(), shutdown.clone()));

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod metrics;
 pub mod outbound;
 pub mod outbound_http;
+pub mod plain_name;
 pub mod queue;
 pub mod recent;
 pub mod retry;

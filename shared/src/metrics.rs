@@ -30,6 +30,8 @@ const APPLY_SECONDS: &str = "crowd_completion_apply_seconds";
 const CALLBACKS: &str = "crowd_callback_deliveries_total";
 const QUEUE_WAITING: &str = "crowd_queue_waiting_units";
 const OUTBOX_LAG: &str = "crowd_outbox_lag_seconds";
+const OLDEST_WAITING: &str = "crowd_queue_oldest_waiting_seconds";
+const PAUSED: &str = "crowd_action_paused";
 
 struct Exporter {
     handle: PrometheusHandle,
@@ -91,6 +93,11 @@ fn describe() {
         "Units waiting in an action's queue, not yet delivered"
     );
     describe_gauge!(OUTBOX_LAG, "Age of the oldest unit waiting to be published");
+    describe_gauge!(
+        OLDEST_WAITING,
+        "How long an action's longest-waiting unit has waited (0 when none waits)"
+    );
+    describe_gauge!(PAUSED, "1 while an action is paused, else 0");
 }
 
 /// The Prometheus text of everything recorded, with the process's own figures read now.
@@ -141,6 +148,13 @@ pub fn callback_delivery(result: &'static str) {
 
 pub fn queue_waiting(action: &str, units: u32) {
     gauge!(QUEUE_WAITING, "action" => action.to_string()).set(f64::from(units));
+}
+
+/// An action's backlog as the store sees it: its oldest waiting unit's wait, and whether it
+/// is paused.
+pub fn action_backlog(action: &str, oldest_waiting: Option<f64>, paused: bool) {
+    gauge!(OLDEST_WAITING, "action" => action.to_string()).set(oldest_waiting.unwrap_or(0.0));
+    gauge!(PAUSED, "action" => action.to_string()).set(if paused { 1.0 } else { 0.0 });
 }
 
 pub fn outbox_lag(lag: Duration) {

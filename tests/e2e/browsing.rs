@@ -333,7 +333,7 @@ async fn the_operations_page_and_its_live_events_are_served(backend: Backend) {
     drop(reply);
 
     for (path, content_type, needle) in [
-        ("/", "text/html", "/ops/ops.js"),
+        ("/", "text/html", "\"ops/ops.js\""),
         ("/ops/ops.js", "text/javascript", "EventSource"),
         ("/ops/ops.css", "text/css", "{"),
     ] {

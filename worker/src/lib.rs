@@ -9,7 +9,7 @@ pub mod env;
 pub mod executable;
 pub mod heartbeat;
 pub mod local;
-mod plain_name;
+use crowd_shared::plain_name;
 mod referenced;
 pub mod registry;
 mod reporting;

@@ -108,6 +108,23 @@ pub struct UnitView {
     pub updated_at: f64,
 }
 
+/// A failed unit of a failed job, as the operations page lists them across jobs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailedUnit {
+    pub job_id: i64,
+    pub action: String,
+    #[serde(flatten)]
+    pub unit: UnitView,
+}
+
+/// A page of failed units, newest job first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedUnitPage {
+    pub units: Vec<FailedUnit>,
+    /// Failed units of failed jobs, on every page.
+    pub total: i64,
+}
+
 /// What a listing shows in place of a stored value that cannot be read, so one bad value
 /// neither hides the rest nor fails the request.
 pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Value {

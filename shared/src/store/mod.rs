@@ -2,6 +2,7 @@
 //! dispatcher run the same code whatever database is underneath: Postgres (`postgres/`) for
 //! the distributed services, SQLite in a file (`sqlite/`) for the embedded default.
 
+mod actions;
 pub mod browse;
 mod callbacks;
 mod error;
@@ -20,7 +21,10 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use browse::{JobDetail, JobPage, JobQuery, JobSummary, StatusFilter, UnitView};
+pub use actions::{is_action_name, Backlog, PausedAction, TakenBack, MAX_ACTION_NAME};
+pub use browse::{
+    FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, StatusFilter, UnitView,
+};
 pub use callbacks::DueCallback;
 pub use error::{StoreError, StoreResult};
 pub use new_job::NewJob;
@@ -35,7 +39,7 @@ use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
-    messages::{Completion, Heartbeat},
+    messages::{Completion, Heartbeat, UnitAttempt},
     queue::Publish,
     shutdown::CancellationToken,
     state_machine::NotRetryable,
@@ -185,6 +189,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// How long the oldest unit waiting to be published has waited; `None` when none waits.
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>>;
+
+    /// Paused actions (CloudCrowd's blacklist), by name.
+    async fn paused_actions(&self) -> StoreResult<Vec<PausedAction>>;
+
+    /// Pauses `action`: the relay leaves its units in the outbox until it is resumed. Pausing
+    /// it again changes nothing and returns the first record.
+    async fn pause_action(&self, action: &str) -> StoreResult<PausedAction>;
+
+    /// Resumes `action` and wakes the relay for its units; `None` when it was not paused.
+    async fn resume_action(&self, action: &str) -> StoreResult<Option<PausedAction>>;
+
+    /// Units the dispatcher took from a paused action's queue: each goes back to the outbox
+    /// if it is still queued at that attempt and its action still paused; says, in order,
+    /// what became of each (and so whether its message is done with or goes back).
+    async fn take_back(&self, units: &[UnitAttempt]) -> StoreResult<Vec<TakenBack>>;
+
+    /// Each action's incomplete units: how many are among `running` (what live nodes run),
+    /// how many wait, and how long the oldest waiting one has waited.
+    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>>;
+
+    /// A page of the failed units of failed jobs, newest job first.
+    async fn failed_units(&self, page: Paging) -> StoreResult<FailedUnitPage>;
 
     /// Up to `limit` complete jobs that completed more than `age` ago, oldest first.
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>>;

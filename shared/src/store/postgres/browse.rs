@@ -1,4 +1,5 @@
-//! Listings for people: pages of jobs, a job's units, the finishing rate, old complete jobs.
+//! Listings for people: pages of jobs, a job's units, failed units, the finishing rate, old
+//! complete jobs.
 
 use std::time::Duration;
 
@@ -6,11 +7,14 @@ use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
-use crate::store::{
-    browse::{
-        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+use crate::{
+    store::{
+        browse::{
+            FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow,
+            UnitRow, UnitView, JOB_COLUMNS,
+        },
+        Paging,
     },
-    Paging,
 };
 
 /// Jobs from `source` (a subquery over `jobs`) with the unit counts each job keeps
@@ -87,6 +91,10 @@ pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<Jo
     Ok(JobPage { jobs, total })
 }
 
+/// What a listing reads of a unit `u`.
+const UNIT_COLUMNS: &str = "u.id, u.stage, u.state, u.attempts, u.input, u.output, u.time,
+     EXTRACT(EPOCH FROM COALESCE(u.finished_at, u.updated_at))::float8 AS updated_at";
+
 pub(super) async fn detail(
     client: &Client,
     id: i64,
@@ -102,33 +110,72 @@ pub(super) async fn detail(
     let units_total = get(&units_total, 0)?;
     let rows = client
         .query(
-            "SELECT id, stage, state, attempts, input, output, time,
-                    EXTRACT(EPOCH FROM COALESCE(finished_at, updated_at))::float8 AS updated_at
-             FROM work_units WHERE job_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+            &format!(
+                "SELECT {UNIT_COLUMNS} FROM work_units u WHERE job_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+            ),
             &[&id, &page.limit(), &page.offset()],
         )
         .await
         .context("reading a job's units")?;
-    let units = rows
-        .iter()
-        .map(|r| {
-            UnitView::try_from(UnitRow {
-                id: get(r, "id")?,
-                stage: get(r, "stage")?,
-                state: get(r, "state")?,
-                attempts: get(r, "attempts")?,
-                input: shown_json(r, "input").unwrap_or_default(),
-                stored: shown_json(r, "output"),
-                time: get(r, "time")?,
-                updated_at: get(r, "updated_at")?,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let units = rows.iter().map(unit).collect::<anyhow::Result<_>>()?;
     Ok(Some(JobDetail {
         job,
         units,
         units_total,
     }))
+}
+
+/// The unit columns `UNIT_COLUMNS` reads.
+fn unit(r: &Row) -> anyhow::Result<UnitView> {
+    UnitView::try_from(UnitRow {
+        id: get(r, "id")?,
+        stage: get(r, "stage")?,
+        state: get(r, "state")?,
+        attempts: get(r, "attempts")?,
+        input: shown_json(r, "input").unwrap_or_default(),
+        stored: shown_json(r, "output"),
+        time: get(r, "time")?,
+        updated_at: get(r, "updated_at")?,
+    })
+}
+
+/// Failed units of failed jobs, newest job first: through the jobs' status index and each
+/// job's units by state, so completed work is never scanned.
+pub(super) async fn failed_units(client: &Client, page: Paging) -> anyhow::Result<FailedUnitPage> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT u.job_id, j.action, {UNIT_COLUMNS}
+                 FROM jobs j JOIN work_units u ON u.job_id = j.id
+                 WHERE j.status = 3 AND u.state = 'failed'
+                 ORDER BY j.id DESC, u.id LIMIT $1 OFFSET $2"
+            ),
+            &[&page.limit(), &page.offset()],
+        )
+        .await
+        .context("reading failed units")?;
+    let units = rows
+        .iter()
+        .map(|r| {
+            Ok(FailedUnit {
+                job_id: get(r, "job_id")?,
+                action: get(r, "action")?,
+                unit: unit(r)?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let total = client
+        .query_one(
+            "SELECT count(*) FROM jobs j JOIN work_units u ON u.job_id = j.id
+             WHERE j.status = 3 AND u.state = 'failed'",
+            &[],
+        )
+        .await
+        .context("counting failed units")?;
+    Ok(FailedUnitPage {
+        units,
+        total: get(&total, 0)?,
+    })
 }
 
 pub(super) async fn finished_within(client: &Client, window: Duration) -> anyhow::Result<i64> {

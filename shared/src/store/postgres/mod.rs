@@ -1,5 +1,6 @@
 //! The Postgres store.
 
+mod actions;
 mod browse;
 mod callbacks;
 mod idempotency;
@@ -24,7 +25,8 @@ use self::{
     rows::{get, shown_json},
 };
 use super::{
-    browse::{JobDetail, JobPage, JobQuery},
+    browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
+    Backlog, PausedAction, TakenBack,
     Applied, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, Publish, Relayed, Store,
     StoreError, StoreResult, Wakeups,
 };
@@ -32,7 +34,7 @@ use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
-    messages::{Completion, Heartbeat},
+    messages::{Completion, Heartbeat, UnitAttempt},
     shutdown::CancellationToken,
     state_machine::NotRetryable,
     status::{JobStatus, Stage},
@@ -293,6 +295,35 @@ impl Store for PgStore {
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
         let client = self.client().await?;
         browse::outbox_lag(&client).await.map_err(classify)
+    }
+
+    async fn paused_actions(&self) -> StoreResult<Vec<PausedAction>> {
+        let client = self.client().await?;
+        actions::paused_actions(&client).await.map_err(classify)
+    }
+
+    async fn pause_action(&self, action: &str) -> StoreResult<PausedAction> {
+        let client = self.client().await?;
+        actions::pause(&client, action).await.map_err(classify)
+    }
+
+    async fn resume_action(&self, action: &str) -> StoreResult<Option<PausedAction>> {
+        let client = self.client().await?;
+        actions::resume(&client, action).await.map_err(classify)
+    }
+
+    async fn take_back(&self, units: &[UnitAttempt]) -> StoreResult<Vec<TakenBack>> {
+        actions::take_back(&self.pool, units).await.map_err(classify)
+    }
+
+    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
+        let client = self.client().await?;
+        actions::backlogs(&client, running).await.map_err(classify)
+    }
+
+    async fn failed_units(&self, page: Paging) -> StoreResult<FailedUnitPage> {
+        let client = self.client().await?;
+        browse::failed_units(&client, page).await.map_err(classify)
     }
 
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {

@@ -27,6 +27,7 @@ pub(super) async fn relay_pending(
 ) -> anyhow::Result<(Relayed, BTreeSet<i64>)> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
+    // A paused action's units stay in the outbox until it is resumed.
     // SKIP LOCKED: outbox rows another dispatcher is relaying are left to it, so no unit is
     // published twice by two relays. The units themselves are only key-share locked: a
     // completion recording one never waits for a relay's broker round trip, while a job being
@@ -39,6 +40,7 @@ pub(super) async fn relay_pending(
                     u.state = 'pending' AS waiting,
                     CASE WHEN j.options_bytes <= $2 THEN j.options END AS options
              FROM outbox o JOIN work_units u ON u.id = o.unit_id JOIN jobs j ON j.id = u.job_id
+             WHERE NOT EXISTS (SELECT 1 FROM paused_actions p WHERE p.action = u.action)
              ORDER BY o.lane, o.seq
              LIMIT $1
              FOR UPDATE OF o SKIP LOCKED

@@ -7,7 +7,8 @@ use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
 use super::queries::shown;
 use crate::store::{
     browse::{
-        JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow, UnitView, JOB_COLUMNS,
+        FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow,
+        UnitView, JOB_COLUMNS,
     },
     Paging,
 };
@@ -85,6 +86,26 @@ pub(super) fn list(conn: &Connection, query: &JobQuery) -> anyhow::Result<JobPag
     Ok(JobPage { jobs, total })
 }
 
+/// What a listing reads of a unit `u`, in `unit_row`'s order.
+const UNIT_COLUMNS: &str =
+    "u.id, u.stage, u.state, u.attempts, u.input, u.output, u.time, COALESCE(u.finished_at, u.updated_at)";
+
+/// `UNIT_COLUMNS` from column `at` on.
+fn unit_row(r: &Row, at: usize) -> rusqlite::Result<UnitRow> {
+    let input: String = r.get(at + 4)?;
+    let output: Option<String> = r.get(at + 5)?;
+    Ok(UnitRow {
+        id: r.get(at)?,
+        stage: r.get(at + 1)?,
+        state: r.get(at + 2)?,
+        attempts: r.get(at + 3)?,
+        input: shown(&input),
+        stored: output.as_deref().map(shown),
+        time: r.get(at + 6)?,
+        updated_at: r.get(at + 7)?,
+    })
+}
+
 pub(super) fn detail(
     conn: &Connection,
     id: i64,
@@ -96,42 +117,48 @@ pub(super) fn detail(
     let units_total = conn
         .prepare_cached("SELECT count(*) FROM work_units WHERE job_id = ?1")?
         .query_row(params![id], |r| r.get(0))?;
-    let mut statement = conn.prepare_cached(
-        "SELECT id, stage, state, attempts, input, output, time, COALESCE(finished_at, updated_at)
-         FROM work_units WHERE job_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows = statement.query_map(params![id, page.limit(), page.offset()], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i16>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i32>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Option<f64>>(6)?,
-            r.get::<_, f64>(7)?,
-        ))
-    })?;
-    let units = rows
-        .map(|row| {
-            let (id, stage, state, attempts, input, output, time, updated_at) = row?;
-            UnitView::try_from(UnitRow {
-                id,
-                stage,
-                state,
-                attempts,
-                input: shown(&input),
-                stored: output.as_deref().map(shown),
-                time,
-                updated_at,
-            })
-        })
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {UNIT_COLUMNS} FROM work_units u WHERE job_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let units = statement
+        .query_map(params![id, page.limit(), page.offset()], |r| unit_row(r, 0))?
+        .map(|row| UnitView::try_from(row?))
         .collect::<anyhow::Result<_>>()?;
     Ok(Some(JobDetail {
         job,
         units,
         units_total,
     }))
+}
+
+/// Failed units of failed jobs, newest job first, as `postgres/browse.rs` reads them.
+pub(super) fn failed_units(conn: &Connection, page: Paging) -> anyhow::Result<FailedUnitPage> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT u.job_id, j.action, {UNIT_COLUMNS}
+         FROM jobs j JOIN work_units u ON u.job_id = j.id
+         WHERE j.status = 3 AND u.state = 'failed'
+         ORDER BY j.id DESC, u.id LIMIT ?1 OFFSET ?2"
+    ))?;
+    let units = statement
+        .query_map(params![page.limit(), page.offset()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, unit_row(r, 2)?))
+        })?
+        .map(|row| {
+            let (job_id, action, unit) = row?;
+            Ok(FailedUnit {
+                job_id,
+                action,
+                unit: UnitView::try_from(unit)?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let total = conn
+        .prepare_cached(
+            "SELECT count(*) FROM jobs j JOIN work_units u ON u.job_id = j.id
+             WHERE j.status = 3 AND u.state = 'failed'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(FailedUnitPage { units, total })
 }
 
 pub(super) fn finished_within(conn: &Connection, window: Duration) -> anyhow::Result<i64> {

@@ -2,6 +2,7 @@
 //! installed. One connection behind a mutex (SQLite has one writer anyway), used from blocking
 //! threads; wake-ups are in-process, since every reader lives in this process.
 
+mod actions;
 mod browse;
 mod idempotency;
 mod outputs;
@@ -22,7 +23,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    browse::{JobDetail, JobPage, JobQuery},
+    browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
+    Backlog, PausedAction, TakenBack,
     Applied, DueCallback, NewJob, OutputsPage, Overview, Paging, Relayed, Store, StoreError,
     StoreResult, Wakeups,
 };
@@ -30,7 +32,7 @@ use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
     job_view::JobView,
-    messages::{Completion, Heartbeat},
+    messages::{Completion, Heartbeat, UnitAttempt},
     queue::{Publish, Published},
     shutdown::CancellationToken,
     state_machine::NotRetryable,
@@ -240,6 +242,51 @@ impl Store for SqliteStore {
 
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
         self.with(|conn| browse::outbox_lag(conn)).await
+    }
+
+    async fn paused_actions(&self) -> StoreResult<Vec<PausedAction>> {
+        self.with(actions::paused_actions).await
+    }
+
+    async fn pause_action(&self, action: &str) -> StoreResult<PausedAction> {
+        let action = action.to_string();
+        self.with(move |conn| actions::pause(conn, &action)).await
+    }
+
+    async fn resume_action(&self, action: &str) -> StoreResult<Option<PausedAction>> {
+        let action = action.to_string();
+        let resumed = self.with(move |conn| actions::resume(conn, &action)).await?;
+        if resumed.is_some() {
+            self.wake(Woke {
+                work: true,
+                callbacks: false,
+            });
+        }
+        Ok(resumed)
+    }
+
+    async fn take_back(&self, units: &[UnitAttempt]) -> StoreResult<Vec<TakenBack>> {
+        let units = units.to_vec();
+        let decided = self
+            .with(move |conn| actions::take_back(conn, &units))
+            .await?;
+        // Units returned wait for their action's resumption, which wakes the relay then.
+        if decided.contains(&TakenBack::Resumed) {
+            self.wake(Woke {
+                work: true,
+                callbacks: false,
+            });
+        }
+        Ok(decided)
+    }
+
+    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
+        let running = running.to_vec();
+        self.with(move |conn| actions::backlogs(conn, &running)).await
+    }
+
+    async fn failed_units(&self, page: Paging) -> StoreResult<FailedUnitPage> {
+        self.with(move |conn| browse::failed_units(conn, page)).await
     }
 
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {

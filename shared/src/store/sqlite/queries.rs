@@ -167,6 +167,7 @@ pub(super) fn pending_units(
                 CASE WHEN j.options_bytes <= ?2 THEN j.options END, u.lane
          FROM work_units u JOIN jobs j ON j.id = u.job_id
          WHERE u.state = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM paused_actions p WHERE p.action = u.action)
          ORDER BY u.lane, u.updated_at, u.id
          LIMIT ?1",
     )?;
