@@ -1,17 +1,31 @@
 // CloudCrowd's operations center: one page, no framework, served by the crowd binary itself
 // (users may have no internet). Updates are pushed by the server as `snapshot` events on
-// /events; the page fetches the job list and a job's units again when one arrives.
+// /events; the page fetches the job list, the actions, the failed units and a job's units again
+// when one arrives. The graphs start from the server's last hour (/status/history).
+//
+// Every URL is relative (`jobs`, `events`, never `/jobs`): a reverse proxy may serve the page
+// under a path prefix (http://proxy/crowd/ -> the api's /), and the page's requests must stay
+// under it.
 //
 // Every piece of data reaches the DOM through `el()` (textContent and attributes), never
 // through innerHTML: inputs, outputs and errors are user data.
 'use strict';
 
 (function () {
-  /** Points kept for the graphs: 5 minutes of one-second snapshots. */
-  const HISTORY_SECS = 300;
-  /** A gap longer than this between two snapshots breaks the graph's line. */
+  /** The graphs show up to this much: the hour the server keeps (/status/history). */
+  const HISTORY_SECS = 3600;
+  /** The narrowest window the graphs show, and how long one-second snapshots are kept as they came. */
+  const RECENT_SECS = 300;
+  /** The windows the graphs pick from: the smallest that holds every point kept. */
+  const WINDOWS = [300, 600, 900, 1800, 3600];
+  /** The period of the server's samples when it does not say; older live points are thinned to it. */
+  const SAMPLE_SECS = 5;
+  /** A gap longer than this between two one-second snapshots breaks the graph's line. */
   const GAP_SECS = 5;
   const JOBS_PER_PAGE = 20;
+  const FAILED_PER_PAGE = 20;
+  /** An error longer than this is cut in the failed-units list; the whole is in its tooltip. */
+  const ERROR_CHARS = 120;
   /** A job page lists its units this many at a time, so a huge job does not hang the browser. */
   const UNITS_PER_PAGE = 500;
   /** Wait before recreating an EventSource that the browser gave up on. */
@@ -21,10 +35,27 @@
     route: { name: 'overview' },
     filter: '',
     page: 1,
-    snapshots: [],
+    /** The graphs' points, oldest first: history samples and snapshots, without their nodes. */
+    points: [],
+    /** The latest snapshot, nodes included. */
     latest: null,
+    /** Snapshots received since the page opened (the test waits on it through #live's data-snapshots). */
+    snapshotCount: 0,
     events: null,
     connected: false,
+    /** Whether /events has ever answered: a reconnection after that fetches the history again. */
+    everConnected: false,
+    failedPage: 1,
+    /** Actions with a pause or resume under way, so their buttons stay disabled. */
+    busyActions: new Set(),
+    /** Jobs with a retry under way. */
+    busyJobs: new Set(),
+    /** A load of /status/history is under way; when one failed, when to try again. */
+    historyLoading: false,
+    historyRetryAt: null,
+    /** Loads started, so a reply overtaken by a later load is not shown over it. */
+    actionsSeq: 0,
+    failedSeq: 0,
   };
 
   // ---- small DOM helpers -------------------------------------------------------------------
@@ -52,11 +83,42 @@
     let body = null;
     try { body = await reply.json(); } catch (_) { /* not JSON: reported by the status below */ }
     if (!reply.ok) {
-      const error = new Error((body && body.message) || `HTTP ${reply.status}`);
+      // The api answers {"error": <code>, "message": <what is wrong>}; some replies carry only "error".
+      const said = body && (body.message || body.error);
+      const error = new Error(typeof said === 'string' && said ? said : `HTTP ${reply.status} ${reply.statusText}`.trim());
       error.status = reply.status;
       throw error;
     }
     return body;
+  }
+
+  /** POSTs `fields` as a form (application/x-www-form-urlencoded), as CloudCrowd's clients do. */
+  function postForm(path, fields) {
+    return api(path, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+
+  /**
+   * Shows `message` in the error line `id` (hides it when null). `source` says what set it:
+   * a successful load clears only what a load set, so an action's error stays until the next action.
+   */
+  function showError(id, message, source) {
+    const line = $(id);
+    if (!line) return;
+    if (message === null) {
+      if (source && line.dataset.source && line.dataset.source !== source) return;
+      line.hidden = true;
+      line.textContent = '';
+      delete line.dataset.source;
+      return;
+    }
+    // Unchanged text is left alone: an alert is read out again whenever its text is replaced.
+    if (line.textContent !== message) line.textContent = message;
+    line.dataset.source = source || '';
+    line.hidden = false;
   }
 
   /** Runs `fn` soon after a burst of triggers, never twice at once; a trigger during a run runs it again after. */
@@ -97,6 +159,22 @@
     if (secs < 3600) return `${Math.floor(secs / 60)} min ago`;
     if (secs < 86400) return `${Math.floor(secs / 3600)} h ago`;
     return new Date(unixSecs * 1000).toLocaleDateString();
+  }
+
+  /** How long something has waited, as a person says it: "5 s", "3 min", "2 h", "4 d". */
+  function fmtAge(secs) {
+    if (typeof secs !== 'number' || !isFinite(secs)) return '–';
+    const s = Math.max(0, secs);
+    if (s < 60) return `${Math.floor(s)} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h`;
+    return `${Math.floor(s / 86400)} d`;
+  }
+
+  /** A date as the api sends it (unix seconds, or an RFC 3339 string) in the reader's terms. */
+  function fmtWhen(value) {
+    const date = typeof value === 'number' ? new Date(value * 1000) : typeof value === 'string' ? new Date(value) : null;
+    return date && !isNaN(date) ? date.toLocaleString() : '';
   }
 
   const fmtTimestamp = (unixSecs) => (typeof unixSecs === 'number' ? new Date(unixSecs * 1000).toLocaleString() : '');
@@ -169,8 +247,12 @@
     events.addEventListener('snapshot', (event) => {
       let snapshot;
       try { snapshot = JSON.parse(event.data); } catch (_) { return; }
+      const reconnected = !state.connected && state.everConnected;
+      state.everConnected = true;
       setConnected(true);
       onSnapshot(snapshot);
+      // The graphs have a hole where the page was cut off: the server's samples fill it.
+      if (reconnected) loadHistory();
     });
     events.addEventListener('error', () => {
       if (state.events !== events) return;
@@ -193,26 +275,141 @@
 
   const refreshJobs = coalesce(loadJobs, 250);
   const refreshJob = coalesce(loadJob, 250);
+  /** The actions' queues, at most about once a second whatever the snapshots do. */
+  const refreshActions = coalesce(loadActions, 1000);
+  const refreshFailed = coalesce(loadFailed, 1000);
 
   function onSnapshot(snapshot) {
     state.latest = snapshot;
-    state.snapshots.push(snapshot);
-    const oldest = snapshot.time - HISTORY_SECS;
-    while (state.snapshots.length && state.snapshots[0].time < oldest) state.snapshots.shift();
+    state.snapshotCount += 1;
+    $('live').dataset.snapshots = String(state.snapshotCount);
+    addPoints([figures(snapshot, 'live', 1)]);
+    if (state.historyRetryAt && Date.now() >= state.historyRetryAt) loadHistory();
     if (state.route.name === 'overview') {
       renderCounts();
       renderNodes();
       drawGraphs();
       refreshJobs();
-    } else if (state.route.name === 'job' && state.route.live) {
-      refreshJob();
+      refreshActions();
+      refreshFailed();
+    } else {
+      updateGraphData(); // the canvases are hidden, but what they hold is kept up to date
+      if (state.route.name === 'job' && state.route.live) refreshJob();
     }
+  }
+
+  // ---- the graphs' points ------------------------------------------------------------------
+
+  /** A snapshot's or sample's figures, the only fields the graphs read. */
+  function figures(s, source, period) {
+    return {
+      time: Number(s.time),
+      job_count: s.job_count,
+      work_unit_count: s.work_unit_count,
+      node_count: s.node_count,
+      worker_count: s.worker_count,
+      max_workers: s.max_workers,
+      finished_per_sec: s.finished_per_sec,
+      source,
+      period,
+    };
+  }
+
+  /** Index of the first point at or after `time` (binary search: the points are in time order). */
+  function firstAtOrAfter(points, time) {
+    let lo = 0, hi = points.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (points[mid].time < time) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Adds live points (in time order). */
+  function addPoints(added) {
+    for (const p of added) {
+      if (!Number.isFinite(p.time)) continue;
+      const last = state.points[state.points.length - 1];
+      if (!last || p.time > last.time) state.points.push(p);
+      else state.points.splice(firstAtOrAfter(state.points, p.time), 0, p);
+    }
+    prunePoints();
+  }
+
+  /**
+   * Adds the server's samples where the page has nothing of its own: before its first snapshot
+   * and in the holes a lost connection left. A sample within a period of a snapshot is left out.
+   */
+  function addHistory(samples, period) {
+    const live = state.points.filter((p) => p.source === 'live');
+    const kept = state.points.filter((p) => p.source !== 'live');
+    const history = [];
+    for (const sample of samples) {
+      const p = figures(sample, 'history', period);
+      if (!Number.isFinite(p.time)) continue;
+      const i = firstAtOrAfter(live, p.time - period);
+      if (i < live.length && live[i].time <= p.time + period) continue; // a snapshot covers it
+      history.push(p);
+    }
+    // The newest history replaces the older copy of the same samples.
+    const since = history.length ? history[0].time - period / 2 : Infinity;
+    state.points = kept.filter((p) => p.time < since).concat(history, live).sort((a, b) => a.time - b.time);
+    prunePoints();
+  }
+
+  /** Drops points older than the hour, and thins one-second points older than RECENT_SECS to one per sample period. */
+  function prunePoints() {
+    const points = state.points;
+    if (!points.length) return;
+    const now = points[points.length - 1].time;
+    const oldest = now - HISTORY_SECS;
+    const recent = now - RECENT_SECS;
+    const out = [];
+    let lastKept = null;
+    for (const p of points) {
+      if (p.time < oldest) continue;
+      if (p.time < recent && p.period < SAMPLE_SECS) {
+        // Within a period of the last point kept: dropped. Kept: it now stands for a period.
+        if (lastKept && p.time - lastKept.time < SAMPLE_SECS - 0.5) continue;
+        p.period = SAMPLE_SECS;
+      }
+      out.push(p);
+      lastKept = p;
+    }
+    state.points = out;
+  }
+
+  /** After a failed load of the history, snapshots try again this often. */
+  const HISTORY_RETRY_MS = 10000;
+
+  /** Fetches the server's last hour of samples, so the graphs do not start empty. */
+  async function loadHistory() {
+    if (state.historyLoading) return;
+    state.historyLoading = true;
+    state.historyRetryAt = null;
+    let reply;
+    try {
+      reply = await api('status/history');
+    } catch (error) {
+      showError('history-error', `Could not load the graphs' history: ${error.message}`);
+      state.historyRetryAt = Date.now() + HISTORY_RETRY_MS;
+      return;
+    } finally {
+      state.historyLoading = false;
+    }
+    showError('history-error', null);
+    const samples = (reply && Array.isArray(reply.samples)) ? reply.samples : [];
+    const period = Number(reply && reply.period_seconds) > 0 ? Number(reply.period_seconds) : SAMPLE_SECS;
+    addHistory(samples, period);
+    if (!state.latest && samples.length) renderCounts(samples[samples.length - 1]);
+    if (state.route.name === 'overview') drawGraphs(); else updateGraphData();
   }
 
   // ---- overview ----------------------------------------------------------------------------
 
-  function renderCounts() {
-    const s = state.latest;
+  /** The counts of the latest snapshot (or, before the first one, of the server's latest sample). */
+  function renderCounts(fallback) {
+    const s = state.latest || fallback;
     if (!s) return;
     $('stat-jobs').textContent = fmtNumber(s.job_count);
     $('stat-units').textContent = fmtNumber(s.work_unit_count);
@@ -250,11 +447,10 @@
     try {
       reply = await api(`jobs?${params}`);
     } catch (error) {
-      $('jobs-error').textContent = `Could not load jobs: ${error.message}`;
-      $('jobs-error').hidden = false;
+      showError('jobs-error', `Could not load jobs: ${error.message}`);
       return;
     }
-    $('jobs-error').hidden = true;
+    showError('jobs-error', null);
     const lastPage = Math.max(1, Math.ceil(reply.total / JOBS_PER_PAGE));
     if (state.page > lastPage) { // the page emptied under us (jobs deleted): show the last one
       state.page = lastPage;
@@ -288,19 +484,179 @@
     if (row) location.hash = `#/jobs/${row.dataset.jobId}`;
   }
 
+  // ---- actions: their queues, paused or not ------------------------------------------------
+
+  async function loadActions() {
+    const seq = ++state.actionsSeq;
+    let reply;
+    try {
+      reply = await api('actions');
+    } catch (error) {
+      if (seq === state.actionsSeq) showError('actions-error', `Could not load the actions: ${error.message}`, 'load');
+      return;
+    }
+    if (seq !== state.actionsSeq) return; // a later load (after a pause, say) has the newer state
+    showError('actions-error', null, 'load');
+    renderActions(Array.isArray(reply && reply.actions) ? reply.actions : []);
+  }
+
+  /** What an action is doing, in a word: paused, running, waiting (with no worker to take it), idle. */
+  function actionState(action) {
+    if (action.paused) return { word: 'paused', badge: 'paused' };
+    if (action.running > 0) return { word: 'running', badge: 'running' };
+    if (action.waiting > 0 && !(action.workers > 0)) return { word: 'no workers', badge: 'failed' };
+    if (action.waiting > 0) return { word: 'waiting', badge: 'queued' };
+    return { word: 'idle', badge: 'idle' };
+  }
+
+  function renderActions(actions) {
+    $('actions').tBodies[0].replaceChildren(...actions.map((action) => {
+      const name = String(action.action);
+      const paused = !!action.paused;
+      const busy = state.busyActions.has(name);
+      const { word, badge } = actionState(action);
+      const since = paused && action.paused_at ? `Paused since ${fmtWhen(action.paused_at)}` : null;
+      const button = paused
+        ? el('button', { type: 'button', class: 'resume', disabled: busy, 'aria-label': `Resume ${name}`, onclick: () => setPaused(name, false) }, busy ? 'Resuming…' : 'Resume')
+        : el('button', { type: 'button', class: 'pause', disabled: busy, 'aria-label': `Pause ${name}`, onclick: () => setPaused(name, true) }, busy ? 'Pausing…' : 'Pause');
+      return el('tr', { 'data-action': name, 'data-paused': String(paused), 'data-waiting': action.waiting, 'data-running': action.running },
+        el('td', { class: 'mono' }, name),
+        el('td', { class: 'num waiting' }, fmtNumber(action.waiting)),
+        el('td', { class: 'num running' }, fmtNumber(action.running)),
+        el('td', { class: 'num workers' }, fmtNumber(action.workers)),
+        el('td', { class: 'num oldest', title: typeof action.oldest_waiting_seconds === 'number' ? `${action.oldest_waiting_seconds.toFixed(1)} s` : null }, fmtAge(action.oldest_waiting_seconds)),
+        el('td', { class: 'state', title: since }, el('span', { class: `badge status-${badge}` }, word)),
+        el('td', { class: 'num' }, button));
+    }));
+    $('actions').hidden = actions.length === 0;
+    $('actions-empty').hidden = actions.length !== 0;
+  }
+
+  /** Pauses an action (POST blacklist) or resumes it (DELETE blacklist/<action>). */
+  async function setPaused(name, pause) {
+    state.busyActions.add(name);
+    const row = [...$('actions').tBodies[0].rows].find((r) => r.dataset.action === name);
+    const button = row && row.querySelector('button');
+    if (button) { button.disabled = true; button.textContent = pause ? 'Pausing…' : 'Resuming…'; }
+    try {
+      if (pause) await postForm('blacklist', { action: name });
+      else await api(`blacklist/${encodeURIComponent(name)}`, { method: 'DELETE' });
+      showError('actions-error', null);
+    } catch (error) {
+      // Resuming what is no longer paused (someone else did it) leaves it as asked.
+      if (pause || error.status !== 404) {
+        showError('actions-error', `Could not ${pause ? 'pause' : 'resume'} ${name}: ${error.message}`, 'act');
+      }
+    } finally {
+      state.busyActions.delete(name);
+    }
+    await loadActions();
+  }
+
+  // ---- failed units, across jobs -----------------------------------------------------------
+
+  async function loadFailed() {
+    const params = new URLSearchParams({ status: 'failed', page: state.failedPage, per_page: FAILED_PER_PAGE });
+    const seq = ++state.failedSeq;
+    let reply;
+    try {
+      reply = await api(`units?${params}`);
+    } catch (error) {
+      if (seq === state.failedSeq) showError('failed-error', `Could not load the failed units: ${error.message}`, 'load');
+      return;
+    }
+    if (seq !== state.failedSeq) return; // a later load (after a retry, say) has the newer state
+    showError('failed-error', null, 'load');
+    const total = Number(reply.total) || 0;
+    const lastPage = Math.max(1, Math.ceil(total / FAILED_PER_PAGE));
+    if (state.failedPage > lastPage) { // the page emptied under us (retried, deleted): show the last one
+      state.failedPage = lastPage;
+      refreshFailed();
+      return;
+    }
+    renderFailed(reply);
+  }
+
+  /** An error cut to ERROR_CHARS, the whole of it in the tooltip. */
+  function shortError(error) {
+    const text = String(error || '');
+    if (!text) return el('span', { class: 'muted' }, '–');
+    return el('span', { title: text.slice(0, 4000) }, text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS)}…` : text);
+  }
+
+  function retryButton(jobId, label, extra) {
+    const busy = state.busyJobs.has(String(jobId));
+    return el('button', Object.assign({ type: 'button', class: 'retry', 'data-job-id': jobId, disabled: busy, 'aria-label': `Retry job ${jobId}'s failed units`, onclick: () => retryJob(jobId) }, extra || {}),
+      busy ? 'Retrying…' : label);
+  }
+
+  function renderFailed(reply) {
+    const units = Array.isArray(reply.units) ? reply.units : [];
+    const total = Number(reply.total) || 0;
+    let previousJob = null;
+    $('failed-units').tBodies[0].replaceChildren(...units.map((unit) => {
+      // One Retry per job (it retries all of the job's failed units): on its first row here.
+      const first = unit.job_id !== previousJob;
+      previousJob = unit.job_id;
+      return el('tr', { 'data-unit-id': unit.id, 'data-job-id': unit.job_id, class: first ? null : 'same-job' },
+        el('td', { class: 'mono' }, el('a', { href: `#/jobs/${encodeURIComponent(unit.job_id)}`, title: `Open job ${unit.job_id}` }, `#${unit.job_id}`)),
+        el('td', { class: 'mono' }, unit.action),
+        el('td', {}, unit.stage),
+        el('td', { class: 'num attempts' }, fmtNumber(unit.attempts)),
+        el('td', { class: 'error-cell error-text' }, shortError(unit.error)),
+        el('td', {}, timeCell(unit.updated_at)),
+        el('td', { class: 'num' }, first ? retryButton(unit.job_id, 'Retry') : null));
+    }));
+    $('failed-count').textContent = total ? fmtNumber(total) : '';
+    $('failed-units').hidden = units.length === 0;
+    $('failed-empty').hidden = units.length !== 0;
+    const first = (state.failedPage - 1) * FAILED_PER_PAGE;
+    $('failed-pager').hidden = total <= FAILED_PER_PAGE && state.failedPage === 1;
+    $('failed-page-info').textContent = total ? `${first + 1}–${first + units.length} of ${fmtNumber(total)}` : '';
+    $('failed-prev').disabled = state.failedPage <= 1;
+    $('failed-next').disabled = first + units.length >= total;
+  }
+
+  /** Runs a failed job's failed units again (POST jobs/<id>/retry). */
+  async function retryJob(jobId) {
+    const id = String(jobId);
+    state.busyJobs.add(id);
+    for (const button of document.querySelectorAll('button.retry')) {
+      if (button.dataset.jobId === id) { button.disabled = true; button.textContent = 'Retrying…'; }
+    }
+    let error = null;
+    try {
+      await api(`jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+    } catch (e) {
+      error = e;
+    } finally {
+      state.busyJobs.delete(id);
+    }
+    const message = error && `Could not retry job ${id}: ${error.message}`;
+    if (state.route.name === 'job' && state.route.id === id) {
+      showError('job-error', message, 'act');
+      state.route.live = true;
+      await loadJob();
+    } else {
+      showError('failed-error', message, 'act');
+      await loadFailed();
+      refreshJobs();
+    }
+  }
+
   // ---- graphs ------------------------------------------------------------------------------
 
   const GRAPHS = [
-    { id: 'graph-units', integer: true, series: [{ label: 'units', color: '#2f6fde', fill: true, value: (s) => s.work_unit_count }] },
-    { id: 'graph-jobs', integer: true, series: [{ label: 'jobs', color: '#8a4fd1', fill: true, value: (s) => s.job_count }] },
+    { id: 'graph-units', label: 'Work units in queue', integer: true, series: [{ label: 'units', color: '#2f6fde', fill: true, value: (s) => s.work_unit_count }] },
+    { id: 'graph-jobs', label: 'Jobs in queue', integer: true, series: [{ label: 'jobs', color: '#8a4fd1', fill: true, value: (s) => s.job_count }] },
     {
-      id: 'graph-workers', integer: true, series: [
+      id: 'graph-workers', label: 'Nodes and workers', integer: true, series: [
         { label: 'max workers', color: '#9aa5b1', dash: [4, 3], value: (s) => s.max_workers },
         { label: 'workers running', color: '#e07b1a', fill: true, value: (s) => s.worker_count },
         { label: 'nodes', color: '#1a9e6a', value: (s) => s.node_count },
       ],
     },
-    { id: 'graph-rate', series: [{ label: 'units/s', color: '#14938c', fill: true, value: (s) => s.finished_per_sec }] },
+    { id: 'graph-rate', label: 'Units finished per second', series: [{ label: 'units/s', color: '#14938c', fill: true, value: (s) => s.finished_per_sec }] },
   ];
 
   /** Y axis ticks: a round step (1, 2 or 5 × 10ⁿ; whole for counts) giving at most 4 intervals up to `max` or above. */
@@ -315,8 +671,50 @@
 
   const tickFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 
+  /** The window the graphs show: the smallest of WINDOWS that holds every point kept. */
+  function graphWindow(points) {
+    if (points.length < 2) return WINDOWS[0];
+    const span = points[points.length - 1].time - points[0].time;
+    return WINDOWS.find((w) => w >= span) || WINDOWS[WINDOWS.length - 1];
+  }
+
+  /** "5 minutes", "1 hour": the window in words, for the canvases' labels. */
+  function windowWords(secs) {
+    return secs >= 3600 && secs % 3600 === 0
+      ? `${secs / 3600} hour${secs === 3600 ? '' : 's'}`
+      : `${Math.round(secs / 60)} minutes`;
+  }
+
+  /** What each canvas shows, as data- attributes (for tests and tools: pixels say little) and its label. */
+  function updateGraphData() {
+    const points = state.points;
+    const windowSecs = graphWindow(points);
+    const history = points.filter((p) => p.source === 'history').length;
+    for (const graph of GRAPHS) {
+      const canvas = $(graph.id);
+      if (!canvas) continue;
+      canvas.dataset.points = String(points.length);
+      canvas.dataset.historyPoints = String(history);
+      canvas.dataset.livePoints = String(points.length - history);
+      canvas.dataset.windowSecs = String(windowSecs);
+      canvas.setAttribute('aria-label', `${graph.label} over the last ${windowWords(windowSecs)}`);
+    }
+  }
+
   function drawGraphs() {
-    for (const graph of GRAPHS) drawGraph($(graph.id), graph, state.snapshots);
+    updateGraphData();
+    for (const graph of GRAPHS) drawGraph($(graph.id), graph, state.points);
+  }
+
+  /** The spacing of the time axis' labels for a window, in seconds. */
+  function timeStep(windowSecs) {
+    return { 300: 60, 600: 120, 900: 180, 1800: 300, 3600: 600 }[windowSecs] || windowSecs / 5;
+  }
+
+  function timeLabel(secsAgo) {
+    if (secsAgo <= 0) return 'now';
+    const minutes = Math.round(secsAgo / 60);
+    return minutes >= 60 && minutes % 60 === 0 ? `−${minutes / 60}h` : `−${minutes}m`;
   }
 
   function drawGraph(canvas, graph, points) {
@@ -324,6 +722,7 @@
     const dpr = window.devicePixelRatio || 1;
     const width = canvas.clientWidth, height = canvas.clientHeight;
     if (!width || !height) return;
+    const windowSecs = graphWindow(points);
     if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
       canvas.width = Math.round(width * dpr);
       canvas.height = Math.round(height * dpr);
@@ -337,11 +736,11 @@
     const pad = { left: 36, right: 10, top: 8, bottom: 20 };
     const plotW = width - pad.left - pad.right, plotH = height - pad.top - pad.bottom;
     const now = points.length ? points[points.length - 1].time : Date.now() / 1000;
-    const start = now - HISTORY_SECS;
+    const start = now - windowSecs;
     let max = 0;
     for (const p of points) for (const s of series) max = Math.max(max, Number(s.value(p)) || 0);
     const { top, step } = yTicks(max, graph.integer);
-    const x = (t) => pad.left + ((t - start) / HISTORY_SECS) * plotW;
+    const x = (t) => pad.left + ((t - start) / windowSecs) * plotW;
     const y = (v) => pad.top + plotH - (v / top) * plotH;
 
     // Grid and axes.
@@ -356,18 +755,19 @@
       ctx.fillText(tickFormat.format(v), pad.left - 6, yy);
     }
     ctx.textBaseline = 'top';
-    for (let m = 0; m <= 5; m++) {
-      const xx = x(start + m * 60);
-      ctx.textAlign = m === 0 ? 'left' : m === 5 ? 'right' : 'center';
-      ctx.fillText(m === 5 ? 'now' : `−${5 - m}m`, xx, pad.top + plotH + 5);
+    const tick = timeStep(windowSecs);
+    for (let ago = windowSecs; ago >= 0; ago -= tick) {
+      ctx.textAlign = ago === windowSecs ? 'left' : ago === 0 ? 'right' : 'center';
+      ctx.fillText(timeLabel(ago), x(now - ago), pad.top + plotH + 5);
     }
 
-    // The series, each broken where snapshots are missing.
+    // The series, each broken where points are missing (a gap longer than the points' period allows).
+    const broken = (a, b) => b.time - a.time > Math.max(GAP_SECS, 2.5 * Math.max(a.period || 1, b.period || 1));
     for (const s of series) {
       const segments = [];
       let current = [];
       for (const p of points) {
-        if (current.length && p.time - current[current.length - 1].time > GAP_SECS) { segments.push(current); current = []; }
+        if (current.length && broken(current[current.length - 1], p)) { segments.push(current); current = []; }
         current.push(p);
       }
       if (current.length) segments.push(current);
@@ -421,12 +821,14 @@
   async function loadJob() {
     const route = state.route;
     if (route.name !== 'job') return;
+    // Only the latest load shows: one overtaken by a later one (after a retry, say) is stale.
+    const seq = route.seq = (route.seq || 0) + 1;
     let reply;
     try {
       const params = new URLSearchParams({ page: route.unitPage, per_page: UNITS_PER_PAGE });
       reply = await api(`jobs/${encodeURIComponent(route.id)}/units?${params}`);
     } catch (error) {
-      if (state.route !== route) return;
+      if (state.route !== route || route.seq !== seq) return;
       route.live = false;
       $('job-body').replaceChildren(error.status === 404
         ? el('div', { class: 'panel notfound' }, el('h2', {}, 'Job not found'), el('p', {}, `There is no job ${route.id}: it may have been deleted.`))
@@ -434,7 +836,7 @@
       if (error.status !== 404) route.live = true; // try again on the next snapshot
       return;
     }
-    if (state.route !== route) return;
+    if (state.route !== route || route.seq !== seq) return;
     route.live = !COMPLETE.includes(reply.job.status);
     renderJob(reply.job, reply.units || [], reply);
   }
@@ -455,6 +857,8 @@
     const outputs = Array.isArray(job.outputs) ? job.outputs : null;
     const cancel = el('button', { type: 'button', class: 'danger', onclick: () => cancelJob(job.id) },
       COMPLETE.includes(job.status) ? 'Delete job' : 'Cancel job');
+    // A failed job's failed units can run again, with their attempts back.
+    const retry = job.status === 'failed' ? retryButton(job.id, 'Retry failed units', { id: 'job-retry' }) : null;
     const facts = el('dl', { class: 'facts' },
       fact('Action', el('span', { class: 'mono' }, job.action)),
       fact('Status', statusBadge(job.status)),
@@ -464,7 +868,7 @@
       fact('Created', fmtTimestamp(job.created_at), ' ', el('span', { class: 'muted' }, `(${fmtAgo(job.created_at)})`)),
       job.email ? fact('Email', job.email) : []);
     const head = el('div', { class: 'panel' },
-      el('div', { class: 'panel-head' }, el('h1', {}, colorSwatch(job.color), `Job ${job.id}`), cancel),
+      el('div', { class: 'panel-head' }, el('h1', {}, colorSwatch(job.color), `Job ${job.id}`), el('div', { class: 'buttons' }, retry, cancel)),
       facts,
       outputs ? el('div', { class: 'outputs' }, el('h3', {}, 'Outputs'), el('pre', { class: 'output', id: 'job-outputs' }, renderValue(outputs, true))) : null);
 
@@ -512,7 +916,7 @@
     try {
       await api(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
     } catch (error) {
-      if (error.status !== 404) { alert(`Could not cancel job ${id}: ${error.message}`); return; }
+      if (error.status !== 404) { showError('job-error', `Could not cancel job ${id}: ${error.message}`, 'act'); return; }
     }
     location.hash = '#/';
   }
@@ -527,6 +931,7 @@
     if (match) {
       const id = decodeURIComponent(match[1]);
       state.route = { name: 'job', id, live: true, unitPage: 1 };
+      showError('job-error', null);
       document.title = `Job ${id} · CloudCrowd`;
       $('job-body').replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
       loadJob();
@@ -537,6 +942,8 @@
       renderNodes();
       drawGraphs();
       refreshJobs();
+      loadActions();
+      loadFailed();
     }
   }
 
@@ -544,12 +951,15 @@
     $('job-filter').addEventListener('change', (event) => { state.filter = event.target.value; state.page = 1; refreshJobs(); });
     $('page-prev').addEventListener('click', () => { if (state.page > 1) { state.page -= 1; refreshJobs(); } });
     $('page-next').addEventListener('click', () => { state.page += 1; refreshJobs(); });
+    $('failed-prev').addEventListener('click', () => { if (state.failedPage > 1) { state.failedPage -= 1; loadFailed(); } });
+    $('failed-next').addEventListener('click', () => { state.failedPage += 1; loadFailed(); });
     const jobs = $('jobs');
     jobs.addEventListener('click', openRow);
     jobs.addEventListener('keydown', (event) => { if (event.key === 'Enter') openRow(event); });
     window.addEventListener('hashchange', route);
     window.addEventListener('resize', () => { if (state.route.name === 'overview') drawGraphs(); });
     route();
+    loadHistory();
     connect();
   }
 

@@ -1,6 +1,8 @@
 //! The operations center in a real browser: `crowd up`'s stack runs in-process on a free port,
 //! and `tests/browser/ops_center.mjs` drives Chromium against it (posts a job, watches its bar
-//! reach 100%, opens its page, cancels a job, checks the reconnect banner).
+//! reach 100%, opens its page, cancels a job, checks the reconnect banner, the graphs drawn from
+//! history, pausing and resuming an action, retrying failed units, and the whole page through a
+//! reverse proxy under a path prefix).
 //!
 //! Needs Node, `npm ci --prefix tests/browser` (playwright-core) and Chromium at
 //! `/usr/bin/chromium` (or `CHROMIUM`); `.ci/run` installs them. Without them the test fails
