@@ -13,21 +13,30 @@ use crate::{job_body, short::Short, ApiError, ApiState};
 /// The largest body `POST /blacklist` reads: a name, with room to spare.
 pub const MAX_BODY_BYTES: u64 = 4096;
 
-/// A `POST /blacklist` body: its length declared (`job_body::declared_length`) and at most
-/// `MAX_BODY_BYTES`.
+/// A `POST /blacklist` body, of at most `MAX_BODY_BYTES`, declared or chunked, within
+/// `job_body::BODY_TIME`.
 pub fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     job_body::declared_length()
-        .and_then(|length: Option<u64>| async move {
-            match length {
-                None => Err(warp::reject::custom(ApiError::LengthRequired)),
-                Some(n) if n > MAX_BODY_BYTES => Err(warp::reject::custom(bad(format!(
-                    "the body is {n} bytes; a blacklist entry takes at most {MAX_BODY_BYTES}"
-                )))),
-                Some(_) => Ok(()),
+        .and(warp::body::stream())
+        .and_then(|length: Option<u64>, body| async move {
+            let too_long = || {
+                warp::reject::custom(bad(format!(
+                    "the body is longer than a blacklist entry may be ({MAX_BODY_BYTES} bytes)"
+                )))
+            };
+            if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+                return Err(too_long());
             }
+            let read = tokio::time::timeout(job_body::BODY_TIME, job_body::collect(body, MAX_BODY_BYTES))
+                .await
+                .map_err(|_| {
+                    warp::reject::custom(ApiError::BodyTimeout {
+                        allowed: job_body::BODY_TIME,
+                    })
+                })?
+                .map_err(warp::reject::custom)?;
+            read.ok_or_else(too_long)
         })
-        .untuple_one()
-        .and(warp::body::bytes())
 }
 
 /// The action a `POST /blacklist` body names.

@@ -61,9 +61,6 @@ pub enum ApiError {
         method: Method,
         allowed: &'static [Method],
     },
-    /// A body without a `Content-Length` (chunked), so its size is not known beforehand.
-    #[error("a Content-Length header is required")]
-    LengthRequired,
     #[error("the request body is too large (max_body_bytes is {max_body_bytes})")]
     TooLarge { max_body_bytes: u64 },
     /// A unit of the job could not be sent through the queue.
@@ -144,7 +141,6 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
-            ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::TooLarge { .. } | ApiError::UnitTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
             }
@@ -210,9 +206,6 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "too_large",
             "the request body is too large for this route".to_string(),
         )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        let e = ApiError::LengthRequired;
-        (StatusCode::LENGTH_REQUIRED, "length_required", e.to_string())
     } else if rejection
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()

@@ -1,6 +1,6 @@
 //! Receiving the body of `POST /jobs`: its length checked against `max_body_bytes` before a
-//! byte is read, its memory reserved from the budget (`body_budget`), and a deadline for it
-//! to arrive. hyper times out a request's head but not its body, so without the deadline a
+//! byte is read (a chunked body, whose length is not declared, is cut off at it), its memory
+//! reserved from the budget (`body_budget`), and a deadline for it to arrive. hyper times out a request's head but not its body, so without the deadline a
 //! client that declares a length and sends less holds its connection, and its share of the
 //! budget, forever.
 
@@ -44,7 +44,7 @@ pub fn receive(
 
 /// The body's length as its head declares it: its `Content-Length`, or 0 when it has neither
 /// that nor a `Transfer-Encoding` (a request without a body, RFC 9112 6.3); `None` for a
-/// chunked body, whose length is not known beforehand.
+/// chunked body, whose length is not known until it has all come.
 pub fn declared_length() -> impl Filter<Extract = (Option<u64>,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and(warp::header::optional::<String>("transfer-encoding"))
@@ -63,43 +63,51 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    // A chunked body declares no length; refused as CloudCrowd's clients never send one.
-    let length = length.ok_or(ApiError::LengthRequired)?;
-    if length > state.max_body_bytes {
-        return Err(ApiError::TooLarge {
-            max_body_bytes: state.max_body_bytes,
-        });
+    let too_large = || ApiError::TooLarge {
+        max_body_bytes: state.max_body_bytes,
+    };
+    if length.is_some_and(|n| n > state.max_body_bytes) {
+        return Err(too_large());
     }
-    let reservation = state.body_budget.reserve(length).await?;
-    let allowed = time_allowed(length);
-    let bytes = tokio::time::timeout(allowed, collect(body, length))
+    // A chunked body may be as long as the largest one allowed: that much is reserved.
+    let limit = length.unwrap_or(state.max_body_bytes);
+    let reservation = state.body_budget.reserve(limit).await?;
+    let allowed = time_allowed(limit);
+    let bytes = tokio::time::timeout(allowed, collect(body, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout { allowed })??;
+    let bytes = match (bytes, length) {
+        (Some(bytes), _) => bytes,
+        // hyper ends a body at its Content-Length; this only keeps the budget honest if not.
+        (None, Some(_)) => {
+            return Err(ApiError::UnreadableBody(
+                "the body is longer than its Content-Length".into(),
+            ))
+        }
+        (None, None) => return Err(too_large()),
+    };
     Ok(JobBody {
         bytes,
         _reservation: reservation,
     })
 }
 
-/// The body's chunks in one buffer of the length declared.
-async fn collect<S, B>(body: S, length: u64) -> Result<Bytes, ApiError>
+/// The body's chunks in one buffer; `None` as soon as they pass `limit` bytes.
+pub async fn collect<S, B>(body: S, limit: u64) -> Result<Option<Bytes>, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let mut bytes = BytesMut::with_capacity(usize::try_from(length).unwrap_or(0));
+    let mut bytes = BytesMut::new();
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| ApiError::UnreadableBody(e.to_string()))?;
-        // hyper ends a body at its Content-Length; this only keeps the budget honest if not.
-        if (bytes.len() + chunk.remaining()) as u64 > length {
-            return Err(ApiError::UnreadableBody(
-                "the body is longer than its Content-Length".into(),
-            ));
+        if (bytes.len() + chunk.remaining()) as u64 > limit {
+            return Ok(None);
         }
         bytes.put(chunk);
     }
-    Ok(bytes.freeze())
+    Ok(Some(bytes.freeze()))
 }
 
 #[cfg(test)]
@@ -113,12 +121,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_longer_than_declared_is_refused() {
-        let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]);
-        let err = collect(chunks, 2).await.expect_err("one byte too many");
-        assert!(err.to_string().contains("longer than its Content-Length"));
+    async fn a_body_is_read_up_to_its_limit_and_no_further() {
+        let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"c"))]);
+        assert_eq!(collect(chunks, 2).await.expect("read"), None, "one byte too many");
         let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"ab"))]);
-        let body = collect(chunks, 2).await.expect("exactly as declared");
-        assert_eq!(&body[..], b"ab");
+        let body = collect(chunks, 2).await.expect("read");
+        assert_eq!(body.as_deref(), Some(&b"ab"[..]));
     }
 }

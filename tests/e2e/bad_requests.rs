@@ -130,10 +130,10 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) 
     .send()
     .await;
     expect_error(too_large.expect("POST"), 413, "max_body_bytes is 4096").await;
-    // A chunked body declares no length, so its share of the memory budget is unknown.
-    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(
-        r#"{"action": "word_count", "inputs": ["a"]}"#,
-    )]);
+    // A chunked body declares no length: it is cut off as soon as it passes the limit.
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(format!(
+        r#"{{"action": "word_count", "inputs": ["{huge}"]}}"#
+    ))]);
     let chunked = stack
         .http
         .post(stack.url("/jobs"))
@@ -141,7 +141,7 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) 
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await;
-    expect_error(chunked.expect("POST"), 411, "Content-Length").await;
+    expect_error(chunked.expect("POST"), 413, "max_body_bytes is 4096").await;
 
     let wrong_routes = [
         (reqwest::Method::GET, "/jobs/999999", 404, "999999"),

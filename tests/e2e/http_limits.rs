@@ -56,6 +56,52 @@ async fn a_body_short_of_its_length_gets_408_and_a_closed_connection(backend: Ba
     stack.stop().await;
 }
 
+/// A body in chunks (no `Content-Length`) is read up to `max_body_bytes` and no further; one
+/// with no body at all, and no length, is an empty one; and so for `POST /blacklist`.
+async fn chunked_and_bodiless_posts_are_read_within_their_limits(backend: Backend) {
+    let stack = TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            configure: |c| c.max_body_bytes = 4096,
+            ..Default::default()
+        },
+    )
+    .await;
+    let chunked = |path: &str, content_type: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    let job = a_job().to_string();
+    let reply = raw_http::exchange(&stack.api, &chunked("/jobs", "application/json", &job)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+
+    let big = json!({"action": "word_count", "inputs": ["x".repeat(5000)]}).to_string();
+    let reply = raw_http::exchange(&stack.api, &chunked("/jobs", "application/json", &big)).await;
+    assert_eq!(reply.status, 413, "{reply:?}");
+    let (code, message) = reply.json_error();
+    assert_eq!(code, "too_large");
+    assert!(message.contains("max_body_bytes is 4096"), "{message:?}");
+
+    let form = "application/x-www-form-urlencoded";
+    let reply = raw_http::exchange(&stack.api, &chunked("/blacklist", form, "action=noop")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let long = format!("action={}", "a".repeat(5000));
+    let reply = raw_http::exchange(&stack.api, &chunked("/blacklist", form, &long)).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.json_error().1.contains("4096 bytes"), "{reply:?}");
+
+    let bodiless = "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let reply = raw_http::exchange(&stack.api, bodiless).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(reply.json_error().0, "invalid_job", "{reply:?}");
+    stack.stop().await;
+}
+
 /// A hundred connections that stop mid-head or mid-body are each left waiting on their own:
 /// the requests of others are answered at once, not after the stalled ones time out.
 async fn a_hundred_stalled_clients_do_not_slow_anyone_else(backend: Backend) {
@@ -342,6 +388,7 @@ async fn a_silent_client_does_not_hold_up_a_stop(backend: Backend) {
 crate::on_both_backends!(
     a_client_that_stops_halfway_through_its_head_is_disconnected,
     a_body_short_of_its_length_gets_408_and_a_closed_connection,
+    chunked_and_bodiless_posts_are_read_within_their_limits,
     a_hundred_stalled_clients_do_not_slow_anyone_else,
     posts_beyond_the_memory_budget_get_503_naming_it,
     a_job_of_millions_of_inputs_is_refused_without_reading_them_all,

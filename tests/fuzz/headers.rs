@@ -60,7 +60,7 @@ pub fn make(rng: &mut Rng, context: &Context, request: &mut Request, max_id: usi
                 request.may_go_unanswered = true;
             }
             5 => {
-                // Chunked, which the api refuses (411); or a chunk hyper cannot read.
+                // Chunked, which the api reads up to max_body_bytes; or a chunk hyper cannot read.
                 extra.push(b"transfer-encoding: chunked".to_vec());
                 body = Some(if rng.one_in(3) {
                     b"zz\r\nnot a chunk\r\n".to_vec()
