@@ -7,6 +7,7 @@ pub mod exposure;
 pub mod one_machine;
 pub mod private_dir;
 mod probes;
+mod worker_flags;
 
 use std::{
     future::Future,
@@ -28,8 +29,32 @@ use crowd_worker::{Registry, WorkerEnv};
 use tokio::net::TcpListener;
 
 pub use backends::{Backends, Choice};
+pub use worker_flags::WorkerFlags;
 pub use crowd_shared as shared;
 pub use crowd_worker as worker;
+
+/// Binds the api's address from `port` and `host` (flags; the configuration's otherwise), if
+/// it may listen there (`exposure::check`), warning when it is open to anyone.
+pub async fn bind_checked(
+    config: &mut Config,
+    port: Option<u16>,
+    host: Option<String>,
+) -> anyhow::Result<TcpListener> {
+    if let Some(port) = port {
+        config.port = port;
+    }
+    if let Some(host) = host {
+        config.host = host;
+    }
+    if exposure::check(&config.host, config)? == exposure::Exposure::Anonymous {
+        tracing::warn!(
+            host = %config.host,
+            "THE API IS OPEN TO ANYONE WHO CAN REACH {}: no login is set and allow_anonymous is on",
+            config.host
+        );
+    }
+    bind_api(&config.host, config.port).await
+}
 
 /// Binds the API's port (`0` picks a free one).
 pub async fn bind_api(host: &str, port: u16) -> anyhow::Result<TcpListener> {

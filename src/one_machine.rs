@@ -56,6 +56,23 @@ pub fn actions_defaults(config: &mut Config, cwd: Option<PathBuf>) {
     }
 }
 
+/// Everything `crowd up` opens by default, in order: its data under `data_dir`, `file://`
+/// inputs under `home` and `cwd`, the actions in `cwd`'s `actions/`, and what listening on
+/// `host` (the configured one when `None`) allows. Returns the host it listens on.
+pub fn prepare_up(
+    config: &mut Config,
+    data_dir: &Path,
+    host: Option<String>,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) -> String {
+    data_defaults(config, data_dir, home, cwd.clone());
+    actions_defaults(config, cwd);
+    let host = host.unwrap_or_else(|| config.host.clone());
+    listening_defaults(config, &host);
+    host
+}
+
 /// On a loopback `host`: only this machine's own names are answered, and inputs and callbacks
 /// on this machine and its networks just work, where the configuration says nothing else.
 pub fn listening_defaults(config: &mut Config, host: &str) {
@@ -73,6 +90,21 @@ pub fn listening_defaults(config: &mut Config, host: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn up_opens_its_data_dir_and_this_machine_on_the_configured_host() {
+        let data = tempfile::tempdir().expect("a directory");
+        let mut config = Config::default();
+        let host = prepare_up(&mut config, data.path(), None, Some("/home/me".into()), None);
+        assert_eq!(host, config.host);
+        assert_eq!(config.local_storage_path, data.path().join("files"));
+        assert_eq!(config.allowed_file_roots, [PathBuf::from("/home/me")]);
+        assert!(!config.allowed_hosts.is_empty(), "127.0.0.1 is loopback");
+
+        let mut config = Config::default();
+        assert_eq!(prepare_up(&mut config, data.path(), Some("0.0.0.0".into()), None, None), "0.0.0.0");
+        assert!(config.allowed_hosts.is_empty(), "beyond this machine nothing more is opened");
+    }
 
     #[test]
     fn on_loopback_this_machine_and_its_networks_are_open() {

@@ -6,6 +6,7 @@
 //! usage, connection or api error (clap exits 2 on usage errors too).
 
 pub mod actions;
+pub mod args;
 pub mod bench;
 mod bench_cpu;
 mod bench_report;
