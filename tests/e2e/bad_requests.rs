@@ -123,6 +123,17 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) 
         .send()
         .await;
     expect_error(wrong_type.expect("POST"), 415, "content type").await;
+    let unreadable_type = stack
+        .http
+        .post(stack.url("/jobs"))
+        .header(
+            "content-type",
+            reqwest::header::HeaderValue::from_bytes(b"application/json\xff").expect("a header"),
+        )
+        .body("{}")
+        .send()
+        .await;
+    expect_error(unreadable_type.expect("POST"), 400, "content-type header cannot be read").await;
     let huge = "x".repeat(5000);
     let too_large = form(&format!(
         r#"{{"action": "word_count", "inputs": ["{huge}"]}}"#

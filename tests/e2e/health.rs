@@ -40,6 +40,13 @@ async fn probes_need_no_login_and_say_what_is_reachable(backend: Backend) {
             json!({"status": "ready", "store": "ok", "queue": "ok"})
         )
     );
+    // A public route asked with a wrong method is a 405 naming its methods, not the guarded
+    // routes' 401.
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
+        let reply = stack.http.post(stack.url(path)).send().await.expect("POST");
+        assert_eq!(reply.status(), 405, "{path}");
+        assert_eq!(reply.headers()["allow"], "GET, HEAD", "{path}");
+    }
     stack.stop().await;
 }
 
