@@ -86,7 +86,7 @@ pub async fn job_outputs(
 ) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
     let max_per_page = u32::try_from(state.max_listed_outputs.max(1)).unwrap_or(u32::MAX);
-    let query = parse_paging(&pairs, max_per_page)?;
+    let query = parse_paging(&pairs, max_per_page, max_per_page)?;
     let page = state
         .store
         .job_outputs(id, query)
@@ -108,7 +108,7 @@ pub async fn job_units(
     state: Arc<ApiState>,
 ) -> Result<impl Reply, Rejection> {
     let id = parse_id(&raw_id)?;
-    let query = parse_paging(&pairs, MAX_UNITS_PER_PAGE)?;
+    let query = parse_paging(&pairs, MAX_UNITS_PER_PAGE, MAX_UNITS_PER_PAGE)?;
     let detail = state
         .store
         .job_detail(id, query)
@@ -158,18 +158,18 @@ fn parse_failed_query(pairs: &[(String, String)]) -> Result<Paging, ApiError> {
             _ => paging.push((name.clone(), value.clone())),
         }
     }
-    let mut query = parse_paging(&paging, MAX_PER_PAGE)?;
-    if !paging.iter().any(|(name, _)| name == "per_page") {
-        query.per_page = DEFAULT_PER_PAGE;
-    }
-    Ok(query)
+    parse_paging(&paging, DEFAULT_PER_PAGE, MAX_PER_PAGE)
 }
 
-/// Reads `page` and `per_page` (at most `max_per_page`, and that unless asked for fewer).
-fn parse_paging(pairs: &[(String, String)], max_per_page: u32) -> Result<Paging, ApiError> {
+/// Reads `page` and `per_page` (`default_per_page` unless asked, at most `max_per_page`).
+fn parse_paging(
+    pairs: &[(String, String)],
+    default_per_page: u32,
+    max_per_page: u32,
+) -> Result<Paging, ApiError> {
     let mut query = Paging {
         page: 1,
-        per_page: max_per_page,
+        per_page: default_per_page,
     };
     for (name, value) in pairs {
         match name.as_str() {

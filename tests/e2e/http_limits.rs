@@ -28,6 +28,19 @@ fn half_a_post(length: usize) -> String {
     )
 }
 
+/// A stack without workers whose api takes bodies of at most 4096 bytes.
+async fn small_bodies(backend: Backend) -> TestStack {
+    TestStack::start_with(
+        backend,
+        StackOptions {
+            workers: 0,
+            configure: |c| c.max_body_bytes = 4096,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 fn a_job() -> Value {
     json!({"action": "word_count", "inputs": ["to be or not to be"]})
 }
@@ -59,15 +72,7 @@ async fn a_body_short_of_its_length_gets_408_and_a_closed_connection(backend: Ba
 /// A body in chunks (no `Content-Length`) is read up to `max_body_bytes` and no further; one
 /// with no body at all, and no length, is an empty one; and so for `POST /blacklist`.
 async fn chunked_and_bodiless_posts_are_read_within_their_limits(backend: Backend) {
-    let stack = TestStack::start_with(
-        backend,
-        StackOptions {
-            workers: 0,
-            configure: |c| c.max_body_bytes = 4096,
-            ..Default::default()
-        },
-    )
-    .await;
+    let stack = small_bodies(backend).await;
     let chunked = |path: &str, content_type: &str, body: &str| {
         format!(
             "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
@@ -148,15 +153,7 @@ async fn a_hundred_stalled_clients_do_not_slow_anyone_else(backend: Backend) {
 /// its share in time is turned away with a 503 that names the budget, and served once the
 /// bodies holding it are gone.
 async fn posts_beyond_the_memory_budget_get_503_naming_it(backend: Backend) {
-    let stack = TestStack::start_with(
-        backend,
-        StackOptions {
-            workers: 0,
-            configure: |c| c.max_body_bytes = 4096,
-            ..Default::default()
-        },
-    )
-    .await;
+    let stack = small_bodies(backend).await;
     // Four posts of the largest body allowed, which never send it, hold the whole budget.
     let mut holders = Vec::new();
     for _ in 0..4 {
