@@ -158,7 +158,9 @@ impl MemoryQueue {
         prefetch: usize,
         unwrap: fn(Message) -> Option<T>,
     ) -> (super::Deliveries<T>, Box<dyn Control>) {
-        let (tx, rx) = mpsc::channel(1);
+        // Room for the whole prefetch (each delivery holds a permit, so no more is ever
+        // handed out): a consumer that takes what is ready in batches finds all of it.
+        let (tx, rx) = mpsc::channel(prefetch.max(1));
         let stop = CancellationToken::new();
         let permits = Arc::new(Semaphore::new(prefetch.max(1)));
         let inner = self.inner.clone();
@@ -392,5 +394,61 @@ impl Acker for MemoryAcker {
 impl Drop for MemoryAcker {
     fn drop(&mut self) {
         self.settle(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::status::Stage;
+
+    fn unit(unit_id: i64) -> WorkMessage {
+        WorkMessage {
+            unit_id,
+            job_id: 1,
+            action: "noop".into(),
+            stage: Stage::Process,
+            input: serde_json::Value::Null,
+            input_key: None,
+            options: serde_json::Value::Null,
+            options_key: None,
+            attempt: 0,
+            max_attempts: 3,
+            lane: Lane::Bulk,
+        }
+    }
+
+    /// A consumer is handed up to its prefetch before it asks, as a broker pushes to a
+    /// channel: a consumer busy with one batch finds the next one whole when it comes back,
+    /// rather than one message at a time (which made the dispatcher commit once per unit).
+    #[tokio::test]
+    async fn a_consumer_is_handed_its_whole_prefetch_before_it_asks() {
+        let mut queue = MemoryQueue::new();
+        queue
+            .publish((1..=5).map(unit).collect())
+            .await
+            .expect("published");
+        let link = queue
+            .worker_link("node", &["noop".to_string()], 4)
+            .await
+            .expect("a link");
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while queue.waiting("noop").await.expect("a count") > 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("four of the five handed to the consumer that has not asked yet");
+
+        let ready: Vec<_> = link
+            .deliveries
+            .ready_chunks(16)
+            .next()
+            .await
+            .expect("a batch");
+        assert_eq!(ready.len(), 4, "the prefetch at once, and no more");
+        assert_eq!(queue.waiting("noop").await.expect("a count"), 1);
     }
 }
