@@ -29,9 +29,9 @@ use crowd_worker::{Registry, WorkerEnv};
 use tokio::net::TcpListener;
 
 pub use backends::{Backends, Choice};
-pub use worker_flags::WorkerFlags;
 pub use crowd_shared as shared;
 pub use crowd_worker as worker;
+pub use worker_flags::WorkerFlags;
 
 /// Binds the api's address from `port` and `host` (flags; the configuration's otherwise), if
 /// it may listen there (`exposure::check`), warning when it is open to anyone.

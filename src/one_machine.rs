@@ -95,15 +95,27 @@ mod tests {
     fn up_opens_its_data_dir_and_this_machine_on_the_configured_host() {
         let data = tempfile::tempdir().expect("a directory");
         let mut config = Config::default();
-        let host = prepare_up(&mut config, data.path(), None, Some("/home/me".into()), None);
+        let host = prepare_up(
+            &mut config,
+            data.path(),
+            None,
+            Some("/home/me".into()),
+            None,
+        );
         assert_eq!(host, config.host);
         assert_eq!(config.local_storage_path, data.path().join("files"));
         assert_eq!(config.allowed_file_roots, [PathBuf::from("/home/me")]);
         assert!(!config.allowed_hosts.is_empty(), "127.0.0.1 is loopback");
 
         let mut config = Config::default();
-        assert_eq!(prepare_up(&mut config, data.path(), Some("0.0.0.0".into()), None, None), "0.0.0.0");
-        assert!(config.allowed_hosts.is_empty(), "beyond this machine nothing more is opened");
+        assert_eq!(
+            prepare_up(&mut config, data.path(), Some("0.0.0.0".into()), None, None),
+            "0.0.0.0"
+        );
+        assert!(
+            config.allowed_hosts.is_empty(),
+            "beyond this machine nothing more is opened"
+        );
     }
 
     #[test]

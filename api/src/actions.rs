@@ -82,7 +82,12 @@ pub async fn read(state: &ApiState) -> Result<Vec<ActionQueue>, ApiError> {
     let nodes = store.overview(state.node_ttl).await?.nodes;
     let backlogs = store.backlogs(&running_ids(&nodes)).await?;
     let paused = store.paused_actions().await?;
-    Ok(queues(state.catalog.keys().cloned(), &nodes, backlogs, paused))
+    Ok(queues(
+        state.catalog.keys().cloned(),
+        &nodes,
+        backlogs,
+        paused,
+    ))
 }
 
 pub async fn list(state: Arc<ApiState>) -> Result<impl Reply, Rejection> {
@@ -129,11 +134,19 @@ mod tests {
             action: "gone".into(),
             created_at: "2026-11-30T06:00:00Z".into(),
         }];
-        let listed = queues(["built_in".to_string(), "word_count".to_string()], &nodes, backlogs, paused);
+        let listed = queues(
+            ["built_in".to_string(), "word_count".to_string()],
+            &nodes,
+            backlogs,
+            paused,
+        );
         let names: Vec<&str> = listed.iter().map(|q| q.action.as_str()).collect();
         assert_eq!(names, ["built_in", "gone", "shout", "word_count"]);
         let word_count = &listed[3];
-        assert_eq!((word_count.waiting, word_count.running, word_count.workers), (10, 2, 6));
+        assert_eq!(
+            (word_count.waiting, word_count.running, word_count.workers),
+            (10, 2, 6)
+        );
         assert_eq!(word_count.oldest_waiting_seconds, Some(3.5));
         assert!(!word_count.paused);
         assert_eq!(listed[1].paused_at.as_deref(), Some("2026-11-30T06:00:00Z"));

@@ -27,14 +27,15 @@ pub fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
             if length.is_some_and(|n| n > MAX_BODY_BYTES) {
                 return Err(too_long());
             }
-            let read = tokio::time::timeout(job_body::BODY_TIME, job_body::collect(body, MAX_BODY_BYTES))
-                .await
-                .map_err(|_| {
-                    warp::reject::custom(ApiError::BodyTimeout {
-                        allowed: job_body::BODY_TIME,
-                    })
-                })?
-                .map_err(warp::reject::custom)?;
+            let read =
+                tokio::time::timeout(job_body::BODY_TIME, job_body::collect(body, MAX_BODY_BYTES))
+                    .await
+                    .map_err(|_| {
+                        warp::reject::custom(ApiError::BodyTimeout {
+                            allowed: job_body::BODY_TIME,
+                        })
+                    })?
+                    .map_err(warp::reject::custom)?;
             read.ok_or_else(too_long)
         })
 }
@@ -50,14 +51,21 @@ pub fn action_named(content_type: Option<&str>, body: &[u8]) -> Result<String, A
                 .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
             value
                 .get("action")
-                .map(|a| a.as_str().map(str::to_string).ok_or_else(|| bad("action must be a string".into())))
+                .map(|a| {
+                    a.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("action must be a string".into()))
+                })
                 .transpose()?
         }
         // CloudCrowd's clients post a form; a body without a type is read as one.
         None | Some("application/x-www-form-urlencoded") => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|e| bad(format!("the form cannot be read: {e}")))?;
-            pairs.into_iter().find(|(k, _)| k == "action").map(|(_, v)| v)
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == "action")
+                .map(|(_, v)| v)
         }
         Some(_) => return Err(ApiError::UnsupportedMediaType),
     };
@@ -114,7 +122,10 @@ mod tests {
     #[test]
     fn the_action_comes_from_a_form_or_json() {
         let form = Some("application/x-www-form-urlencoded");
-        assert_eq!(action_named(form, b"action=word_count").unwrap(), "word_count");
+        assert_eq!(
+            action_named(form, b"action=word_count").unwrap(),
+            "word_count"
+        );
         assert_eq!(action_named(None, b"action=shout").unwrap(), "shout");
         let json = Some("application/json; charset=utf-8");
         assert_eq!(action_named(json, br#"{"action": "x-1"}"#).unwrap(), "x-1");
@@ -128,7 +139,11 @@ mod tests {
             (form, b"action=a/b", "not an action name"),
             (form, b"action=", "not an action name"),
             (Some("application/json"), b"{", "not JSON"),
-            (Some("application/json"), br#"{"action": 3}"#, "must be a string"),
+            (
+                Some("application/json"),
+                br#"{"action": 3}"#,
+                "must be a string",
+            ),
         ] {
             let e = action_named(content_type, body).expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");

@@ -122,8 +122,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_read_up_to_its_limit_and_no_further() {
-        let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"c"))]);
-        assert_eq!(collect(chunks, 2).await.expect("read"), None, "one byte too many");
+        let chunks = futures_util::stream::iter([
+            Ok(Bytes::from_static(b"ab")),
+            Ok(Bytes::from_static(b"c")),
+        ]);
+        assert_eq!(
+            collect(chunks, 2).await.expect("read"),
+            None,
+            "one byte too many"
+        );
         let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"ab"))]);
         let body = collect(chunks, 2).await.expect("read");
         assert_eq!(body.as_deref(), Some(&b"ab"[..]));

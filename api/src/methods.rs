@@ -35,10 +35,9 @@ pub fn only(allowed: &'static [Method]) -> impl Filter<Extract = (), Error = Rej
             if allowed.contains(&method) {
                 Ok(())
             } else {
-                Err(warp::reject::custom(WrongMethod(ApiError::MethodNotAllowed {
-                    method,
-                    allowed,
-                })))
+                Err(warp::reject::custom(WrongMethod(
+                    ApiError::MethodNotAllowed { method, allowed },
+                )))
             }
         })
         .untuple_one()

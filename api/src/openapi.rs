@@ -24,7 +24,9 @@ mod tests {
     fn the_document_is_openapi_3_1_json() {
         let document: serde_json::Value =
             serde_json::from_str(super::DOCUMENT).expect("openapi.json is JSON");
-        assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        assert!(document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")));
         assert!(document["paths"].as_object().is_some_and(|p| !p.is_empty()));
     }
 }

@@ -7,10 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crowd_shared::{
-    messages::WorkMessage,
-    queue::Delivery,
-    shutdown::CancellationToken,
-    store::TakenBack,
+    messages::WorkMessage, queue::Delivery, shutdown::CancellationToken, store::TakenBack,
 };
 use futures_util::StreamExt;
 
@@ -28,7 +25,10 @@ const IN_HAND_WITHIN: Duration = Duration::from_millis(100);
 const NODE: &str = "dispatcher (taking back paused units)";
 
 pub async fn run(d: Arc<Dispatcher>, shutdown: CancellationToken) {
-    keep_running("taking back paused units", &shutdown, || session(&d, &shutdown)).await;
+    keep_running("taking back paused units", &shutdown, || {
+        session(&d, &shutdown)
+    })
+    .await;
 }
 
 async fn paused_names(d: &Dispatcher) -> anyhow::Result<Vec<String>> {
@@ -105,7 +105,11 @@ async fn take_back(d: &Dispatcher, delivery: Delivery<WorkMessage>) -> anyhow::R
         }
         tokio::time::sleep(ASK_AGAIN_AFTER).await;
     };
-    tracing::debug!(?units, ?decided, "a unit taken from a paused action's queue");
+    tracing::debug!(
+        ?units,
+        ?decided,
+        "a unit taken from a paused action's queue"
+    );
     delivery.acker.ack().await?;
     Ok(!decided.contains(&TakenBack::Resumed))
 }

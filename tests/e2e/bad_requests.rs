@@ -133,7 +133,12 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong(backend: Backend) 
         .body("{}")
         .send()
         .await;
-    expect_error(unreadable_type.expect("POST"), 400, "content-type header cannot be read").await;
+    expect_error(
+        unreadable_type.expect("POST"),
+        400,
+        "content-type header cannot be read",
+    )
+    .await;
     let huge = "x".repeat(5000);
     let too_large = form(&format!(
         r#"{{"action": "word_count", "inputs": ["{huge}"]}}"#

@@ -28,7 +28,10 @@ fn method_sets(methods_rs: &str) -> BTreeMap<String, BTreeSet<String>> {
         let methods = value
             .split("Method::")
             .skip(1)
-            .map(|m| m.trim_end_matches(|c: char| !c.is_ascii_alphabetic()).to_ascii_lowercase())
+            .map(|m| {
+                m.trim_end_matches(|c: char| !c.is_ascii_alphabetic())
+                    .to_ascii_lowercase()
+            })
             .collect();
         sets.insert(name.to_string(), methods);
     }
@@ -38,7 +41,10 @@ fn method_sets(methods_rs: &str) -> BTreeMap<String, BTreeSet<String>> {
 /// Each route of routes.rs as (path, methods): `warp::path!("jobs" / String / "units")` is
 /// `/jobs/{}/units`, `warp::path::end()` is `/`, and its methods are those of the
 /// `methods::only(...)` that follows it.
-fn routes(routes_rs: &str, sets: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<(String, String)> {
+fn routes(
+    routes_rs: &str,
+    sets: &BTreeMap<String, BTreeSet<String>>,
+) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     let mut rest = routes_rs;
     while let Some(at) = rest.find("warp::path") {
@@ -48,10 +54,12 @@ fn routes(routes_rs: &str, sets: &BTreeMap<String, BTreeSet<String>>) -> BTreeSe
             let segments: Vec<String> = inner
                 .split('/')
                 .map(|s| s.trim())
-                .map(|s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                    Some(literal) => literal.to_string(),
-                    None => "{}".to_string(),
-                })
+                .map(
+                    |s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                        Some(literal) => literal.to_string(),
+                        None => "{}".to_string(),
+                    },
+                )
                 .collect();
             format!("/{}", segments.join("/"))
         } else if rest.starts_with("warp::path::end()") {
@@ -60,7 +68,9 @@ fn routes(routes_rs: &str, sets: &BTreeMap<String, BTreeSet<String>>) -> BTreeSe
             rest = &rest[1..];
             continue;
         };
-        let only = rest.find("methods::only(").expect("every route names its methods");
+        let only = rest
+            .find("methods::only(")
+            .expect("every route names its methods");
         let named = &rest[only + "methods::only(".len()..];
         let named = named[..named.find(')').expect("a closing parenthesis")].trim();
         let named = named.trim_start_matches("methods::");
@@ -93,7 +103,11 @@ fn documented(document: &Value) -> BTreeSet<(String, String)> {
             }
         }
         for method in item.as_object().expect("a path item").keys() {
-            if ["get", "head", "post", "put", "patch", "delete", "options", "trace"].contains(&method.as_str()) {
+            if [
+                "get", "head", "post", "put", "patch", "delete", "options", "trace",
+            ]
+            .contains(&method.as_str())
+            {
                 found.insert((anonymous.clone(), method.clone()));
             }
         }
@@ -120,19 +134,36 @@ fn route_reading_understands_the_shapes_routes_rs_uses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_document_lists_every_route_and_only_those() {
     let stack = TestStack::start(Backend::Embedded).await;
-    let reply = stack.http.get(stack.url("/openapi.json")).send().await.expect("GET");
+    let reply = stack
+        .http
+        .get(stack.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(reply.status(), 200);
     assert_eq!(reply.headers()["content-type"], "application/json");
     let document: Value = reply.json().await.expect("JSON");
-    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", document["openapi"]);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        document["openapi"]
+    );
 
     let sets = method_sets(&source("api/src/methods.rs"));
     let served = routes(&source("api/src/routes.rs"), &sets);
     let described = documented(&document);
     let undocumented: Vec<_> = served.difference(&described).collect();
     let unserved: Vec<_> = described.difference(&served).collect();
-    assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-    assert!(unserved.is_empty(), "openapi.json lists what no route serves: {unserved:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "openapi.json lists what no route serves: {unserved:?}"
+    );
 
     // Each operation reaches its handler on the running api.
     for (path, method) in &served {
@@ -140,7 +171,8 @@ async fn the_document_lists_every_route_and_only_those() {
             continue; // HEAD mirrors GET; the event stream never ends.
         }
         let concrete = path.replace("{}", "1");
-        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+        let method =
+            reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
         let reply = stack
             .http
             .request(method.clone(), stack.url(&concrete))
@@ -150,7 +182,10 @@ async fn the_document_lists_every_route_and_only_those() {
         let status = reply.status().as_u16();
         let body = reply.text().await.unwrap_or_default();
         assert_ne!(status, 405, "{method} {concrete}: {body}");
-        assert!(!body.contains("no such route"), "{method} {concrete}: {body}");
+        assert!(
+            !body.contains("no such route"),
+            "{method} {concrete}: {body}"
+        );
     }
     stack.stop().await;
 }

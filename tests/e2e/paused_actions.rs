@@ -81,19 +81,38 @@ async fn units_of_a_paused_action_wait_and_run_once_it_is_resumed(backend: Backe
 
     // The one slot is held by a unit that waits for the gate; the next job's units queue up
     // behind it in the broker.
-    let holding = stack.post_id(json!({"action": ACTION, "inputs": [gate]})).await;
-    let waiting = stack.post_id(json!({"action": ACTION, "inputs": ready})).await;
+    let holding = stack
+        .post_id(json!({"action": ACTION, "inputs": [gate]}))
+        .await;
+    let waiting = stack
+        .post_id(json!({"action": ACTION, "inputs": ready}))
+        .await;
     stack
-        .eventually("three units in the action's queue", async |s: &TestStack| {
-            (s.queue.waiting(ACTION).await.ok()? == 3).then_some(())
-        })
+        .eventually(
+            "three units in the action's queue",
+            async |s: &TestStack| (s.queue.waiting(ACTION).await.ok()? == 3).then_some(()),
+        )
         .await;
 
-    let (status, record) = pause(&stack, &format!("action={ACTION}"), "application/x-www-form-urlencoded").await;
+    let (status, record) = pause(
+        &stack,
+        &format!("action={ACTION}"),
+        "application/x-www-form-urlencoded",
+    )
+    .await;
     assert_eq!(status, 200, "{record}");
     assert_eq!(record["action"], ACTION);
-    let (status, again) = pause(&stack, &json!({"action": ACTION}).to_string(), "application/json").await;
-    assert_eq!((status, &again), (200, &record), "pausing again keeps the first record");
+    let (status, again) = pause(
+        &stack,
+        &json!({"action": ACTION}).to_string(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (status, &again),
+        (200, &record),
+        "pausing again keeps the first record"
+    );
     assert_eq!(get(&stack, "/blacklist").await.1, json!([record]));
 
     // Taken back from the queue into the store, where they wait.
@@ -108,7 +127,10 @@ async fn units_of_a_paused_action_wait_and_run_once_it_is_resumed(backend: Backe
     assert_eq!(queue["paused"], true, "{queue}");
     assert_eq!(queue["paused_at"], record["created_at"], "{queue}");
     assert_eq!(queue["waiting"], 3, "{queue}");
-    assert!(queue["oldest_waiting_seconds"].as_f64().is_some(), "{queue}");
+    assert!(
+        queue["oldest_waiting_seconds"].as_f64().is_some(),
+        "{queue}"
+    );
     let scrape = stack
         .http
         .get(stack.url("/metrics"))
@@ -132,7 +154,9 @@ async fn units_of_a_paused_action_wait_and_run_once_it_is_resumed(backend: Backe
     assert_eq!(stack.queue.waiting(ACTION).await.expect("queue"), 0);
     let units = stack.units(waiting).await;
     assert!(
-        units.iter().all(|u| u.status == UnitState::Pending && u.attempts == 0),
+        units
+            .iter()
+            .all(|u| u.status == UnitState::Pending && u.attempts == 0),
         "{units:?}"
     );
 
@@ -141,12 +165,27 @@ async fn units_of_a_paused_action_wait_and_run_once_it_is_resumed(backend: Backe
     let done = stack.wait_for_job(waiting).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["outputs"], json!(["r0", "r1", "r2"]));
-    let attempts: Vec<i32> = stack.units(waiting).await.iter().map(|u| u.attempts).collect();
-    assert_eq!(attempts, [1, 1, 1], "taking a unit back is not a run that stopped");
+    let attempts: Vec<i32> = stack
+        .units(waiting)
+        .await
+        .iter()
+        .map(|u| u.attempts)
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 1, 1],
+        "taking a unit back is not a run that stopped"
+    );
 
     let (status, body) = resume(&stack, ACTION).await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["message"].as_str().unwrap_or_default().contains("is not paused"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not paused"),
+        "{body}"
+    );
     assert_eq!(get(&stack, "/blacklist").await.1, json!([]));
     stack.stop().await;
 }
@@ -157,12 +196,23 @@ async fn what_is_not_an_action_name_is_refused(backend: Backend) {
     for (body, content_type, status, needle) in [
         ("action=a%2Fb", form, 400, "is not an action name"),
         ("", form, 400, "name the action"),
-        ("{\"action\": 1}", "application/json", 400, "must be a string"),
+        (
+            "{\"action\": 1}",
+            "application/json",
+            400,
+            "must be a string",
+        ),
         ("action=x", "text/plain", 415, "content type"),
     ] {
         let (got, reply) = pause(&stack, body, content_type).await;
         assert_eq!(got, status, "{body}: {reply}");
-        assert!(reply["message"].as_str().unwrap_or_default().contains(needle), "{body}: {reply}");
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{body}: {reply}"
+        );
     }
     let long = format!("action={}", "a".repeat(101));
     assert_eq!(pause(&stack, &long, form).await.0, 400);
@@ -195,7 +245,9 @@ async fn failed_units_are_listed_across_jobs_and_history_is_kept(backend: Backen
         assert_eq!(stack.wait_for_job(id).await["status"], "failed");
         failed.push(id);
     }
-    let ok = stack.post_id(json!({"action": "waits_for", "inputs": [there]})).await;
+    let ok = stack
+        .post_id(json!({"action": "waits_for", "inputs": [there]}))
+        .await;
     assert_eq!(stack.wait_for_job(ok).await["status"], "succeeded");
 
     let (status, page) = get(&stack, "/units?status=failed&per_page=1").await;
@@ -205,7 +257,13 @@ async fn failed_units_are_listed_across_jobs_and_history_is_kept(backend: Backen
     assert_eq!(unit["job_id"], failed[1], "newest job first: {page}");
     assert_eq!(unit["action"], "waits_for");
     assert_eq!(unit["status"], "failed");
-    assert!(unit["error"].as_str().unwrap_or_default().contains("is not there yet"), "{unit}");
+    assert!(
+        unit["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not there yet"),
+        "{unit}"
+    );
     let (_, second) = get(&stack, "/units?page=2&per_page=1").await;
     assert_eq!(second["units"][0]["job_id"], failed[0], "{second}");
     assert_eq!(get(&stack, "/units?status=succeeded").await.0, 400);
@@ -214,7 +272,14 @@ async fn failed_units_are_listed_across_jobs_and_history_is_kept(backend: Backen
     assert_eq!(status, 200, "{history}");
     assert_eq!(history["period_seconds"], 5);
     let first = &history["samples"][0];
-    for field in ["time", "job_count", "work_unit_count", "node_count", "worker_count", "finished_per_sec"] {
+    for field in [
+        "time",
+        "job_count",
+        "work_unit_count",
+        "node_count",
+        "worker_count",
+        "finished_per_sec",
+    ] {
         assert!(first[field].is_number(), "{field} in {first}");
     }
     assert!(first.get("nodes").is_none(), "{first}");

@@ -25,7 +25,9 @@ fn paused(row: &Row) -> anyhow::Result<PausedAction> {
     })
 }
 
-pub(super) async fn paused_actions(client: &impl GenericClient) -> anyhow::Result<Vec<PausedAction>> {
+pub(super) async fn paused_actions(
+    client: &impl GenericClient,
+) -> anyhow::Result<Vec<PausedAction>> {
     let rows = client
         .query(
             &format!("SELECT {PAUSED_COLUMNS} FROM paused_actions ORDER BY action"),
@@ -37,7 +39,10 @@ pub(super) async fn paused_actions(client: &impl GenericClient) -> anyhow::Resul
 }
 
 /// Pauses `action`; pausing it again keeps the first record.
-pub(super) async fn pause(client: &impl GenericClient, action: &str) -> anyhow::Result<PausedAction> {
+pub(super) async fn pause(
+    client: &impl GenericClient,
+    action: &str,
+) -> anyhow::Result<PausedAction> {
     client
         .execute(
             "INSERT INTO paused_actions (action) VALUES ($1) ON CONFLICT (action) DO NOTHING",
@@ -76,7 +81,10 @@ pub(super) async fn resume(
 /// puts those back in the outbox. Nothing locks a pending unit here: a relay marking it queued
 /// skips a unit locked at that moment, and one skipped so would be left pending without an
 /// outbox row. A unit that moved on between the read and the update is `Moved`.
-pub(super) async fn take_back(pool: &Pool, units: &[UnitAttempt]) -> anyhow::Result<Vec<TakenBack>> {
+pub(super) async fn take_back(
+    pool: &Pool,
+    units: &[UnitAttempt],
+) -> anyhow::Result<Vec<TakenBack>> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
@@ -102,7 +110,9 @@ pub(super) async fn take_back(pool: &Pool, units: &[UnitAttempt]) -> anyhow::Res
     let mut decided: Vec<TakenBack> = units
         .iter()
         .map(|u| match found.get(&u.unit_id) {
-            Some(&(state, attempts, paused)) => TakenBack::decide(paused, state, attempts == u.attempt),
+            Some(&(state, attempts, paused)) => {
+                TakenBack::decide(paused, state, attempts == u.attempt)
+            }
             None => TakenBack::Moved,
         })
         .collect();
@@ -122,7 +132,10 @@ pub(super) async fn take_back(pool: &Pool, units: &[UnitAttempt]) -> anyhow::Res
         )
         .await
         .context("putting units of a paused action back")?;
-    let back: Vec<i64> = rows.iter().map(|r| get(r, 0)).collect::<anyhow::Result<_>>()?;
+    let back: Vec<i64> = rows
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<anyhow::Result<_>>()?;
     for (unit, verdict) in units.iter().zip(decided.iter_mut()) {
         if verdict.is_back() && !back.contains(&unit.unit_id) {
             *verdict = TakenBack::Moved;

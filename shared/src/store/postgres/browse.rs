@@ -7,14 +7,12 @@ use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
-use crate::{
-    store::{
-        browse::{
-            FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow,
-            UnitRow, UnitView, JOB_COLUMNS,
-        },
-        Paging,
+use crate::store::{
+    browse::{
+        FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow,
+        UnitView, JOB_COLUMNS,
     },
+    Paging,
 };
 
 /// Jobs from `source` (a subquery over `jobs`) with the unit counts each job keeps

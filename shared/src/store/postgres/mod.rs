@@ -26,9 +26,8 @@ use self::{
 };
 use super::{
     browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
-    Backlog, PausedAction, TakenBack,
-    Applied, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, Publish, Relayed, Store,
-    StoreError, StoreResult, Wakeups,
+    Applied, Backlog, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, PausedAction,
+    Publish, Relayed, Store, StoreError, StoreResult, TakenBack, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -313,7 +312,9 @@ impl Store for PgStore {
     }
 
     async fn take_back(&self, units: &[UnitAttempt]) -> StoreResult<Vec<TakenBack>> {
-        actions::take_back(&self.pool, units).await.map_err(classify)
+        actions::take_back(&self.pool, units)
+            .await
+            .map_err(classify)
     }
 
     async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
