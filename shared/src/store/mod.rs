@@ -97,8 +97,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records each completion of the batch on its unit if it answers the unit's current
     /// attempt (a retry puts the unit back in the outbox; a split's outputs become process
-    /// units), all in one transaction; says what became of each, in order. Touches only the
-    /// units: moving their jobs on is `advance_job`'s.
+    /// units), all in one transaction; says what became of each, in order. Moving their jobs
+    /// on is `advance_job`'s, which the caller runs after; a store whose transaction is the
+    /// job's lock anyway (SQLite) may move them on in the same commit, and `advance_job` then
+    /// finds nothing left to do.
     async fn record_completions(
         &self,
         batch: &[Completion],

@@ -20,8 +20,9 @@ fn paused(r: &Row) -> rusqlite::Result<PausedAction> {
 }
 
 pub(super) fn paused_actions(conn: &mut Connection) -> anyhow::Result<Vec<PausedAction>> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {PAUSED_COLUMNS} FROM paused_actions ORDER BY action"))?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {PAUSED_COLUMNS} FROM paused_actions ORDER BY action"
+    ))?;
     let rows = statement.query_map([], paused)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -51,7 +52,10 @@ pub(super) fn resume(conn: &mut Connection, action: &str) -> anyhow::Result<Opti
 
 /// Decides what becomes of units taken from a paused action's queue (`TakenBack::decide`) and
 /// makes those back pending again (the outbox here), in one write transaction.
-pub(super) fn take_back(conn: &mut Connection, units: &[UnitAttempt]) -> anyhow::Result<Vec<TakenBack>> {
+pub(super) fn take_back(
+    conn: &mut Connection,
+    units: &[UnitAttempt],
+) -> anyhow::Result<Vec<TakenBack>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut decided = Vec::with_capacity(units.len());
     {
@@ -66,7 +70,11 @@ pub(super) fn take_back(conn: &mut Connection, units: &[UnitAttempt]) -> anyhow:
         for unit in units {
             let found = read
                 .query_row(params![unit.unit_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?, r.get::<_, bool>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i32>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
                 })
                 .optional()?;
             let verdict = match found {

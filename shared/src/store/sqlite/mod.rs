@@ -1,6 +1,7 @@
 //! The embedded store: SQLite in a file, for running everything in one process with nothing
-//! installed. One connection behind a mutex (SQLite has one writer anyway), used from blocking
-//! threads; wake-ups are in-process, since every reader lives in this process.
+//! installed. One connection writes, behind a mutex (SQLite has one writer anyway), and another,
+//! read-only, answers what only reads (WAL lets it read while a commit waits for the disk), both
+//! used from blocking threads; wake-ups are in-process, since every reader lives in this process.
 
 mod actions;
 mod browse;
@@ -18,15 +19,14 @@ use std::{
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
     browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
-    Backlog, PausedAction, TakenBack,
-    Applied, DueCallback, NewJob, OutputsPage, Overview, Paging, Relayed, Store, StoreError,
-    StoreResult, Wakeups,
+    Applied, Backlog, DueCallback, NewJob, OutputsPage, Overview, Paging, PausedAction, Relayed,
+    Store, StoreError, StoreResult, TakenBack, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -43,12 +43,17 @@ mod embedded {
     refinery::embed_migrations!("../schema/sqlite");
 }
 
+/// Statements kept parsed: more than the store has (rusqlite keeps 16 by default).
+const STATEMENT_CACHE: usize = 64;
+
 /// How long a statement waits for the database file's lock (another process on it).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only: pages, polls and the relay's claim do not wait for the writer's commits.
+    reader: Arc<Mutex<Connection>>,
     /// Whoever `watch`es, to be woken after commits that add work or a due callback.
     watchers: Arc<Mutex<Vec<Arc<Wakeups>>>>,
     /// Counts calls that changed rows, for observers in this process (tests, live pages).
@@ -79,11 +84,21 @@ impl SqliteStore {
             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
         )
         .context("configuring SQLite")?;
+        // Room for every statement the store caches, so none is parsed again on the hot path.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         embedded::migrations::runner()
             .run(&mut conn)
             .context("applying the SQLite migrations")?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to read", path.display()))?;
+        reader.busy_timeout(BUSY_TIMEOUT)?;
+        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             watchers: Arc::new(Mutex::new(Vec::new())),
             changes: Arc::new(watch::Sender::new(0)),
             max_listed_outputs: crate::job_view::MAX_LISTED_OUTPUTS,
@@ -140,6 +155,25 @@ impl SqliteStore {
                 changes.send_modify(|n| *n += 1);
             }
             result
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
+        .map_err(classify)
+    }
+
+    /// Runs `f` on the read-only connection in a blocking thread: it sees every commit made
+    /// before it starts.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut conn)
         })
         .await
         .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
@@ -209,21 +243,21 @@ impl Store for SqliteStore {
     }
 
     async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
-        self.with(move |conn| Ok(browse::job(conn, id)?.map(|job| job.view)))
+        self.read(move |conn| Ok(browse::job(conn, id)?.map(|job| job.view)))
             .await
     }
 
     async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage> {
         let query = *query;
-        self.with(move |conn| browse::list(conn, &query)).await
+        self.read(move |conn| browse::list(conn, &query)).await
     }
 
     async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>> {
-        self.with(move |conn| browse::detail(conn, id, page)).await
+        self.read(move |conn| browse::detail(conn, id, page)).await
     }
 
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64> {
-        self.with(move |conn| browse::finished_within(conn, window))
+        self.read(move |conn| browse::finished_within(conn, window))
             .await
     }
 
@@ -241,11 +275,11 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>> {
-        self.with(|conn| browse::outbox_lag(conn)).await
+        self.read(|conn| browse::outbox_lag(conn)).await
     }
 
     async fn paused_actions(&self) -> StoreResult<Vec<PausedAction>> {
-        self.with(actions::paused_actions).await
+        self.read(actions::paused_actions).await
     }
 
     async fn pause_action(&self, action: &str) -> StoreResult<PausedAction> {
@@ -255,7 +289,9 @@ impl Store for SqliteStore {
 
     async fn resume_action(&self, action: &str) -> StoreResult<Option<PausedAction>> {
         let action = action.to_string();
-        let resumed = self.with(move |conn| actions::resume(conn, &action)).await?;
+        let resumed = self
+            .with(move |conn| actions::resume(conn, &action))
+            .await?;
         if resumed.is_some() {
             self.wake(Woke {
                 work: true,
@@ -282,20 +318,22 @@ impl Store for SqliteStore {
 
     async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
         let running = running.to_vec();
-        self.with(move |conn| actions::backlogs(conn, &running)).await
+        self.read(move |conn| actions::backlogs(conn, &running))
+            .await
     }
 
     async fn failed_units(&self, page: Paging) -> StoreResult<FailedUnitPage> {
-        self.with(move |conn| browse::failed_units(conn, page)).await
+        self.read(move |conn| browse::failed_units(conn, page))
+            .await
     }
 
     async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
-        self.with(move |conn| browse::complete_before(conn, age, limit))
+        self.read(move |conn| browse::complete_before(conn, age, limit))
             .await
     }
 
     async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>> {
-        self.with(move |conn| outputs::job_options(conn, job_id))
+        self.read(move |conn| outputs::job_options(conn, job_id))
             .await
     }
 
@@ -306,12 +344,12 @@ impl Store for SqliteStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<(i64, Value)>> {
-        self.with(move |conn| outputs::stage_outputs_after(conn, job_id, stage, after, limit))
+        self.read(move |conn| outputs::stage_outputs_after(conn, job_id, stage, after, limit))
             .await
     }
 
     async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>> {
-        self.with(move |conn| outputs::job_outputs(conn, job_id, page))
+        self.read(move |conn| outputs::job_outputs(conn, job_id, page))
             .await
     }
 
@@ -320,7 +358,7 @@ impl Store for SqliteStore {
     }
 
     async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview> {
-        self.with(move |conn| queries::overview(conn, node_ttl))
+        self.read(move |conn| queries::overview(conn, node_ttl))
             .await
     }
 
@@ -330,8 +368,9 @@ impl Store for SqliteStore {
         max_attempts: i32,
     ) -> StoreResult<Vec<Applied>> {
         let batch = batch.to_vec();
+        let max_listed = self.max_listed_outputs;
         let (applied, woke) = self
-            .with(move |conn| progress::record_completions(conn, &batch, max_attempts))
+            .with(move |conn| progress::record_completions(conn, &batch, max_attempts, max_listed))
             .await?;
         self.wake(woke);
         Ok(applied)
@@ -355,7 +394,7 @@ impl Store for SqliteStore {
         // One dispatcher per embedded store: no claim is needed against another relay. A unit
         // completed before it is marked stays complete (the mark only touches pending units).
         let (units, mut failed) = self
-            .with(move |conn| queries::pending_units(conn, limit, max_attempts))
+            .read(move |conn| queries::pending_units(conn, limit, max_attempts))
             .await?;
         let claimed = units.len() + failed.len();
         if claimed == 0 {
@@ -421,7 +460,7 @@ impl Store for SqliteStore {
     }
 
     async fn next_callback_in(&self) -> StoreResult<Option<Duration>> {
-        self.with(queries::next_callback_in).await
+        self.read(queries::next_callback_in).await
     }
 
     async fn record_heartbeat(&self, beat: &Heartbeat) -> StoreResult<()> {
@@ -434,7 +473,7 @@ impl Store for SqliteStore {
         &self,
         older_than: Duration,
     ) -> StoreResult<Vec<String>> {
-        self.with(move |conn| queries::actions_with_old_queued_units(conn, older_than))
+        self.read(move |conn| queries::actions_with_old_queued_units(conn, older_than))
             .await
     }
 
@@ -458,7 +497,7 @@ impl Store for SqliteStore {
     }
 
     async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>> {
-        self.with(queries::incomplete_jobs).await
+        self.read(queries::incomplete_jobs).await
     }
 
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken) {

@@ -2,6 +2,8 @@
 //! write transaction is the job's lock here; what to write is decided by the state machine
 //! (`state_machine::decide` and `plan`), as for every store.
 
+use std::collections::BTreeSet;
+
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
@@ -14,14 +16,16 @@ use crate::{
     store::{Applied, Outputs},
 };
 
-/// Records a batch of completions in one transaction: one commit (one sync of the file),
-/// however many there are.
+/// Records a batch of completions and moves their jobs on, in one transaction: one commit (one
+/// sync of the file), however many there are. A job that cannot be moved on is left as it was
+/// (its savepoint rolled back) for the dispatcher's own `advance_job`, so it holds up no other.
 pub(super) fn record_completions(
     conn: &mut Connection,
     batch: &[Completion],
     max_attempts: i32,
+    max_listed: i64,
 ) -> anyhow::Result<(Vec<Applied>, Woke)> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut woke = Woke::default();
     let mut applied = Vec::with_capacity(batch.len());
     for c in batch {
@@ -30,7 +34,28 @@ pub(super) fn record_completions(
         woke.callbacks |= this.callbacks;
         applied.push(outcome);
     }
+    let jobs: BTreeSet<i64> = batch.iter().map(|c| c.job_id).collect();
+    let mut ended = Vec::new();
+    for job_id in jobs {
+        let savepoint = tx.savepoint()?;
+        match advance_locked(&savepoint, job_id, max_listed) {
+            Ok((this, ended_now)) => {
+                savepoint.commit()?;
+                woke.work |= this.work;
+                woke.callbacks |= this.callbacks;
+                ended.extend(ended_now);
+            }
+            Err(e) => tracing::debug!(
+                job.id = job_id,
+                error = format!("{e:#}"),
+                "job not moved on with its completions; the dispatcher tries again"
+            ),
+        }
+    }
     tx.commit()?;
+    for (action, status) in ended {
+        crate::metrics::job_completed(&action, status);
+    }
     Ok((applied, woke))
 }
 
@@ -39,9 +64,12 @@ fn record_in(
     c: &Completion,
     max_attempts: i32,
 ) -> anyhow::Result<(Applied, Woke)> {
+    // Cached: parsing a statement costs more than running it, and these run once per unit.
     let unit = tx
-        .query_row(
+        .prepare_cached(
             "SELECT stage, state, attempts, action, stops FROM work_units WHERE id = ?1 AND job_id = ?2",
+        )?
+        .query_row(
             params![c.unit_id, c.job_id],
             |r| {
                 Ok((
@@ -65,36 +93,36 @@ fn record_in(
             output,
             process_inputs,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE work_units SET state = 'succeeded', output = ?2, time = ?3, attempts = attempts + 1,
                         finished_at = unixepoch('subsec')
                  WHERE id = ?1",
-                params![c.unit_id, output.to_string(), c.time],
-            )?;
+            )?
+            .execute(params![c.unit_id, output.to_string(), c.time])?;
             queries::insert_units(tx, c.job_id, &action, Stage::Process, process_inputs)?;
         }
         CompletionDecision::Retry(Failure { error, stops }) => {
             // Pending again with a fresh timestamp: the relay publishes it behind
             // everything already waiting.
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE work_units SET state = 'pending', attempts = attempts + 1, output = ?2,
                         time = ?3, updated_at = unixepoch('subsec'), stops = stops + ?4
                  WHERE id = ?1",
-                params![
-                    c.unit_id,
-                    Value::from(error.as_str()).to_string(),
-                    c.time,
-                    stops
-                ],
-            )?;
+            )?
+            .execute(params![
+                c.unit_id,
+                Value::from(error.as_str()).to_string(),
+                c.time,
+                stops
+            ])?;
         }
         CompletionDecision::Fail(Failure { error, stops }) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE work_units SET state = 'failed', attempts = attempts + 1, output = ?2, time = ?3,
                      finished_at = unixepoch('subsec'), stops = stops + ?4
                  WHERE id = ?1",
-                params![c.unit_id, Value::from(error.as_str()).to_string(), c.time, stops],
-            )?;
+            )?
+            .execute(params![c.unit_id, Value::from(error.as_str()).to_string(), c.time, stops])?;
         }
     }
     let woke = Woke {
@@ -128,22 +156,19 @@ pub(super) fn advance_job(
 
 /// Moves the job on; says what to wake and, when it ended the job, its action and status.
 fn advance_locked(
-    conn: &mut Connection,
+    conn: &Connection,
     job_id: i64,
     max_listed: i64,
 ) -> anyhow::Result<(Woke, Option<(String, JobStatus)>)> {
     let job = conn
-        .query_row(
-            "SELECT status, has_merge, action FROM jobs WHERE id = ?1",
-            params![job_id],
-            |r| {
-                Ok((
-                    r.get::<_, i16>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
+        .prepare_cached("SELECT status, has_merge, action FROM jobs WHERE id = ?1")?
+        .query_row(params![job_id], |r| {
+            Ok((
+                r.get::<_, i16>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
         .optional()?;
     let Some((status, has_merge, action)) = job else {
         return Ok((Woke::default(), None));
@@ -154,12 +179,12 @@ fn advance_locked(
     };
     // A unit of its stage still waiting: the plan would be empty, and one probe says so
     // without tallying every unit of the job.
-    let waiting: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM work_units
-                        WHERE job_id = ?1 AND stage = ?2 AND state IN ('pending', 'queued'))",
-        params![job_id, stage.code()],
-        |r| r.get(0),
-    )?;
+    let waiting: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM work_units
+                            WHERE job_id = ?1 AND stage = ?2 AND state IN ('pending', 'queued'))",
+        )?
+        .query_row(params![job_id, stage.code()], |r| r.get(0))?;
     if waiting {
         return Ok((Woke::default(), None));
     }
@@ -188,7 +213,7 @@ fn advance_locked(
 
 /// The job's moves, inside the write transaction that is its lock.
 struct SqliteMoves<'a> {
-    conn: &'a mut Connection,
+    conn: &'a Connection,
     job_id: i64,
     action: String,
     woke: Woke,
