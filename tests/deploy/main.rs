@@ -19,6 +19,14 @@ struct Api {
     port: u16,
 }
 
+/// A test that passes never reads the log, so the process would outlive it: stop it here.
+impl Drop for Api {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 const WAIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
