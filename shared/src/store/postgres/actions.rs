@@ -45,7 +45,7 @@ pub(super) async fn pause(
 ) -> anyhow::Result<PausedAction> {
     client
         .execute(
-            "INSERT INTO paused_actions (action) VALUES ($1) ON CONFLICT (action) DO NOTHING",
+            &client.prepare_cached("INSERT INTO paused_actions (action) VALUES ($1) ON CONFLICT (action) DO NOTHING").await?,
             &[&action],
         )
         .await
@@ -90,9 +90,12 @@ pub(super) async fn take_back(
     let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
     let rows = tx
         .query(
-            "SELECT u.id, u.state, u.attempts,
+            &tx.prepare_cached(
+                "SELECT u.id, u.state, u.attempts,
                     EXISTS (SELECT 1 FROM paused_actions p WHERE p.action = u.action) AS paused
              FROM work_units u WHERE u.id = ANY($1)",
+            )
+            .await?,
             &[&ids],
         )
         .await
@@ -124,10 +127,13 @@ pub(super) async fn take_back(
         .unzip();
     let rows = tx
         .query(
-            "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
+            &tx.prepare_cached(
+                "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
              FROM unnest($1::int8[], $2::int4[]) AS t(id, attempt)
              WHERE u.id = t.id AND u.attempts = t.attempt AND u.state = 'queued'
              RETURNING u.id",
+            )
+            .await?,
             &[&ids, &attempts],
         )
         .await
@@ -155,14 +161,14 @@ pub(super) async fn backlogs(
 ) -> anyhow::Result<Vec<Backlog>> {
     let rows = client
         .query(
-            "SELECT j.action,
+            &client.prepare_cached("SELECT j.action,
                     count(*) FILTER (WHERE u.id = ANY($1)) AS running,
                     count(*) FILTER (WHERE NOT u.id = ANY($1)) AS waiting,
                     extract(epoch FROM now() - min(u.updated_at) FILTER (WHERE NOT u.id = ANY($1)))::float8
                         AS oldest
              FROM jobs j JOIN work_units u ON u.job_id = j.id
              WHERE j.status IN (1, 4, 5) AND u.state IN ('pending', 'queued')
-             GROUP BY j.action ORDER BY j.action",
+             GROUP BY j.action ORDER BY j.action").await?,
             &[&running],
         )
         .await

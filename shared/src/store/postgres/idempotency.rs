@@ -39,7 +39,8 @@ pub(super) async fn create_job_with_key(
             }
             let id = insert_job(&tx, job, stages).await?;
             tx.execute(
-                "UPDATE idempotency_keys SET job_id = $2 WHERE key = $1",
+                &tx.prepare_cached("UPDATE idempotency_keys SET job_id = $2 WHERE key = $1")
+                    .await?,
                 &[&post.key.as_str(), &id],
             )
             .await
@@ -66,8 +67,11 @@ async fn claim(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<Option<
         // that transaction's end.
         let taken = tx
             .execute(
-                "INSERT INTO idempotency_keys (key, fingerprint) VALUES ($1, $2)
+                &tx.prepare_cached(
+                    "INSERT INTO idempotency_keys (key, fingerprint) VALUES ($1, $2)
                  ON CONFLICT (key) DO NOTHING",
+                )
+                .await?,
                 &[&key, &post.fingerprint.as_str()],
             )
             .await
@@ -77,9 +81,12 @@ async fn claim(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<Option<
         }
         let row = tx
             .query_opt(
-                "SELECT job_id, fingerprint,
+                &tx.prepare_cached(
+                    "SELECT job_id, fingerprint,
                         GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8 AS age
                  FROM idempotency_keys WHERE key = $1 FOR UPDATE",
+                )
+                .await?,
                 &[&key],
             )
             .await
@@ -101,8 +108,11 @@ async fn claim(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<Option<
 /// The expired key, locked by `claim`, starts again as this post's.
 async fn renew(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<()> {
     tx.execute(
-        "UPDATE idempotency_keys SET fingerprint = $2, job_id = NULL, created_at = now()
+        &tx.prepare_cached(
+            "UPDATE idempotency_keys SET fingerprint = $2, job_id = NULL, created_at = now()
          WHERE key = $1",
+        )
+        .await?,
         &[&post.key.as_str(), &post.fingerprint.as_str()],
     )
     .await
@@ -114,11 +124,14 @@ async fn renew(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<()> {
 /// post holds is left to it, and this never waits.
 async fn sweep(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<()> {
     tx.execute(
-        "DELETE FROM idempotency_keys WHERE key IN (
+        &tx.prepare_cached(
+            "DELETE FROM idempotency_keys WHERE key IN (
              SELECT key FROM idempotency_keys
              WHERE created_at <= now() - make_interval(secs => $2) AND key <> $1
              ORDER BY created_at LIMIT $3
              FOR UPDATE SKIP LOCKED)",
+        )
+        .await?,
         &[
             &post.key.as_str(),
             &post.retention.as_secs_f64(),

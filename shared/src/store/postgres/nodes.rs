@@ -13,22 +13,29 @@ pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::R
     // Nodes that died without saying goodbye: /status already hides them; this forgets them.
     client
         .execute(
-            "DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'",
+            &client
+                .prepare_cached("DELETE FROM nodes WHERE last_seen < now() - interval '1 hour'")
+                .await?,
             &[],
         )
         .await?;
     if beat.leaving {
         client
-            .execute("DELETE FROM nodes WHERE name = $1", &[&beat.node])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM nodes WHERE name = $1")
+                    .await?,
+                &[&beat.node],
+            )
             .await?;
         return Ok(());
     }
     client
         .execute(
-            "INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, progress, last_seen)
+            &client.prepare_cached("INSERT INTO nodes (name, tag, max_workers, running, actions, throttled, progress, last_seen)
              VALUES ($1, $2, $3, $4, $5, $6, $7, now())
              ON CONFLICT (name) DO UPDATE SET tag = $2, max_workers = $3, running = $4, actions = $5,
-                 throttled = $6, progress = $7, last_seen = now()",
+                 throttled = $6, progress = $7, last_seen = now()").await?,
             &[
                 &beat.node,
                 &beat.tag,
@@ -70,13 +77,16 @@ pub(super) async fn requeue_lost(
     let tx = client.transaction().await?;
     let requeued: Vec<i64> = tx
         .query(
-            "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
+            &tx.prepare_cached(
+                "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
              WHERE u.action = $1 AND u.state = 'queued'
                AND u.updated_at < now() - make_interval(secs => $2)
                AND NOT EXISTS (SELECT 1 FROM nodes n
                                WHERE n.last_seen > now() - make_interval(secs => $3)
                                  AND n.running @> to_jsonb(u.id))
              RETURNING u.id",
+            )
+            .await?,
             &[&action, &older_than.as_secs_f64(), &node_ttl.as_secs_f64()],
         )
         .await?

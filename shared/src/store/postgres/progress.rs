@@ -70,13 +70,16 @@ async fn record_successes(
     // a batch of thousands joins every completion with every unit.
     let rows = tx
         .query(
-            "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
+            &tx.prepare_cached(
+                "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
                  attempts = u.attempts + 1, finished_at = now()
              FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::jsonb[], $5::float8[])
                   AS c(id, job_id, attempt, output, time)
              WHERE u.id = c.id AND u.job_id = c.job_id AND u.attempts = c.attempt
                AND u.state IN ('pending', 'queued') AND u.stage <> $6
              RETURNING u.id, u.attempts - 1",
+            )
+            .await?,
             &[
                 &ids,
                 &jobs,
@@ -103,8 +106,11 @@ async fn record_in(
     // the job's end cancelling the unit.
     let Some(unit) = tx
         .query_opt(
-            "SELECT stage, state, attempts, action, stops FROM work_units
+            &tx.prepare_cached(
+                "SELECT stage, state, attempts, action, stops FROM work_units
              WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE",
+            )
+            .await?,
             &[&c.unit_id, &c.job_id],
         )
         .await?
@@ -125,9 +131,9 @@ async fn record_in(
             process_inputs,
         } => {
             tx.execute(
-                "UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1,
+                &tx.prepare_cached("UPDATE work_units SET state = 'succeeded', output = $2, time = $3, attempts = attempts + 1,
                     finished_at = now()
-                 WHERE id = $1",
+                 WHERE id = $1").await?,
                 &[&c.unit_id, output, &c.time],
             )
             .await?;
@@ -137,10 +143,13 @@ async fn record_in(
         CompletionDecision::Retry(Failure { error, stops }) => {
             // Pending again, and back in the outbox behind everything already waiting.
             tx.execute(
-                "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
+                &tx.prepare_cached(
+                    "UPDATE work_units SET state = 'pending', attempts = attempts + 1,
                     output = to_jsonb($2::text), time = $3, updated_at = clock_timestamp(),
                     stops = stops + $4
                  WHERE id = $1",
+                )
+                .await?,
                 &[&c.unit_id, error, &c.time, stops],
             )
             .await?;
@@ -148,10 +157,13 @@ async fn record_in(
         }
         CompletionDecision::Fail(Failure { error, stops }) => {
             tx.execute(
-                "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
+                &tx.prepare_cached(
+                    "UPDATE work_units SET state = 'failed', attempts = attempts + 1,
                     output = to_jsonb($2::text), time = $3, finished_at = now(),
                     stops = stops + $4
                  WHERE id = $1",
+                )
+                .await?,
                 &[&c.unit_id, error, &c.time, stops],
             )
             .await?;
@@ -168,9 +180,9 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
     // the job stage it belongs to.)
     let waiting = client
         .query_opt(
-            "SELECT EXISTS (SELECT 1 FROM work_units u
+            &client.prepare_cached("SELECT EXISTS (SELECT 1 FROM work_units u
                             WHERE u.job_id = j.id AND u.stage = j.status AND u.state IN ('pending', 'queued'))
-             FROM jobs j WHERE j.id = $1 AND j.status IN ($2, $3, $4)",
+             FROM jobs j WHERE j.id = $1 AND j.status IN ($2, $3, $4)").await?,
             &[&job_id, &JobStatus::Splitting.code(), &JobStatus::Processing.code(), &JobStatus::Merging.code()],
         )
         .await?;
@@ -185,7 +197,10 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
     // the job, and the others find it moved already.
     let Some(job) = tx
         .query_opt(
-            "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
+            &tx.prepare_cached(
+                "SELECT status, has_merge, action FROM jobs WHERE id = $1 FOR UPDATE",
+            )
+            .await?,
             &[&job_id],
         )
         .await?
@@ -233,8 +248,12 @@ async fn stage_has_incomplete(
 ) -> anyhow::Result<bool> {
     let row = client
         .query_opt(
-            "SELECT 1 FROM work_units
+            &client
+                .prepare_cached(
+                    "SELECT 1 FROM work_units
              WHERE job_id = $1 AND stage = $2 AND state IN ('pending', 'queued') LIMIT 1",
+                )
+                .await?,
             &[&job_id, &stage.code()],
         )
         .await?;
@@ -244,7 +263,7 @@ async fn stage_has_incomplete(
 async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
     let rows = tx
         .query(
-            "SELECT stage, state, count(*) AS n FROM work_units WHERE job_id = $1 GROUP BY stage, state",
+            &tx.prepare_cached("SELECT stage, state, count(*) AS n FROM work_units WHERE job_id = $1 GROUP BY stage, state").await?,
             &[&job_id],
         )
         .await?;
@@ -267,7 +286,7 @@ async fn stage_outputs(
     // Row by row, so one output that cannot be read shows as a note instead of failing them all.
     let rows = tx
         .query(
-            "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3",
+            &tx.prepare_cached("SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3").await?,
             &[&job_id, &stage.code(), &limit],
         )
         .await?;
@@ -276,7 +295,10 @@ async fn stage_outputs(
     } else {
         let row = tx
             .query_one(
-                "SELECT count(*) FROM work_units WHERE job_id = $1 AND stage = $2",
+                &tx.prepare_cached(
+                    "SELECT count(*) FROM work_units WHERE job_id = $1 AND stage = $2",
+                )
+                .await?,
                 &[&job_id, &stage.code()],
             )
             .await?;
@@ -294,7 +316,8 @@ async fn stage_outputs(
 
 async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
     tx.execute(
-        "UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1",
+        &tx.prepare_cached("UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1")
+            .await?,
         &[&job_id, &status.code()],
     )
     .await?;
@@ -311,12 +334,15 @@ async fn complete_job(
     let listed = outputs.listed.as_array().map_or(0, Vec::len) as i64;
     let unlisted_total = (outputs.total > listed).then_some(outputs.total);
     tx.execute(
-        "UPDATE jobs SET status = $2, outputs = $3, outputs_total = $4, outputs_stage = $5,
+        &tx.prepare_cached(
+            "UPDATE jobs SET status = $2, outputs = $3, outputs_total = $4, outputs_stage = $5,
                 updated_at = now(),
                 time_taken = EXTRACT(EPOCH FROM now() - created_at),
                 callback_state = CASE WHEN callback_url IS NULL THEN 'none' ELSE 'pending' END,
                 callback_due_at = CASE WHEN callback_url IS NULL THEN NULL ELSE now() END
          WHERE id = $1",
+        )
+        .await?,
         &[
             &job_id,
             &status.code(),
@@ -329,9 +355,9 @@ async fn complete_job(
     // Units still waiting (process units of a job whose other split failed) will not count:
     // cancel them, so their late completions are stale.
     tx.execute(
-        "UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text),
+        &tx.prepare_cached("UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text),
              finished_at = now()
-         WHERE job_id = $1 AND state IN ('pending', 'queued')",
+         WHERE job_id = $1 AND state IN ('pending', 'queued')").await?,
         &[&job_id],
     )
     .await?;

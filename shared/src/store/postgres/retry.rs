@@ -20,7 +20,8 @@ pub(super) async fn retry_job(
     // The job's lock, as a completion that moves it takes: nothing moves it meanwhile.
     let Some(job) = tx
         .query_opt(
-            "SELECT status FROM jobs WHERE id = $1 FOR UPDATE",
+            &tx.prepare_cached("SELECT status FROM jobs WHERE id = $1 FOR UPDATE")
+                .await?,
             &[&job_id],
         )
         .await?
@@ -31,7 +32,10 @@ pub(super) async fn retry_job(
         JobStatus::from_code(get(&job, "status")?).context("job with an unknown status")?;
     let stages: Vec<Stage> = tx
         .query(
-            "SELECT DISTINCT stage FROM work_units WHERE job_id = $1 AND state = 'failed'",
+            &tx.prepare_cached(
+                "SELECT DISTINCT stage FROM work_units WHERE job_id = $1 AND state = 'failed'",
+            )
+            .await?,
             &[&job_id],
         )
         .await?
@@ -45,22 +49,25 @@ pub(super) async fn retry_job(
     // Behind what waits in the outbox now, each unit in its lane; the counts follow by trigger.
     let again = tx
         .execute(
-            "WITH again AS (
+            &tx.prepare_cached(
+                "WITH again AS (
                  UPDATE work_units
                  SET state = 'pending', attempts = 0, stops = 0, output = NULL, time = NULL,
                      finished_at = NULL, updated_at = clock_timestamp()
                  WHERE job_id = $1 AND state = 'failed'
                  RETURNING id, lane)
              INSERT INTO outbox (unit_id, lane) SELECT id, lane FROM again ORDER BY id",
+            )
+            .await?,
             &[&job_id],
         )
         .await
         .context("putting the failed units back in the outbox")?;
     tx.execute(
-        "UPDATE jobs SET status = $2, outputs = NULL, outputs_total = NULL, outputs_stage = NULL,
+        &tx.prepare_cached("UPDATE jobs SET status = $2, outputs = NULL, outputs_total = NULL, outputs_stage = NULL,
                 time_taken = NULL, updated_at = now(), callback_state = 'none',
                 callback_attempts = 0, callback_due_at = NULL, callback_error = NULL
-         WHERE id = $1",
+         WHERE id = $1").await?,
         &[&job_id, &resumed.code()],
     )
     .await?;
