@@ -65,9 +65,8 @@ async fn record_successes(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    // Not a cached statement: its plan must see how many completions the batch holds (an
-    // unnamed statement is planned with its parameters). A generic plan guesses ten, and for
-    // a batch of thousands joins every completion with every unit.
+    // Its plan must see how many completions the batch holds: every connection plans each run
+    // for its parameters (`plan_cache_mode`, set in `pool.rs`), cached statement or not.
     let rows = tx
         .query(
             &tx.prepare_cached(
