@@ -234,18 +234,3 @@ async fn a_rolled_back_transaction_is_unavailable_not_internal() {
         );
     }
 }
-
-/// The store's statements are prepared once per connection; each run must still be planned for
-/// its parameters, or a batch of thousands of completions gets the plan guessed for ten.
-#[tokio::test]
-async fn every_connection_plans_each_statement_for_its_parameters() {
-    let (_store, _guard, url) = postgres_at().await;
-    let pool = crowd::shared::store::postgres::pool::pool(&url, 1).expect("a pool");
-    let client = pool.get().await.expect("a connection");
-    let mode: String = client
-        .query_one("SHOW plan_cache_mode", &[])
-        .await
-        .expect("shown")
-        .get(0);
-    assert_eq!(mode, "force_custom_plan");
-}

@@ -90,12 +90,9 @@ pub(super) async fn take_back(
     let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
     let rows = tx
         .query(
-            &tx.prepare_cached(
-                "SELECT u.id, u.state, u.attempts,
+            "SELECT u.id, u.state, u.attempts,
                     EXISTS (SELECT 1 FROM paused_actions p WHERE p.action = u.action) AS paused
              FROM work_units u WHERE u.id = ANY($1)",
-            )
-            .await?,
             &[&ids],
         )
         .await
@@ -127,13 +124,10 @@ pub(super) async fn take_back(
         .unzip();
     let rows = tx
         .query(
-            &tx.prepare_cached(
-                "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
+            "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()
              FROM unnest($1::int8[], $2::int4[]) AS t(id, attempt)
              WHERE u.id = t.id AND u.attempts = t.attempt AND u.state = 'queued'
              RETURNING u.id",
-            )
-            .await?,
             &[&ids, &attempts],
         )
         .await
@@ -161,14 +155,14 @@ pub(super) async fn backlogs(
 ) -> anyhow::Result<Vec<Backlog>> {
     let rows = client
         .query(
-            &client.prepare_cached("SELECT j.action,
+            "SELECT j.action,
                     count(*) FILTER (WHERE u.id = ANY($1)) AS running,
                     count(*) FILTER (WHERE NOT u.id = ANY($1)) AS waiting,
                     extract(epoch FROM now() - min(u.updated_at) FILTER (WHERE NOT u.id = ANY($1)))::float8
                         AS oldest
              FROM jobs j JOIN work_units u ON u.job_id = j.id
              WHERE j.status IN (1, 4, 5) AND u.state IN ('pending', 'queued')
-             GROUP BY j.action ORDER BY j.action").await?,
+             GROUP BY j.action ORDER BY j.action",
             &[&running],
         )
         .await

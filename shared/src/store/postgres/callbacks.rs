@@ -16,9 +16,7 @@ pub(super) async fn claim(
     let client = pool.get().await?;
     let rows = client
         .query(
-            &client
-                .prepare_cached(
-                    "UPDATE jobs SET callback_due_at = now() + make_interval(secs => $2),
+            "UPDATE jobs SET callback_due_at = now() + make_interval(secs => $2),
                              callback_attempts = callback_attempts + 1
              WHERE id IN (SELECT id FROM jobs
                           WHERE callback_state = 'pending' AND callback_due_at <= now()
@@ -26,8 +24,6 @@ pub(super) async fn claim(
                           FOR UPDATE SKIP LOCKED)
              RETURNING id, callback_url, callback_attempts,
                        (EXTRACT(EPOCH FROM created_at) * 1000)::int8",
-                )
-                .await?,
             &[&limit, &lease.as_secs_f64()],
         )
         .await

@@ -124,14 +124,11 @@ async fn renew(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<()> {
 /// post holds is left to it, and this never waits.
 async fn sweep(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<()> {
     tx.execute(
-        &tx.prepare_cached(
-            "DELETE FROM idempotency_keys WHERE key IN (
+        "DELETE FROM idempotency_keys WHERE key IN (
              SELECT key FROM idempotency_keys
              WHERE created_at <= now() - make_interval(secs => $2) AND key <> $1
              ORDER BY created_at LIMIT $3
              FOR UPDATE SKIP LOCKED)",
-        )
-        .await?,
         &[
             &post.key.as_str(),
             &post.retention.as_secs_f64(),

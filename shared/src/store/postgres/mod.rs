@@ -1,6 +1,7 @@
-//! The Postgres store. The statements a unit's way through runs (posting, relaying, recording,
-//! moving a job on) are prepared once per connection (`prepare_cached`): an unprepared one costs
-//! two round trips, and round trips, not Postgres' work, were most of a one-unit job's latency.
+//! The Postgres store. Statements of one row or one job on a unit's way through (posting,
+//! moving a job on, its polls) are prepared once per connection (`prepare_cached`): an
+//! unprepared one costs a second round trip. Statements over a batch (arrays, `LIMIT`) stay
+//! unnamed, so each is planned for the batch it is given: a generic plan guesses ten rows.
 
 mod actions;
 mod browse;
@@ -11,6 +12,7 @@ mod nodes;
 mod outbox;
 mod outputs;
 pub mod pool;
+mod prepared;
 mod progress;
 mod retry;
 mod rows;

@@ -91,13 +91,9 @@ pub(super) async fn relay_pending(
     // outbox for the next round.
     done_seqs.extend(published.confirmed.iter().filter_map(|id| seq_of.get(id)));
     done_seqs.extend(failed.iter().filter_map(|f| seq_of.get(&f.unit_id)));
-    tx.execute(
-        &tx.prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
-            .await?,
-        &[&done_seqs],
-    )
-    .await
-    .context("taking units out of the outbox")?;
+    tx.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&done_seqs])
+        .await
+        .context("taking units out of the outbox")?;
     // Queued only if still the attempt that was sent: a unit retried meanwhile (its worker
     // answered before this commit) is pending again with its own outbox row.
     let attempts: Vec<i32> = published
@@ -109,15 +105,12 @@ pub(super) async fn relay_pending(
     // job is ending; either way `queued` would be wrong, and waiting for it could deadlock with
     // a batch of completions locking the same units in another order.
     tx.execute(
-        &tx.prepare_cached(
-            "WITH locked AS (
+        "WITH locked AS (
              SELECT id, attempts FROM work_units WHERE id = ANY($1) AND state = 'pending'
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE work_units u SET state = 'queued'
          FROM locked l JOIN unnest($1::int8[], $2::int4[]) AS p(id, attempt) ON p.id = l.id
          WHERE u.id = l.id AND l.attempts = p.attempt",
-        )
-        .await?,
         &[&published.confirmed, &attempts],
     )
     .await
@@ -159,14 +152,10 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
     let errors: Vec<&str> = units.iter().map(|u| u.error.as_str()).collect();
     client
         .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE work_units u SET state = 'failed', attempts = u.attempts + 1,
+            "UPDATE work_units u SET state = 'failed', attempts = u.attempts + 1,
                  output = to_jsonb(f.error), finished_at = now()
              FROM unnest($1::int8[], $2::text[]) AS f(id, error)
              WHERE u.id = f.id AND u.state = 'pending'",
-                )
-                .await?,
             &[&ids, &errors],
         )
         .await
@@ -191,7 +180,7 @@ pub(super) async fn insert_units(
     let counted = i64::from(stage != Stage::Merge);
     client
         .execute(
-            &client.prepare_cached("WITH added AS (
+            "WITH added AS (
                  INSERT INTO work_units (job_id, action, stage, input, lane)
                  SELECT $1, $2, $3, input, $5 FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(input, n) ORDER BY n
                  ON CONFLICT DO NOTHING
@@ -199,7 +188,7 @@ pub(super) async fn insert_units(
              queued AS (INSERT INTO outbox (unit_id, lane) SELECT id, $5 FROM added ORDER BY id)
              UPDATE jobs SET units_total = units_total + $6 * (SELECT count(*) FROM added),
                              units_incomplete = units_incomplete + (SELECT count(*) FROM added)
-             WHERE id = $1").await?,
+             WHERE id = $1",
             &[&job_id, &action, &stage.code(), &inputs, &lane, &counted],
         )
         .await
@@ -217,7 +206,7 @@ pub(super) async fn enqueue_again(
     }
     client
         .execute(
-            &client.prepare_cached("INSERT INTO outbox (unit_id, lane) SELECT id, lane FROM work_units WHERE id = ANY($1)").await?,
+            "INSERT INTO outbox (unit_id, lane) SELECT id, lane FROM work_units WHERE id = ANY($1)",
             &[&unit_ids],
         )
         .await

@@ -34,12 +34,8 @@ pub fn connection_config(
     pg.connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
-    // Statements are prepared once per connection (`prepare_cached`) to save a round trip each,
-    // and planned for their parameters at every run as unprepared ones were: a generic plan
-    // guesses ten rows for a batch, and for a batch of thousands joins every completion with
-    // every unit.
     let options = format!(
-        "{} -c statement_timeout={} -c plan_cache_mode=force_custom_plan",
+        "{} -c statement_timeout={}",
         pg.get_options().unwrap_or_default(),
         STATEMENT_TIMEOUT.as_millis()
     );

@@ -65,20 +65,18 @@ async fn record_successes(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    // Its plan must see how many completions the batch holds: every connection plans each run
-    // for its parameters (`plan_cache_mode`, set in `pool.rs`), cached statement or not.
+    // Not a cached statement: its plan must see how many completions the batch holds (an
+    // unnamed statement is planned with its parameters). A generic plan guesses ten, and for
+    // a batch of thousands joins every completion with every unit.
     let rows = tx
         .query(
-            &tx.prepare_cached(
-                "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
+            "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
                  attempts = u.attempts + 1, finished_at = now()
              FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::jsonb[], $5::float8[])
                   AS c(id, job_id, attempt, output, time)
              WHERE u.id = c.id AND u.job_id = c.job_id AND u.attempts = c.attempt
                AND u.state IN ('pending', 'queued') AND u.stage <> $6
              RETURNING u.id, u.attempts - 1",
-            )
-            .await?,
             &[
                 &ids,
                 &jobs,
@@ -285,7 +283,7 @@ async fn stage_outputs(
     // Row by row, so one output that cannot be read shows as a note instead of failing them all.
     let rows = tx
         .query(
-            &tx.prepare_cached("SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3").await?,
+            "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3",
             &[&job_id, &stage.code(), &limit],
         )
         .await?;
