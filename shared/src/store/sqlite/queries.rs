@@ -81,12 +81,11 @@ pub(super) fn create_job(
 /// Inserts the job and its first units (the outbox), in the caller's transaction.
 pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> anyhow::Result<i64> {
     conn.execute(
-        "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge, callback_url, email)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO jobs (action, status, options, options_bytes, has_merge, callback_url, email)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             job.action,
             JobStatus::initial(stages.split).code(),
-            Value::Array(job.inputs.clone()).to_string(),
             job.options.to_string(),
             job.options_bytes(),
             stages.merge,
@@ -95,6 +94,11 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> any
         ],
     )?;
     let id = conn.last_insert_rowid();
+    // Out of the job's row, which every completion rewrites (V11__job_inputs.sql).
+    conn.execute(
+        "INSERT INTO job_inputs (job_id, inputs) VALUES (?1, ?2)",
+        params![id, Value::Array(job.inputs.clone()).to_string()],
+    )?;
     let first_stage = if stages.split {
         Stage::Split
     } else {
@@ -403,5 +407,43 @@ mod tests {
             .pragma_query_value(None, "synchronous", |r| r.get(0))
             .expect("read");
         assert_eq!(level, 2, "synchronous is FULL again");
+    }
+
+    /// Every completion rewrites its job's row: the input list, which can be megabytes, is kept
+    /// in a table of its own.
+    #[test]
+    fn a_jobs_inputs_are_kept_out_of_its_row() {
+        let mut conn = Connection::open_in_memory().expect("a database");
+        super::super::embedded::migrations::runner()
+            .run(&mut conn)
+            .expect("migrated");
+        let job = NewJob {
+            action: "noop".into(),
+            inputs: vec![Value::from("a"), Value::from("b")],
+            options: Value::Object(Default::default()),
+            callback_url: None,
+            email: None,
+        };
+        let stages = Stages {
+            split: false,
+            merge: true,
+        };
+        let id = insert_job(&conn, &job, stages).expect("inserted");
+        let kept: String = conn
+            .query_row(
+                "SELECT inputs FROM job_inputs WHERE job_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .expect("the inputs");
+        assert_eq!(kept, r#"["a","b"]"#);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('jobs')")
+            .expect("prepared")
+            .query_map([], |r| r.get(0))
+            .expect("listed")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert!(!columns.contains(&"inputs".to_string()), "{columns:?}");
     }
 }
