@@ -2,11 +2,7 @@
 //! transaction, the jobs it touched are moved on, and only then is each acked. A database error
 //! hands the batch back to the broker to try again.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use crowd_shared::{
     jobs,
@@ -14,7 +10,7 @@ use crowd_shared::{
     metrics,
     queue::{Acker, Delivery},
     shutdown::CancellationToken,
-    store::{Applied, StoreError},
+    store::{Applied, Recorded, StoreError},
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -68,7 +64,6 @@ struct Received {
     acker: Box<dyn Acker>,
 }
 
-/// Records the batch, moves its jobs on, then settles every delivery of it.
 /// Records the completions the deliveries hold, moves their jobs on, then settles them.
 pub(crate) async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>) {
     // One that names no unit is settled (dropped) there and then.
@@ -82,10 +77,10 @@ pub(crate) async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>
     }
     let started = std::time::Instant::now();
     let recorded = match record(d, &completions).await {
-        Ok(applied) => {
-            let results: Vec<&'static str> = applied.iter().map(|a| a.result()).collect();
+        Ok(recorded) => {
+            let results: Vec<&'static str> = recorded.applied.iter().map(|a| a.result()).collect();
             metrics::completions_applied(&results, started.elapsed());
-            applied
+            recorded
         }
         Err(e) => {
             tracing::warn!(
@@ -100,14 +95,14 @@ pub(crate) async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>
             return;
         }
     };
-    for (c, applied) in completions.iter().zip(&recorded) {
+    for (c, applied) in completions.iter().zip(&recorded.applied) {
         after_recording(d, c, *applied).await;
     }
-    // Every job the batch touched, stale answers included: a redelivery after a crash between
-    // recording and moving on finishes what the first delivery began.
-    let jobs: BTreeSet<i64> = completions.iter().map(|c| c.job_id).collect();
+    // The jobs the store's commit did not settle. A redelivery after a crash before this
+    // finishes what the first delivery began: the store looks at every job a batch names,
+    // stale answers' included.
     let mut stuck = BTreeMap::new();
-    for job_id in jobs {
+    for job_id in recorded.to_advance {
         if let Err(e) = d.store.advance_job(job_id).await {
             stuck.insert(job_id, e);
         }
@@ -184,14 +179,18 @@ fn one_of_another_version(item: Value) -> Option<Completion> {
 /// Records the batch in one transaction. If the store refuses the data of one of them, each is
 /// recorded alone, and one whose result the store will refuse every time is recorded as failed
 /// instead of being handed back forever.
-async fn record(d: &Dispatcher, batch: &[Completion]) -> Result<Vec<Applied>, StoreError> {
+async fn record(d: &Dispatcher, batch: &[Completion]) -> Result<Recorded, StoreError> {
     match d.store.record_completions(batch, d.max_attempts).await {
         Err(StoreError::Refused(_)) => {}
         other => return other,
     }
-    let mut applied = Vec::with_capacity(batch.len());
+    let mut recorded = Recorded::default();
     for c in batch {
-        let one = match d.store.record_completion(c, d.max_attempts).await {
+        let one = match d
+            .store
+            .record_completions(std::slice::from_ref(c), d.max_attempts)
+            .await
+        {
             Err(StoreError::Refused(e)) => {
                 let refused = Completion {
                     outcome: Outcome::failed(
@@ -200,13 +199,15 @@ async fn record(d: &Dispatcher, batch: &[Completion]) -> Result<Vec<Applied>, St
                     ),
                     ..c.clone()
                 };
-                d.store.record_completion(&refused, d.max_attempts).await?
+                d.store
+                    .record_completions(&[refused], d.max_attempts)
+                    .await?
             }
             other => other?,
         };
-        applied.push(one);
+        recorded.extend(one);
     }
-    Ok(applied)
+    Ok(recorded)
 }
 
 async fn after_recording(d: &Dispatcher, c: &Completion, applied: Applied) {

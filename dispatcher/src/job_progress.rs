@@ -8,22 +8,28 @@ use crowd_shared::{
 
 pub use crowd_shared::store::Applied;
 
-/// Records the completion, then moves the job on if its stage may be done.
+/// Records the completion and moves its job on, as the dispatcher does with a batch.
 ///
-/// Two steps, so completions of one job are recorded in parallel: the first touches only the
-/// unit's row; the second locks the job row, and only when no unit of the job's stage is left.
-/// Every completion runs the second step after its own commit, so the last one to commit
-/// always sees the stage done; under the job lock that step happens once (one merge, one
-/// completion of the job). It runs for stale completions too: a redelivery after a crash
-/// between the steps finishes what the first delivery began.
+/// The store moves the job on in the same commit when it sees the stage end there; when it
+/// cannot be sure (another transaction's completions of the job not yet committed), the job
+/// is moved after the commit, under its lock, so the last completion of a stage to commit
+/// always sees it done, and of many at once exactly one moves it (one merge, one end).
 pub async fn apply_completion(
     store: &dyn Store,
     c: &Completion,
     max_attempts: i32,
 ) -> StoreResult<Applied> {
-    let applied = store.record_completion(c, max_attempts).await?;
-    store.advance_job(c.job_id).await?;
-    Ok(applied)
+    let recorded = store
+        .record_completions(std::slice::from_ref(c), max_attempts)
+        .await?;
+    for job_id in recorded.to_advance {
+        store.advance_job(job_id).await?;
+    }
+    Ok(recorded
+        .applied
+        .into_iter()
+        .next()
+        .unwrap_or(Applied::Stale("nothing recorded")))
 }
 
 /// Moves on every incomplete job that can be moved: after a restart with queues that start

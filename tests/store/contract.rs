@@ -82,9 +82,14 @@ fn failed(unit: &WorkMessage) -> Completion {
 
 /// Records a completion and moves its job on, as the dispatcher does.
 async fn apply(store: &Arc<dyn Store>, c: &Completion) -> Applied {
-    let applied = store.record_completion(c, 2).await.expect("record");
-    store.advance_job(c.job_id).await.expect("advance");
-    applied
+    let recorded = store
+        .record_completions(std::slice::from_ref(c), 2)
+        .await
+        .expect("record");
+    for job_id in recorded.to_advance {
+        store.advance_job(job_id).await.expect("advance");
+    }
+    recorded.applied[0]
 }
 
 pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
@@ -212,9 +217,9 @@ pub async fn a_batch_records_each_completion_once(store: Arc<dyn Store>) {
         failed(&units[1]),
         stale,
     ];
-    let applied = store.record_completions(&batch, 2).await.expect("record");
+    let recorded = store.record_completions(&batch, 2).await.expect("record");
     assert_eq!(
-        applied,
+        recorded.applied,
         [
             Applied::Recorded,
             Applied::Stale("unit already complete"),
@@ -246,6 +251,38 @@ pub async fn a_batch_records_each_completion_once(store: Arc<dyn Store>) {
     assert_eq!(
         (view.status, view.outputs),
         ("succeeded", Some(json!([1, 2, 3])))
+    );
+}
+
+/// The answer that ends a stage moves its job on in the same commit: a one-unit job's
+/// completion and its merge's creation, and the merge's completion and the job's end, each
+/// take one transaction, and nothing is left for `advance_job`.
+pub async fn the_answer_that_ends_a_stage_moves_the_job_in_its_commit(store: Arc<dyn Store>) {
+    let id = store
+        .create_job(&job(json!(["a"])), MERGE)
+        .await
+        .expect("create");
+    let units = relay(&store).await;
+    let recorded = store
+        .record_completions(&[succeeded(&units[0], json!(1))], 2)
+        .await
+        .expect("record");
+    assert_eq!(recorded.applied, [Applied::Recorded]);
+    assert!(recorded.to_advance.is_empty(), "{:?}", recorded.to_advance);
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(view.status, "merging");
+
+    let merge = relay(&store).await;
+    assert_eq!(merge.len(), 1, "the merge unit is in the outbox");
+    let recorded = store
+        .record_completions(&[succeeded(&merge[0], json!("merged"))], 2)
+        .await
+        .expect("record");
+    assert!(recorded.to_advance.is_empty(), "{:?}", recorded.to_advance);
+    let view = store.job_view(id).await.expect("view").expect("exists");
+    assert_eq!(
+        (view.status, view.outputs),
+        ("succeeded", Some(json!(["merged"])))
     );
 }
 
@@ -618,7 +655,7 @@ pub async fn a_completion_does_not_wait_for_the_relay_that_sent_it(store: Arc<dy
     .await
     .expect("recorded while the relay still waits for its confirm")
     .expect("record");
-    assert_eq!(recorded, vec![Applied::Recorded, Applied::Recorded]);
+    assert_eq!(recorded.applied, vec![Applied::Recorded, Applied::Recorded]);
     release.notify_one();
     relaying.await.expect("relay task").expect("relay");
     let retried = relay(&store).await;

@@ -100,6 +100,7 @@ on_both_stores!(
     a_failing_unit_is_retried_then_fails_the_job,
     stops_count_as_attempts_and_say_how_many,
     a_batch_records_each_completion_once,
+    the_answer_that_ends_a_stage_moves_the_job_in_its_commit,
     split_outputs_become_flattened_process_units,
     deleting_a_job_returns_its_action,
     one_key_makes_one_job_however_many_post_it_at_once,

@@ -11,6 +11,7 @@ mod nodes;
 mod outbox;
 mod paging;
 pub mod postgres;
+mod recorded;
 #[cfg(test)]
 mod sql_words;
 mod sqlite;
@@ -32,6 +33,7 @@ pub use nodes::{NodeView, Overview};
 pub use outbox::{PendingUnit, Relayed};
 pub use paging::{Outputs, OutputsPage, Paging};
 pub use postgres::PgStore;
+pub use recorded::{Applied, Recorded};
 pub use sqlite::SqliteStore;
 pub use wakeups::Wakeups;
 
@@ -45,27 +47,6 @@ use crate::{
     state_machine::NotRetryable,
     status::Stage,
 };
-
-/// What became of a completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Recorded,
-    /// Nothing changed: the unit is complete already, or the attempt is not the current one.
-    Stale(&'static str),
-    /// The unit's job was deleted: whatever the run stored belongs to nobody.
-    Gone,
-}
-
-impl Applied {
-    /// Its name in the metrics.
-    pub fn result(self) -> &'static str {
-        match self {
-            Applied::Recorded => "recorded",
-            Applied::Stale(_) => "stale",
-            Applied::Gone => "gone",
-        }
-    }
-}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -97,26 +78,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records each completion of the batch on its unit if it answers the unit's current
     /// attempt (a retry puts the unit back in the outbox; a split's outputs become process
-    /// units), all in one transaction; says what became of each, in order. Moving their jobs
-    /// on is `advance_job`'s, which the caller runs after; a store whose transaction is the
-    /// job's lock anyway (SQLite) may move them on in the same commit, and `advance_job` then
-    /// finds nothing left to do.
+    /// units), and moves on, in the same commit, each job whose stage the batch saw end. Says
+    /// what became of each completion, in order, and which jobs the caller must still pass to
+    /// `advance_job` (`Recorded::to_advance`).
     async fn record_completions(
         &self,
         batch: &[Completion],
         max_attempts: i32,
-    ) -> StoreResult<Vec<Applied>>;
-
-    /// `record_completions` of one.
-    async fn record_completion(&self, c: &Completion, max_attempts: i32) -> StoreResult<Applied> {
-        let applied = self
-            .record_completions(std::slice::from_ref(c), max_attempts)
-            .await?;
-        Ok(applied
-            .into_iter()
-            .next()
-            .unwrap_or(Applied::Stale("nothing recorded")))
-    }
+    ) -> StoreResult<Recorded>;
 
     /// Claims up to `limit` pending units, oldest first, hands them to `publish`, and marks
     /// queued the ones the broker confirmed. The claim excludes other relays until then, so no

@@ -30,8 +30,8 @@ use self::{
 };
 use super::{
     browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
-    Applied, Backlog, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, PausedAction,
-    Publish, Relayed, Store, StoreError, StoreResult, TakenBack, Wakeups,
+    Backlog, DueCallback, NewJob, NodeView, OutputsPage, Overview, Paging, PausedAction, Publish,
+    Recorded, Relayed, Store, StoreError, StoreResult, TakenBack, Wakeups,
 };
 use crate::{
     catalog::Stages,
@@ -172,8 +172,8 @@ impl Store for PgStore {
         &self,
         batch: &[Completion],
         max_attempts: i32,
-    ) -> StoreResult<Vec<Applied>> {
-        progress::record_completions(&self.pool, batch, max_attempts)
+    ) -> StoreResult<Recorded> {
+        progress::record_completions(&self.pool, batch, max_attempts, self.max_listed_outputs)
             .await
             .map_err(classify)
     }

@@ -1,7 +1,7 @@
 //! Recording completions and moving jobs on, in Postgres. The decisions are the state
 //! machine's (`state_machine::decide` and `plan`); this file holds the locks and the SQL.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use anyhow::Context;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
@@ -16,33 +16,66 @@ use crate::{
     messages::{Completion, Outcome},
     state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},
-    store::{Applied, Outputs},
+    store::{Applied, Outputs, Recorded},
 };
 
-/// Records a batch of completions in one transaction: one commit, however many there are.
+/// Records a batch of completions in one transaction, and moves on in it each job whose stage
+/// it sees end: one commit for a one-unit stage's answer and its job's next step.
 pub(super) async fn record_completions(
     pool: &Pool,
     batch: &[Completion],
     max_attempts: i32,
-) -> anyhow::Result<Vec<Applied>> {
+    max_listed: i64,
+) -> anyhow::Result<Recorded> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
-    let tx = client.transaction().await?;
+    let mut tx = client.transaction().await?;
     // The common case, process or merge units that succeeded, in one statement for the whole
     // batch; its WHERE is the whole staleness check. Anything else (a split, a failure, a stale
     // answer) takes the per-unit path below, in the same transaction.
-    let mut recorded = record_successes(&tx, batch).await?;
-    let mut applied = Vec::with_capacity(batch.len());
+    let mut succeeded = record_successes(&tx, batch).await?;
+    let mut recorded = Recorded::default();
     for c in batch {
         // Taken out as it is used: a second copy of the same answer in the batch is stale.
-        let outcome = if recorded.remove(&(c.unit_id, c.attempt)) {
+        let outcome = if succeeded.remove(&(c.unit_id, c.attempt)) {
             Applied::Recorded
         } else {
             record_in(&tx, c, max_attempts).await?
         };
-        applied.push(outcome);
+        recorded.applied.push(outcome);
+    }
+    // In job order, so two dispatchers lock the jobs they share in the same order.
+    let jobs: BTreeSet<i64> = batch.iter().map(|c| c.job_id).collect();
+    let mut ended = Vec::new();
+    for job_id in jobs {
+        // Units another transaction recorded but has not committed still look waiting here:
+        // that job goes to the caller, whose `advance_job` after the commit sees them.
+        if !stage_done(&tx, job_id).await? {
+            recorded.to_advance.insert(job_id);
+            continue;
+        }
+        // A job whose move fails is rolled back alone, and left to the caller.
+        let savepoint = tx.savepoint("advance").await?;
+        match advance_locked(&savepoint, job_id, max_listed).await {
+            Ok(this) => {
+                savepoint.commit().await?;
+                ended.extend(this);
+            }
+            Err(e) => {
+                tracing::debug!(
+                    job.id = job_id,
+                    error = format!("{e:#}"),
+                    "job not moved on with its completions; the dispatcher tries again"
+                );
+                savepoint.rollback().await?;
+                recorded.to_advance.insert(job_id);
+            }
+        }
     }
     tx.commit().await.context("committing completions")?;
-    Ok(applied)
+    for (action, status) in ended {
+        crate::metrics::job_completed(&action, status);
+    }
+    Ok(recorded)
 }
 
 /// Records the batch's successes of process and merge units that answer their unit's current
@@ -173,23 +206,44 @@ async fn record_in(
 pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> anyhow::Result<()> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     // Unlocked look first: while the job's current stage has units left (the common case), one
-    // indexed probe answers and no lock is taken. (A unit's stage code is the status code of
-    // the job stage it belongs to.)
-    let waiting = client
+    // indexed probe answers and no lock is taken.
+    if !stage_done(&client, job_id).await? {
+        return Ok(());
+    }
+    let tx = client.transaction().await?;
+    let ended = advance_locked(&tx, job_id, max_listed).await?;
+    tx.commit().await.context("committing a job's progress")?;
+    if let Some((action, status)) = ended {
+        crate::metrics::job_completed(&action, status);
+    }
+    Ok(())
+}
+
+/// Whether the job is at a stage (splitting, processing, merging) with no unit left waiting.
+/// `false` for a job gone or complete.
+async fn stage_done(client: &impl GenericClient, job_id: i64) -> anyhow::Result<bool> {
+    // A unit's stage code is the status code of the job stage it belongs to.
+    let row = client
         .query_opt(
-            &client.prepare_cached("SELECT EXISTS (SELECT 1 FROM work_units u
+            &client.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM work_units u
                             WHERE u.job_id = j.id AND u.stage = j.status AND u.state IN ('pending', 'queued'))
              FROM jobs j WHERE j.id = $1 AND j.status IN ($2, $3, $4)").await?,
             &[&job_id, &JobStatus::Splitting.code(), &JobStatus::Processing.code(), &JobStatus::Merging.code()],
         )
         .await?;
-    match waiting {
-        None => return Ok(()),                                  // gone, or complete
-        Some(row) if get::<_, bool>(&row, 0)? => return Ok(()), // its stage is still running
-        Some(_) => {}
+    match row {
+        Some(row) => get(&row, 0),
+        None => Ok(false),
     }
+}
 
-    let tx = client.transaction().await?;
+/// Moves the job on under its row lock, inside `tx`; returns its action and status if this
+/// ended it.
+async fn advance_locked(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    max_listed: i64,
+) -> anyhow::Result<Option<(String, JobStatus)>> {
     // The job row lock: of the completions that all saw the stage done, one at a time moves
     // the job, and the others find it moved already.
     let Some(job) = tx
@@ -202,7 +256,7 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
         )
         .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let status =
         JobStatus::from_code(get(&job, "status")?).context("job with an unknown status")?;
@@ -211,31 +265,27 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
     // A unit of its stage still waiting: the plan would be empty, and one probe says so
     // without tallying every unit of the job.
     let Some(stage) = stage_of(status) else {
-        return Ok(());
+        return Ok(None);
     };
-    if stage_has_incomplete(&tx, job_id, stage).await? {
-        return Ok(());
+    if stage_has_incomplete(tx, job_id, stage).await? {
+        return Ok(None);
     }
-    let tally = tally(&tx, job_id).await?;
+    let tally = tally(tx, job_id).await?;
     let mut ended = None;
     for step in plan(status, has_merge, &tally) {
         match step {
-            Move::SetStatus(next) => set_status(&tx, job_id, next).await?,
+            Move::SetStatus(next) => set_status(tx, job_id, next).await?,
             Move::AddMergeUnit => {
-                insert_units(&tx, job_id, &action, Stage::Merge, &[Value::Null]).await?
+                insert_units(tx, job_id, &action, Stage::Merge, &[Value::Null]).await?
             }
             Move::Complete { status, outputs_of } => {
-                let outputs = stage_outputs(&tx, job_id, outputs_of, max_listed).await?;
-                complete_job(&tx, job_id, status, &outputs, outputs_of).await?;
+                let outputs = stage_outputs(tx, job_id, outputs_of, max_listed).await?;
+                complete_job(tx, job_id, status, &outputs, outputs_of).await?;
                 ended = Some(status);
             }
         }
     }
-    tx.commit().await.context("committing a job's progress")?;
-    if let Some(status) = ended {
-        crate::metrics::job_completed(&action, status);
-    }
-    Ok(())
+    Ok(ended.map(|status| (action, status)))
 }
 
 async fn stage_has_incomplete(

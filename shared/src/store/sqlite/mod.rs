@@ -13,7 +13,7 @@ mod retry;
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use super::{
     browse::{FailedUnitPage, JobDetail, JobPage, JobQuery},
-    Applied, Backlog, DueCallback, NewJob, OutputsPage, Overview, Paging, PausedAction, Relayed,
+    Backlog, DueCallback, NewJob, OutputsPage, Overview, Paging, PausedAction, Recorded, Relayed,
     Store, StoreError, StoreResult, TakenBack, Wakeups,
 };
 use crate::{
@@ -131,34 +131,27 @@ impl SqliteStore {
         self.changes.subscribe()
     }
 
-    /// Runs `f` on the connection in a blocking thread.
+    /// Runs `f` on the write connection in a blocking thread.
     async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
         let changes = self.changes.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic elsewhere poisons the lock but not the connection: carry on with it.
-            let mut conn = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        blocking(self.conn.clone(), move |conn| {
             if !conn.is_autocommit() {
                 // A transaction left open by a failed COMMIT or a panic would swallow every
                 // later write.
                 conn.execute_batch("ROLLBACK").ok();
             }
             let before = conn.total_changes();
-            let result = f(&mut conn);
+            let result = f(conn);
             if conn.total_changes() != before {
                 changes.send_modify(|n| *n += 1);
             }
             result
         })
         .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
-        .map_err(classify)
     }
 
     /// Runs `f` on the read-only connection in a blocking thread: it sees every commit made
@@ -168,16 +161,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = reader
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
-        .map_err(classify)
+        blocking(self.reader.clone(), f).await
     }
 
     fn wake(&self, woke: Woke) {
@@ -366,14 +350,14 @@ impl Store for SqliteStore {
         &self,
         batch: &[Completion],
         max_attempts: i32,
-    ) -> StoreResult<Vec<Applied>> {
+    ) -> StoreResult<Recorded> {
         let batch = batch.to_vec();
         let max_listed = self.max_listed_outputs;
-        let (applied, woke) = self
+        let (recorded, woke) = self
             .with(move |conn| progress::record_completions(conn, &batch, max_attempts, max_listed))
             .await?;
         self.wake(woke);
-        Ok(applied)
+        Ok(recorded)
     }
 
     async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
@@ -511,4 +495,21 @@ impl Store for SqliteStore {
             watchers.retain(|w| !Arc::ptr_eq(w, &wakeups));
         }
     }
+}
+
+/// Runs `f` on `conn` in a blocking thread: SQLite's calls block, and the runtime's threads
+/// must not.
+async fn blocking<T, F>(conn: Arc<Mutex<Connection>>, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        // A panic elsewhere poisons the lock but not the connection: carry on with it.
+        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| StoreError::Other(anyhow::anyhow!("a store task failed: {e}")))?
+    .map_err(classify)
 }

@@ -13,7 +13,7 @@ use crate::{
     messages::Completion,
     state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},
-    store::{Applied, Outputs},
+    store::{Applied, Outputs, Recorded},
 };
 
 /// Records a batch of completions and moves their jobs on, in one transaction: one commit (one
@@ -24,16 +24,18 @@ pub(super) fn record_completions(
     batch: &[Completion],
     max_attempts: i32,
     max_listed: i64,
-) -> anyhow::Result<(Vec<Applied>, Woke)> {
+) -> anyhow::Result<(Recorded, Woke)> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut woke = Woke::default();
-    let mut applied = Vec::with_capacity(batch.len());
+    let mut recorded = Recorded::default();
     for c in batch {
         let (outcome, this) = record_in(&tx, c, max_attempts)?;
         woke.work |= this.work;
         woke.callbacks |= this.callbacks;
-        applied.push(outcome);
+        recorded.applied.push(outcome);
     }
+    // The write transaction is every job's lock: what it sees of a stage is final, so only a
+    // job whose move failed is left to the caller.
     let jobs: BTreeSet<i64> = batch.iter().map(|c| c.job_id).collect();
     let mut ended = Vec::new();
     for job_id in jobs {
@@ -45,18 +47,21 @@ pub(super) fn record_completions(
                 woke.callbacks |= this.callbacks;
                 ended.extend(ended_now);
             }
-            Err(e) => tracing::debug!(
-                job.id = job_id,
-                error = format!("{e:#}"),
-                "job not moved on with its completions; the dispatcher tries again"
-            ),
+            Err(e) => {
+                tracing::debug!(
+                    job.id = job_id,
+                    error = format!("{e:#}"),
+                    "job not moved on with its completions; the dispatcher tries again"
+                );
+                recorded.to_advance.insert(job_id);
+            }
         }
     }
     tx.commit()?;
     for (action, status) in ended {
         crate::metrics::job_completed(&action, status);
     }
-    Ok((applied, woke))
+    Ok((recorded, woke))
 }
 
 fn record_in(
