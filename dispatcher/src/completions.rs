@@ -12,7 +12,7 @@ use crowd_shared::{
     shutdown::CancellationToken,
     store::{Applied, Recorded, StoreError},
 };
-use futures_util::StreamExt;
+use futures_util::{stream::FuturesUnordered, StreamExt};
 use serde_json::Value;
 
 use crate::{keep_running, Dispatcher};
@@ -23,6 +23,9 @@ const PREFETCH: u16 = 512;
 
 /// Completions recorded in one transaction at most.
 const BATCH: usize = 256;
+
+/// Batches being recorded at once, each in its own transaction.
+const BATCHES_AT_ONCE: usize = 4;
 
 /// Pause before a batch whose transaction failed goes back to the broker.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
@@ -39,13 +42,18 @@ async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::R
     // Everything already arrived, at once: one transaction for a burst, and no waiting for
     // one more when a completion is alone.
     let mut batches = link.deliveries.ready_chunks(BATCH);
+    // Batches apply side by side, each on its own connection: a batch spends most of its time
+    // waiting for the database's answers, one statement at a time, and moving on many small
+    // jobs takes a few statements each.
+    let mut applying = FuturesUnordered::new();
     let ended = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
-            batch = batches.next() => match batch {
+            Some(()) = applying.next(), if !applying.is_empty() => {}
+            batch = batches.next(), if applying.len() < BATCHES_AT_ONCE => match batch {
                 Some(batch) => {
                     let (deliveries, broken): (Vec<_>, Vec<_>) = batch.into_iter().partition(Result::is_ok);
-                    apply(d, deliveries.into_iter().flatten().collect()).await;
+                    applying.push(apply(d, deliveries.into_iter().flatten().collect()));
                     if let Some(Err(e)) = broken.into_iter().next() {
                         break Err(e.context("consuming completions"));
                     }
@@ -54,6 +62,8 @@ async fn session(d: &Arc<Dispatcher>, shutdown: &CancellationToken) -> anyhow::R
             },
         }
     };
+    // What is being recorded is finished and settled before the link closes.
+    while applying.next().await.is_some() {}
     link.control.close().await;
     ended
 }

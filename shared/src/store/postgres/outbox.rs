@@ -178,6 +178,30 @@ pub(super) async fn insert_units(
     let lane = Lane::of(stage, inputs.len()).code();
     // A merge unit is not one of the units a job's progress counts.
     let counted = i64::from(stage != Stage::Merge);
+    if let [input] = inputs {
+        // One unit (a one-input job, a merge): a statement prepared once, where a batch's must
+        // be planned for its size each time.
+        client
+            .execute(
+                &client
+                    .prepare_cached(
+                        "WITH added AS (
+                             INSERT INTO work_units (job_id, action, stage, input, lane)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT DO NOTHING
+                             RETURNING id),
+                         queued AS (INSERT INTO outbox (unit_id, lane) SELECT id, $5 FROM added)
+                         UPDATE jobs SET units_total = units_total + $6 * (SELECT count(*) FROM added),
+                                         units_incomplete = units_incomplete + (SELECT count(*) FROM added)
+                         WHERE id = $1",
+                    )
+                    .await?,
+                &[&job_id, &action, &stage.code(), input, &lane, &counted],
+            )
+            .await
+            .context("inserting a work unit")?;
+        return notify(client, channels::WORK).await;
+    }
     client
         .execute(
             "WITH added AS (

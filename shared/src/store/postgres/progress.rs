@@ -281,6 +281,12 @@ async fn advance_locked(
             Move::Complete { status, outputs_of } => {
                 let outputs = stage_outputs(tx, job_id, outputs_of, max_listed).await?;
                 complete_job(tx, job_id, status, &outputs, outputs_of).await?;
+                if [Stage::Split, Stage::Process, Stage::Merge]
+                    .iter()
+                    .any(|&stage| tally.incomplete(stage) > 0)
+                {
+                    cancel_waiting_units(tx, job_id).await?;
+                }
                 ended = Some(status);
             }
         }
@@ -399,8 +405,14 @@ async fn complete_job(
         ],
     )
     .await?;
-    // Units still waiting (process units of a job whose other split failed) will not count:
-    // cancel them, so their late completions are stale.
+    notify(tx, channels::CALLBACKS).await?;
+    tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
+    Ok(())
+}
+
+/// Units still waiting when their job ended (process units of a job whose other split
+/// failed) will not count: they are cancelled, so their late completions are stale.
+async fn cancel_waiting_units(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<()> {
     tx.execute(
         &tx.prepare_cached("UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text),
              finished_at = now()
@@ -408,7 +420,5 @@ async fn complete_job(
         &[&job_id],
     )
     .await?;
-    notify(tx, channels::CALLBACKS).await?;
-    tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
     Ok(())
 }
