@@ -3,7 +3,10 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use crowd_shared::store::{Backlog, NodeView, PausedAction};
+use crowd_shared::{
+    store::{Backlog, NodeView, PausedAction},
+    UnitId,
+};
 use serde::Serialize;
 use serde_json::json;
 use warp::{Rejection, Reply};
@@ -67,12 +70,13 @@ pub fn queues(
 }
 
 /// The ids of the units live nodes run.
-pub fn running_ids(nodes: &[NodeView]) -> Vec<i64> {
+pub fn running_ids(nodes: &[NodeView]) -> Vec<UnitId> {
     nodes
         .iter()
         .filter_map(|n| n.running.as_array())
         .flatten()
         .filter_map(serde_json::Value::as_i64)
+        .map(UnitId)
         .collect()
 }
 
@@ -122,7 +126,7 @@ mod tests {
             node(&["word_count", "shout"], 4, json!([7, 8])),
             node(&["word_count"], 2, json!([])),
         ];
-        assert_eq!(running_ids(&nodes), vec![7, 8]);
+        assert_eq!(running_ids(&nodes), vec![UnitId(7), UnitId(8)]);
         let backlogs = vec![Backlog {
             action: "word_count".into(),
             running: 2,

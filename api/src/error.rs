@@ -45,7 +45,7 @@ pub enum ApiError {
         "the job this Idempotency-Key created (id {0}) has been deleted since; post with a new \
          key to create it again"
     )]
-    IdempotentJobGone(i64),
+    IdempotentJobGone(crowd_shared::JobId),
     #[error(
         "the request's content type must be application/x-www-form-urlencoded or application/json"
     )]

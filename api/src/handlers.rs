@@ -11,6 +11,7 @@ use crowd_shared::{
     messages::WorkMessage,
     status::{JobStatus, Stage},
     store::{NewJob, NodeView},
+    JobId,
 };
 use serde_json::{json, Value};
 use warp::{
@@ -26,8 +27,8 @@ use crate::{
 };
 
 /// Ids are numbers; anything else cannot name a job.
-pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
+pub(crate) fn parse_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse::<JobId>()
         .map_err(|_| ApiError::JobNotFound(raw.to_string()))
 }
 
@@ -46,12 +47,12 @@ pub async fn create_job(
     fits_the_queue(&job, state.max_message_bytes)?;
     let (id, replayed) = match store_job(&state, &job, stages, key).await? {
         KeyedOutcome::Created(id) => {
-            tracing::info!(job.id = id, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
+            tracing::info!(job.id = id.0, action = %Short(&job.action), inputs = job.inputs.len(), "job created");
             crowd_shared::metrics::job_created(&job.action);
             (id, false)
         }
         KeyedOutcome::Replayed(id) => {
-            tracing::info!(job.id = id, "job posted again with its idempotency key");
+            tracing::info!(job.id = id.0, "job posted again with its idempotency key");
             (id, true)
         }
         KeyedOutcome::Conflict => {
@@ -100,10 +101,10 @@ async fn store_job(
 }
 
 /// The JSON of job `id` as `create_job` stored it: nothing done yet.
-fn as_created(id: i64, job: &NewJob, stages: Stages) -> JobView {
+fn as_created(id: JobId, job: &NewJob, stages: Stages) -> JobView {
     let units = i64::try_from(job.inputs.len()).unwrap_or(i64::MAX);
     JobView::from_facts(JobFacts {
-        id,
+        id: id.0,
         status: JobStatus::initial(stages.split),
         outputs: None,
         outputs_total: None,
@@ -137,7 +138,7 @@ pub async fn get_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Reply,
 }
 
 /// The job's JSON; a 404 naming `raw_id` when there is no such job.
-async fn job_view(state: &ApiState, id: i64, raw_id: String) -> Result<JobView, ApiError> {
+async fn job_view(state: &ApiState, id: JobId, raw_id: String) -> Result<JobView, ApiError> {
     state
         .store
         .job_view(id)
@@ -173,7 +174,7 @@ pub async fn retry_job(raw_id: String, state: Arc<ApiState>) -> Result<impl Repl
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::JobNotFound(raw_id.clone()))?
         .map_err(|refused| ApiError::NotRetryable(format!("job {id}: {refused}")))?;
-    tracing::info!(job.id = id, units, "failed job retried");
+    tracing::info!(job.id = id.0, units, "failed job retried");
     Ok(warp::reply::json(&job_view(&state, id, raw_id).await?))
 }
 

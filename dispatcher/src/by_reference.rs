@@ -3,6 +3,7 @@
 //! units) and a merge's input when it is big (every process output, streamed page by page from
 //! the store into one file, so a million-unit job can merge). The relay publishes through this.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
@@ -70,13 +71,13 @@ impl Stores<'_> {
         options_stored: &mut RecentIds,
     ) -> anyhow::Result<bool> {
         if let Some(key) = &msg.options_key {
-            if !options_stored.contains(msg.job_id) {
+            if !options_stored.contains(msg.job_id.0) {
                 let Some(options) = self.store.job_options(msg.job_id).await? else {
                     return Ok(false);
                 };
                 self.save_json(key, |file| Ok(serde_json::to_writer(file, &options)?))
                     .await?;
-                options_stored.insert(msg.job_id);
+                options_stored.insert(msg.job_id.0);
             }
         }
         if let Some(key) = &msg.input_key {
@@ -95,10 +96,10 @@ impl Stores<'_> {
     }
 
     /// Every process output of the job, when they fit in `INLINE_MERGE_BYTES` (one page read).
-    async fn small_outputs(&self, job_id: i64) -> anyhow::Result<Option<Value>> {
+    async fn small_outputs(&self, job_id: JobId) -> anyhow::Result<Option<Value>> {
         let page = self
             .store
-            .stage_outputs_after(job_id, Stage::Process, 0, INLINE_MERGE_OUTPUTS)
+            .stage_outputs_after(job_id, Stage::Process, UnitId(0), INLINE_MERGE_OUTPUTS)
             .await?;
         if page.len() as i64 >= INLINE_MERGE_OUTPUTS {
             return Ok(None);
@@ -108,11 +109,11 @@ impl Stores<'_> {
     }
 
     /// Every process output of the job, as one JSON array in a scratch file.
-    async fn write_outputs(&self, job_id: i64) -> anyhow::Result<tempfile::NamedTempFile> {
+    async fn write_outputs(&self, job_id: JobId) -> anyhow::Result<tempfile::NamedTempFile> {
         let mut file = self.scratch_file()?;
         let mut out = std::io::BufWriter::new(file.as_file_mut());
         out.write_all(b"[")?;
-        let (mut after, mut first) = (0, true);
+        let (mut after, mut first) = (UnitId(0), true);
         loop {
             let page = self
                 .store

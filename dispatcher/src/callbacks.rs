@@ -122,7 +122,7 @@ async fn deliver_and_record(d: &Dispatcher, delivery: &Delivery, due: DueCallbac
     let id = due.job_id;
     if let Err(e) = delivery.deliver(d, due).await {
         tracing::warn!(
-            job.id = id,
+            job.id = id.0,
             error = format!("{e:#}"),
             "recording a callback failed"
         );

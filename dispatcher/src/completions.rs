@@ -119,7 +119,7 @@ pub(crate) async fn apply(d: &Dispatcher, deliveries: Vec<Delivery<Completions>>
     }
     for (job_id, e) in &stuck {
         tracing::warn!(
-            job.id = job_id,
+            job.id = job_id.0,
             error = format!("{e:#}"),
             "job not moved on; retrying"
         );
@@ -223,7 +223,7 @@ async fn record(d: &Dispatcher, batch: &[Completion]) -> Result<Recorded, StoreE
 async fn after_recording(d: &Dispatcher, c: &Completion, applied: Applied) {
     match (applied, &c.action) {
         (Applied::Stale(why), _) => {
-            tracing::debug!(work_unit.id = c.unit_id, why, "stale completion ignored")
+            tracing::debug!(work_unit.id = c.unit_id.0, why, "stale completion ignored")
         }
         (Applied::Gone, Some(action)) => {
             let removed = jobs::remove_files_of_deleted(
@@ -235,7 +235,7 @@ async fn after_recording(d: &Dispatcher, c: &Completion, applied: Applied) {
             if let Err(e) = removed.await {
                 // Acked all the same: `crowd cleanup` removes what is left of deleted jobs.
                 tracing::warn!(
-                    job.id = c.job_id,
+                    job.id = c.job_id.0,
                     error = format!("{e:#}"),
                     "files of a deleted job not removed"
                 );

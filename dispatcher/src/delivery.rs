@@ -98,12 +98,12 @@ impl Delivery {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("job", &serde_json::to_string(&view)?)
             .finish();
-        let message_id = webhook::message_id(id, due.created_at_ms);
+        let message_id = webhook::message_id(id.0, due.created_at_ms);
         let answered = match self.post(&due.url, &message_id, body).await {
             Ok(status) => Answered::of(status),
             Err(Failure::Refused(why)) => {
                 // Refused now, refused on every retry: given up at once.
-                tracing::warn!(job.id = id, url = %shown, error = %why, "callback refused");
+                tracing::warn!(job.id = id.0, url = %shown, error = %why, "callback refused");
                 metrics::callback_delivery("refused");
                 d.store
                     .callback_failed(id, &why, MAX_RETRY_DELAY, Duration::ZERO)
@@ -118,14 +118,14 @@ impl Delivery {
         });
         match answered {
             Answered::Taken => {
-                tracing::info!(job.id = id, "callback answered 201: deleting the job");
+                tracing::info!(job.id = id.0, "callback answered 201: deleting the job");
                 jobs::delete_and_stop(d.store.as_ref(), d.assets.as_ref(), d.queue.as_ref(), id)
                     .await?;
             }
             Answered::Delivered => d.store.callback_delivered(id).await?,
             Answered::Failed(why) => {
                 let retry_in = retry_delay(d.config.callback_backoff_ms, due.attempts);
-                tracing::info!(job.id = id, url = %shown, attempts = due.attempts, error = %why,
+                tracing::info!(job.id = id.0, url = %shown, attempts = due.attempts, error = %why,
                     ?retry_in, "callback failed");
                 let give_up_after = Duration::from_secs(d.config.callback_retry_secs);
                 d.store

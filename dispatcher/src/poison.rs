@@ -61,7 +61,7 @@ fn failures(delivery: Delivery<WorkMessages>, limit: u32) -> Delivery<Completion
     let failed = units
         .iter()
         .map(|unit| {
-            tracing::warn!(job.id = unit.job_id, work_unit.id = unit.unit_id, action = %unit.action, limit, "unit given up by the broker");
+            tracing::warn!(job.id = unit.job_id.0, work_unit.id = unit.unit_id.0, action = %unit.action, limit, "unit given up by the broker");
             Completion::without_run(unit.unit_attempt(), Outcome::failed(error.clone(), false), "broker")
         })
         .collect();

@@ -49,9 +49,15 @@ impl Readiness {
     /// it could not be reached.
     pub async fn check(&self) -> (bool, Value) {
         let store = match &self.store {
-            Some(store) => {
-                Some(reaches(async { store.job_view(0).await.map_err(anyhow::Error::from) }).await)
-            }
+            Some(store) => Some(
+                reaches(async {
+                    store
+                        .job_view(crate::ids::JobId(0))
+                        .await
+                        .map_err(anyhow::Error::from)
+                })
+                .await,
+            ),
             None => None,
         };
         // A passive look at a queue: it connects, and a queue that is not there is no error.

@@ -2,6 +2,7 @@
 //! stored files, and cleaning up old complete jobs.
 
 use crate::{
+    ids::JobId,
     queue::Queue,
     storage::{job_of_prefix, job_prefix, AssetStore},
     store::{Store, StoreResult},
@@ -11,16 +12,16 @@ use crate::{
 pub async fn delete_with_files(
     store: &dyn Store,
     assets: &dyn AssetStore,
-    id: i64,
+    id: JobId,
 ) -> StoreResult<bool> {
     let Some(action) = store.delete_job(id).await? else {
         return Ok(false);
     };
     match assets.delete_prefix(&job_prefix(&action, id)).await {
-        Ok(n) => tracing::info!(job.id = id, files = n, "deleted job"),
+        Ok(n) => tracing::info!(job.id = id.0, files = n, "deleted job"),
         // The rows are gone either way; the files are only logged, not worth failing for.
         Err(e) => tracing::error!(
-            job.id = id,
+            job.id = id.0,
             error = format!("{e:#}"),
             "deleted job, but not its files"
         ),
@@ -35,7 +36,7 @@ pub async fn delete_and_stop(
     store: &dyn Store,
     assets: &dyn AssetStore,
     queue: &dyn Queue,
-    id: i64,
+    id: JobId,
 ) -> StoreResult<bool> {
     if !delete_with_files(store, assets, id).await? {
         return Ok(false);
@@ -43,7 +44,7 @@ pub async fn delete_and_stop(
     if let Err(e) = queue.announce_deleted(id).await {
         // The units still run; their results and files are thrown away when they come back.
         tracing::warn!(
-            job.id = id,
+            job.id = id.0,
             error = format!("{e:#}"),
             "workers not told of a deletion"
         );
@@ -57,7 +58,7 @@ pub async fn remove_files_of_deleted(
     store: &dyn Store,
     assets: &dyn AssetStore,
     action: &str,
-    id: i64,
+    id: JobId,
 ) -> anyhow::Result<()> {
     if store.job_view(id).await?.is_some() {
         return Ok(());
@@ -65,7 +66,7 @@ pub async fn remove_files_of_deleted(
     let removed = assets.delete_prefix(&job_prefix(action, id)).await?;
     if removed > 0 {
         tracing::info!(
-            job.id = id,
+            job.id = id.0,
             files = removed,
             "removed files stored after the job was deleted"
         );
@@ -88,7 +89,7 @@ pub async fn remove_orphaned_files(
             if store.job_view(id).await?.is_none() {
                 let files = assets.delete_prefix(&prefix).await?;
                 tracing::info!(
-                    job.id = id,
+                    job.id = id.0,
                     files,
                     "removed the files of a job that no longer exists"
                 );

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod config;
 pub mod health;
 pub mod idempotency;
+pub mod ids;
 pub mod job_view;
 pub mod jobs;
 pub mod lane;
@@ -27,6 +28,7 @@ pub mod tls;
 pub mod webhook;
 
 pub use config::{Config, Secret};
+pub use ids::{JobId, UnitId};
 
 /// Names of the Postgres notification channels.
 pub mod channels {

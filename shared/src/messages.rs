@@ -4,13 +4,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{lane::Lane, status::Stage};
+use crate::{
+    ids::{JobId, UnitId},
+    lane::Lane,
+    status::Stage,
+};
 
 /// One attempt at one stage of one work unit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WorkMessage {
-    pub unit_id: i64,
-    pub job_id: i64,
+    pub unit_id: UnitId,
+    pub job_id: JobId,
     pub action: String,
     pub stage: Stage,
     pub input: Value,
@@ -45,15 +49,15 @@ impl WorkMessage {
     pub fn bytes_for(action: &str, input: &Value, options: &Value) -> usize {
         let options_bytes = encoded_len(options);
         let skeleton = WorkMessage {
-            unit_id: i64::MAX,
-            job_id: i64::MAX,
+            unit_id: UnitId(i64::MAX),
+            job_id: JobId(i64::MAX),
             action: action.to_string(),
             stage: Stage::Process,
             input: Value::Null,
             input_key: None,
             options: Value::Null,
             options_key: (options_bytes > INLINE_OPTIONS_BYTES)
-                .then(|| crate::storage::job_options_key(action, i64::MAX)),
+                .then(|| crate::storage::job_options_key(action, JobId(i64::MAX))),
             attempt: i32::MAX,
             max_attempts: i32::MAX,
             // The lane whose name is longest on the wire.
@@ -81,8 +85,8 @@ impl WorkMessage {
 /// message does not parse (one from an older or newer version, say).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub struct UnitAttempt {
-    pub unit_id: i64,
-    pub job_id: i64,
+    pub unit_id: UnitId,
+    pub job_id: JobId,
     pub attempt: i32,
 }
 
@@ -117,8 +121,8 @@ impl Outcome {
 /// A worker's report on one attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Completion {
-    pub unit_id: i64,
-    pub job_id: i64,
+    pub unit_id: UnitId,
+    pub job_id: JobId,
     pub attempt: i32,
     pub outcome: Outcome,
     /// Seconds the stage ran.
@@ -190,7 +194,7 @@ pub struct Heartbeat {
     pub tag: Option<String>,
     pub max_workers: u16,
     /// Units it is running now.
-    pub running: Vec<i64>,
+    pub running: Vec<UnitId>,
     pub actions: Vec<String>,
     /// The stages of each of `actions`: what an api with no actions directory of its own
     /// learns the actions it may accept from.
@@ -198,7 +202,7 @@ pub struct Heartbeat {
     pub stages: crate::catalog::Catalog,
     /// How far its running units' actions say they have got, in percent, by unit.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub progress: std::collections::BTreeMap<i64, u8>,
+    pub progress: std::collections::BTreeMap<UnitId, u8>,
     /// Why it takes no new units now (`max_load`, `min_free_memory`); none while it takes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<String>,
@@ -243,8 +247,8 @@ mod tests {
     #[test]
     fn bytes_for_is_the_size_of_the_message() {
         let message = |options: Value, options_key: Option<String>| WorkMessage {
-            unit_id: i64::MAX,
-            job_id: i64::MAX,
+            unit_id: UnitId(i64::MAX),
+            job_id: JobId(i64::MAX),
             action: "word_count".into(),
             stage: Stage::Process,
             input: Value::from("some input"),
@@ -268,7 +272,10 @@ mod tests {
         let big = serde_json::json!({"x": "y".repeat(INLINE_OPTIONS_BYTES)});
         let by_reference = message(
             Value::Null,
-            Some(crate::storage::job_options_key("word_count", i64::MAX)),
+            Some(crate::storage::job_options_key(
+                "word_count",
+                JobId(i64::MAX),
+            )),
         );
         assert_eq!(
             WorkMessage::bytes_for("word_count", &Value::from("some input"), &big),
@@ -280,8 +287,8 @@ mod tests {
     fn one_completion_travels_as_itself_and_several_as_a_list() {
         let one = Completion::without_run(
             UnitAttempt {
-                unit_id: 1,
-                job_id: 2,
+                unit_id: UnitId(1),
+                job_id: JobId(2),
                 attempt: 0,
             },
             Outcome::failed("boom", true),

@@ -20,7 +20,7 @@ async fn a_merge_overtakes_the_backlog_of_a_big_job_posted_after_it(backend: Bac
         .post_id(json!({"action": "word_count", "inputs": ["a b"]}))
         .await;
     let process = worker.next().await;
-    assert_eq!((process.job_id, process.stage), (first, Stage::Process));
+    assert_eq!((process.job_id.0, process.stage), (first, Stage::Process));
 
     let later = stack
         .post_id(json!({"action": "word_count", "inputs": vec!["x"; BULK_FROM]}))
@@ -80,7 +80,7 @@ async fn a_small_job_overtakes_a_big_jobs_backlog(backend: Backend) {
     // A worker arriving now is handed the small job's unit before the backlog.
     let mut worker = FakeWorker::start_with_prefetch(&stack, "word_count", 1).await;
     let first = worker.next().await;
-    assert_eq!(first.job_id, small, "the big job's unit came first");
+    assert_eq!(first.job_id.0, small, "the big job's unit came first");
     stack.stop().await;
 }
 

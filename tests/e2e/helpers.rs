@@ -370,7 +370,11 @@ impl TestStack {
             page: 1,
             per_page: 1000,
         };
-        let detail: Option<JobDetail> = self.store.job_detail(job_id, first).await.expect("units");
+        let detail: Option<JobDetail> = self
+            .store
+            .job_detail(crowd_shared::JobId(job_id), first)
+            .await
+            .expect("units");
         detail.map(|d| d.units).unwrap_or_default()
     }
 

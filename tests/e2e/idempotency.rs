@@ -34,7 +34,7 @@ async fn a_completion_delivered_twice_changes_nothing(backend: Backend) {
 
     let process = worker.next().await;
     assert_eq!(
-        (process.stage, process.attempt, process.job_id),
+        (process.stage, process.attempt, process.job_id.0),
         (Stage::Process, 0, id)
     );
     let done = succeeded(&process, json!(3));

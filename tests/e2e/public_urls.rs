@@ -23,7 +23,12 @@ async fn chunk_urls(stack: &mut TestStack) -> Vec<String> {
     // From the store itself: the api shows a unit's input with its signature hidden.
     let split = stack
         .store
-        .stage_outputs_after(id, Stage::Split, 0, 10)
+        .stage_outputs_after(
+            crowd_shared::JobId(id),
+            Stage::Split,
+            crowd_shared::UnitId(0),
+            10,
+        )
         .await
         .expect("the split's output");
     let urls: Vec<String> = split

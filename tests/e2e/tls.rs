@@ -42,7 +42,11 @@ async fn the_store_speaks_verified_tls_when_its_url_asks_and_nothing_less() {
     );
     pool::migrate(&verified).await.expect("migrations over TLS");
     let store = PgStore::new(&verified, 2).expect("a store");
-    assert!(store.job_view(0).await.expect("a query over TLS").is_none());
+    assert!(store
+        .job_view(crowd_shared::JobId(0))
+        .await
+        .expect("a query over TLS")
+        .is_none());
 
     // The front takes TLS only: a URL that does not ask for it is turned away...
     let plain = pool::migrate(&base).await.expect_err("plain is refused");

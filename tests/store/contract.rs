@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crowd::shared::{
     catalog::Stages,
     idempotency::{Fingerprint, IdempotencyKey, KeyedOutcome, KeyedPost},
+    ids::{JobId, UnitId},
     lane::{Lane, BULK_FROM},
     messages::{Completion, Heartbeat, Outcome, WorkMessage},
     queue::{Publish, Published},
@@ -138,7 +139,7 @@ pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
         "the merge's input is read when it is sent"
     );
     let outputs = store
-        .stage_outputs_after(id, Stage::Process, 0, 10)
+        .stage_outputs_after(id, Stage::Process, UnitId(0), 10)
         .await
         .expect("outputs");
     let values: Vec<Value> = outputs.into_iter().map(|(_, v)| v).collect();
@@ -385,7 +386,7 @@ pub async fn a_small_job_goes_ahead_of_a_big_ones_backlog(store: Arc<dyn Store>)
         .relay_pending(10, 3, &mut broker)
         .await
         .expect("relay");
-    let jobs: Vec<i64> = broker.received.iter().map(|u| u.job_id).collect();
+    let jobs: Vec<JobId> = broker.received.iter().map(|u| u.job_id).collect();
     assert_eq!(jobs[0], small, "{jobs:?}");
     assert!(jobs[1..].iter().all(|&j| j == big), "{jobs:?}");
     assert_eq!(broker.received[0].lane, Lane::First);
@@ -423,7 +424,7 @@ pub async fn one_key_makes_one_job_however_many_post_it_at_once(store: Arc<dyn S
     )
     .await;
     let outcomes: Vec<KeyedOutcome> = outcomes.into_iter().map(|o| o.expect("post")).collect();
-    let created: Vec<i64> = outcomes
+    let created: Vec<JobId> = outcomes
         .iter()
         .filter_map(|o| match o {
             KeyedOutcome::Created(id) => Some(*id),
@@ -464,10 +465,10 @@ pub async fn heartbeats_make_nodes_and_leaving_removes_them(store: Arc<dyn Store
         node: "n1".into(),
         tag: Some("t".into()),
         max_workers: 2,
-        running: vec![1, 2],
+        running: vec![UnitId(1), UnitId(2)],
         actions: vec!["word_count".into()],
         stages: [("word_count".to_string(), MERGE)].into(),
-        progress: [(1, 40)].into(),
+        progress: [(UnitId(1), 40)].into(),
         throttled: None,
         leaving: false,
     };

@@ -194,9 +194,12 @@ async fn a_server_that_never_answers_is_unavailable_within_seconds() {
     });
     let store = PgStore::new(&format!("postgres://postgres@{addr}/crowd"), 2).expect("store");
     let started = std::time::Instant::now();
-    let result = tokio::time::timeout(std::time::Duration::from_secs(30), store.job_view(1))
-        .await
-        .expect("an answer, not a hang");
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.job_view(crowd_shared::JobId(1)),
+    )
+    .await
+    .expect("an answer, not a hang");
     assert!(
         matches!(
             result,

@@ -1,5 +1,6 @@
 //! The `Action` trait users implement, what a stage is given, and how it fails.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -175,8 +176,8 @@ fn not_text(input: &Value) -> ActionError {
 pub(crate) struct Saver {
     pub store: Arc<dyn AssetStore>,
     pub action: String,
-    pub job_id: i64,
-    pub unit_id: i64,
+    pub job_id: JobId,
+    pub unit_id: UnitId,
 }
 
 impl Saver {

@@ -1,6 +1,7 @@
 //! What every unit a worker runs shares: its actions, stores and settings, the units running
 //! now, and the link to the queue they report on.
 
+use crowd_shared::ids::JobId;
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
@@ -136,18 +137,18 @@ impl Default for DeletedJobs {
 }
 
 impl DeletedJobs {
-    pub fn insert(&self, job_id: i64) {
+    pub fn insert(&self, job_id: JobId) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(job_id);
+            .insert(job_id.0);
     }
 
-    pub fn contains(&self, job_id: i64) -> bool {
+    pub fn contains(&self, job_id: JobId) -> bool {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(job_id)
+            .contains(job_id.0)
     }
 }
 

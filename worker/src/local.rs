@@ -5,7 +5,12 @@
 
 use std::sync::Arc;
 
-use crowd_shared::{status::Stage, storage::AssetStore, Config};
+use crowd_shared::{
+    ids::{JobId, UnitId},
+    status::Stage,
+    storage::AssetStore,
+    Config,
+};
 use serde_json::Value;
 
 use crate::{
@@ -44,7 +49,7 @@ pub async fn run_stage(
     }
     let scratch = Arc::new(Scratch::new(
         config.temp_storage_path.join(&asked.action),
-        0,
+        UnitId(0),
     ));
     let downloader = Arc::new(Downloader::new(config, assets.clone())?);
     let input_path = match (asked.stage, Downloader::input_url(&asked.input)) {
@@ -56,7 +61,7 @@ pub async fn run_stage(
     let ctx = StageContext {
         input: asked.input,
         input_path,
-        options: unit_options(&asked.options, 0, 0, 0),
+        options: unit_options(&asked.options, JobId(0), UnitId(0), 0),
         attempt: 0,
         max_attempts: 1,
         scratch,
@@ -65,8 +70,8 @@ pub async fn run_stage(
         saver: Saver {
             store: assets,
             action: asked.action,
-            job_id: 0,
-            unit_id: 0,
+            job_id: JobId(0),
+            unit_id: UnitId(0),
         },
     };
     match asked.stage {

@@ -122,7 +122,7 @@ async fn publish(env: &WorkerEnv, completions: &mut [Completion]) -> bool {
             return true;
         }
         if let (Some(refused), [completion]) = (e.downcast_ref::<Refused>(), &mut *completions) {
-            tracing::warn!(work_unit.id = completion.unit_id, error = %refused,
+            tracing::warn!(work_unit.id = completion.unit_id.0, error = %refused,
                 "the queue refused a completion; reporting a failure instead");
             completion.outcome = Outcome::failed(
                 format!(

@@ -2,6 +2,7 @@
 //! the link drops, they keep running and report on the next link, and a redelivery of a unit
 //! still running here is taken over instead of run a second time.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::{
     collections::HashMap,
     sync::{
@@ -15,21 +16,21 @@ use tokio::{sync::watch, task::AbortHandle};
 
 /// A unit stopped because its job was deleted.
 pub struct Stopped {
-    pub unit_id: i64,
+    pub unit_id: UnitId,
     pub action: String,
     pub ackers: Vec<Box<dyn Acker>>,
 }
 
 #[derive(Default)]
 pub struct Running {
-    units: Mutex<HashMap<i64, Run>>,
+    units: Mutex<HashMap<UnitId, Run>>,
     /// How many units run, for whoever waits for them to finish.
     count: watch::Sender<usize>,
 }
 
 struct Run {
     attempt: i32,
-    job_id: i64,
+    job_id: JobId,
     action: String,
     /// Every delivery of this attempt held here (a redelivery after the link dropped, a copy
     /// the sweeper sent): all are settled when it ends.
@@ -62,7 +63,7 @@ impl Progress {
 }
 
 impl Running {
-    fn units(&self) -> MutexGuard<'_, HashMap<i64, Run>> {
+    fn units(&self) -> MutexGuard<'_, HashMap<UnitId, Run>> {
         // A panic elsewhere does not make the map wrong: carry on with it.
         self.units
             .lock()
@@ -70,8 +71,8 @@ impl Running {
     }
 
     /// The ids of the units running now, in order.
-    pub fn ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.units().keys().copied().collect();
+    pub fn ids(&self) -> Vec<UnitId> {
+        let mut ids: Vec<UnitId> = self.units().keys().copied().collect();
         ids.sort_unstable();
         ids
     }
@@ -113,14 +114,14 @@ impl Running {
 
     /// Where `unit_id`'s action reports its progress (a handle that counts for nothing if it
     /// no longer runs here).
-    pub fn progress_of(&self, unit_id: i64) -> Progress {
+    pub fn progress_of(&self, unit_id: UnitId) -> Progress {
         self.units()
             .get(&unit_id)
             .map_or_else(Progress::none, |run| run.progress.clone())
     }
 
     /// The progress the units running here reported, by unit.
-    pub fn progress(&self) -> std::collections::BTreeMap<i64, u8> {
+    pub fn progress(&self) -> std::collections::BTreeMap<UnitId, u8> {
         self.units()
             .iter()
             .filter_map(|(id, run)| Some((*id, run.progress.get()?)))
@@ -128,14 +129,14 @@ impl Running {
     }
 
     /// Whether `unit_id`'s `attempt` runs here now.
-    pub fn runs(&self, unit_id: i64, attempt: i32) -> bool {
+    pub fn runs(&self, unit_id: UnitId, attempt: i32) -> bool {
         self.units()
             .get(&unit_id)
             .is_some_and(|run| run.attempt == attempt)
     }
 
     /// Lets `abort_all` stop the attempt's task.
-    pub fn set_abort(&self, unit_id: i64, attempt: i32, abort: AbortHandle) {
+    pub fn set_abort(&self, unit_id: UnitId, attempt: i32, abort: AbortHandle) {
         match self.units().get_mut(&unit_id) {
             Some(run) if run.attempt == attempt => run.abort = Some(abort),
             _ => {}
@@ -143,7 +144,7 @@ impl Running {
     }
 
     /// The attempt ended; returns the deliveries to settle.
-    pub fn finish(&self, unit_id: i64, attempt: i32) -> Vec<Box<dyn Acker>> {
+    pub fn finish(&self, unit_id: UnitId, attempt: i32) -> Vec<Box<dyn Acker>> {
         let mut units = self.units();
         if units.get(&unit_id).is_none_or(|run| run.attempt != attempt) {
             return Vec::new(); // A newer attempt of the unit runs here now.
@@ -156,9 +157,9 @@ impl Running {
 
     /// Stops the units of a deleted job; returns them, for their deliveries to be settled and
     /// their files removed.
-    pub fn stop_job(&self, job_id: i64) -> Vec<Stopped> {
+    pub fn stop_job(&self, job_id: JobId) -> Vec<Stopped> {
         let mut units = self.units();
-        let ids: Vec<i64> = units
+        let ids: Vec<UnitId> = units
             .iter()
             .filter(|(_, run)| run.job_id == job_id)
             .map(|(id, _)| *id)

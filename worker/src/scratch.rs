@@ -1,6 +1,7 @@
 //! A unit's scratch directory, made the first time something asks for it: a unit whose input
 //! is inline and whose action writes no file touches no disk at all.
 
+use crowd_shared::ids::UnitId;
 use std::{
     io,
     path::{Path, PathBuf},
@@ -18,7 +19,7 @@ pub struct Scratch {
 
 impl Scratch {
     /// A directory to be made under `parent` (created too, when missing), named after the unit.
-    pub fn new(parent: PathBuf, unit_id: i64) -> Self {
+    pub fn new(parent: PathBuf, unit_id: UnitId) -> Self {
         Scratch {
             parent,
             prefix: format!("unit_{unit_id}_"),
@@ -49,7 +50,7 @@ mod tests {
     async fn made_only_when_asked_for_and_removed_when_dropped() {
         let root = tempfile::tempdir().expect("temp dir");
         let parent = root.path().join("word_count");
-        let scratch = Scratch::new(parent.clone(), 7);
+        let scratch = Scratch::new(parent.clone(), UnitId(7));
         assert!(!parent.exists(), "nothing is made before it is asked for");
 
         let path = scratch.path().await.expect("made").to_path_buf();

@@ -1,6 +1,7 @@
 //! Running one stage of one unit: a scratch directory, the input downloaded, the action
 //! called (a panic is caught), and the result turned into a completion.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::{sync::Arc, time::Instant};
 
 use crowd_shared::{
@@ -33,7 +34,7 @@ pub async fn run(env: &Arc<WorkerEnv>, msg: &WorkMessage) -> Completion {
             output: without_nul(output),
         },
         Err(e) => {
-            tracing::info!(job.id = msg.job_id, work_unit.id = msg.unit_id, action = %msg.action,
+            tracing::info!(job.id = msg.job_id.0, work_unit.id = msg.unit_id.0, action = %msg.action,
                 attempt = msg.attempt, error = %e, "stage failed");
             Outcome::failed(e.to_string().replace('\0', "\u{FFFD}"), e.is_retryable())
         }
@@ -123,7 +124,7 @@ fn without_nul(value: Value) -> Value {
 }
 
 /// The job's options plus CloudCrowd's per-unit additions.
-pub(crate) fn unit_options(options: &Value, job_id: i64, unit_id: i64, attempt: i32) -> Value {
+pub(crate) fn unit_options(options: &Value, job_id: JobId, unit_id: UnitId, attempt: i32) -> Value {
     let mut options = match options {
         Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),

@@ -4,6 +4,7 @@
 //! other unit runs. Its completion goes out on whatever link is up by then, and only then is the
 //! delivery acked.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::sync::Arc;
 
 use crowd_shared::{
@@ -36,7 +37,7 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
                 "this worker cannot read the unit's message ({}); a worker of another version may",
                 unreadable.error
             );
-            tracing::warn!(work_unit.id = unit.unit_id, %error, "unreadable work message");
+            tracing::warn!(work_unit.id = unit.unit_id.0, %error, "unreadable work message");
             tokio::spawn(answer(
                 env.clone(),
                 unit,
@@ -49,8 +50,8 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
     let unit = msg.unit_attempt();
     if env.deleted.contains(unit.job_id) {
         tracing::debug!(
-            job.id = unit.job_id,
-            work_unit.id = unit.unit_id,
+            job.id = unit.job_id.0,
+            work_unit.id = unit.unit_id.0,
             "dropping a unit of a deleted job"
         );
         tokio::spawn(settle(acker, Settle::Ack, Some(unit.unit_id)));
@@ -60,8 +61,8 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
         // Whoever ran it last stopped before answering. Counting that run as a failed attempt
         // is what bounds a unit that crashes every worker it reaches.
         tracing::warn!(
-            job.id = unit.job_id,
-            work_unit.id = unit.unit_id,
+            job.id = unit.job_id.0,
+            work_unit.id = unit.unit_id.0,
             attempt = unit.attempt,
             "a unit came back from a worker that stopped; counting that run as an attempt"
         );
@@ -75,7 +76,7 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
     }
     if !env.running.start(&msg, acker) {
         tracing::debug!(
-            work_unit.id = unit.unit_id,
+            work_unit.id = unit.unit_id.0,
             "a unit running here was delivered again; it is settled when the run ends"
         );
         return;
@@ -87,12 +88,12 @@ pub fn take(env: &Arc<WorkerEnv>, delivery: Delivery<WorkMessage>) {
 
 /// The job was deleted: its units that arrive later are dropped, and those running stop now,
 /// their deliveries settled and whatever they stored removed.
-pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
+pub fn stop_job(env: &Arc<WorkerEnv>, job_id: JobId) {
     env.deleted.insert(job_id);
     for stopped in env.running.stop_job(job_id) {
         tracing::info!(
-            job.id = job_id,
-            work_unit.id = stopped.unit_id,
+            job.id = job_id.0,
+            work_unit.id = stopped.unit_id.0,
             "stopped a unit of a deleted job"
         );
         let env = env.clone();
@@ -100,7 +101,7 @@ pub fn stop_job(env: &Arc<WorkerEnv>, job_id: i64) {
             let prefix = unit_prefix(&stopped.action, job_id, stopped.unit_id);
             if let Err(e) = env.store.delete_prefix(&prefix).await {
                 tracing::warn!(
-                    job.id = job_id,
+                    job.id = job_id.0,
                     error = format!("{e:#}"),
                     "files of a stopped unit not removed"
                 );
@@ -174,14 +175,14 @@ enum Settle {
 
 /// Settles a delivery. One that fails belongs to a link that broke: the queue delivers the
 /// message again, and the answer already sent makes that delivery stale.
-async fn settle(acker: Box<dyn Acker>, how: Settle, unit_id: Option<i64>) {
+async fn settle(acker: Box<dyn Acker>, how: Settle, unit_id: Option<UnitId>) {
     let result = match how {
         Settle::Ack => acker.ack().await,
         Settle::Reject => acker.reject().await,
     };
     if let Err(e) = result {
         tracing::info!(
-            work_unit.id = unit_id,
+            work_unit.id = unit_id.map(|id| id.0),
             error = format!("{e:#}"),
             "delivery not settled"
         );
@@ -196,8 +197,8 @@ mod tests {
     fn a_result_over_the_limit_fails_for_good_and_says_so() {
         let completion = Completion::without_run(
             UnitAttempt {
-                unit_id: 1,
-                job_id: 2,
+                unit_id: crowd_shared::UnitId(1),
+                job_id: crowd_shared::JobId(2),
                 attempt: 0,
             },
             Outcome::Succeeded {

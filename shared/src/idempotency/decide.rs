@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use super::Fingerprint;
+use crate::ids::JobId;
 
 /// A key's stored row, as a post finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     /// The job the key's first post created.
-    pub job_id: i64,
+    pub job_id: JobId,
     pub fingerprint: Fingerprint,
     /// Since the key was first used, by the store's clock (never negative).
     pub age: Duration,
@@ -21,7 +22,7 @@ pub enum Decision {
     /// Write the job, and make the key name it (a new row, or the expired one renewed).
     Create,
     /// Answer with this job, the one the key made; write nothing.
-    Replay(i64),
+    Replay(JobId),
     /// The key made another job: refuse, write nothing.
     Conflict,
 }
@@ -51,7 +52,7 @@ mod tests {
         Fingerprint::from_stored(hex.to_string())
     }
 
-    fn record(job_id: i64, fingerprint: &str, age: Duration) -> KeyRecord {
+    fn record(job_id: JobId, fingerprint: &str, age: Duration) -> KeyRecord {
         KeyRecord {
             job_id,
             fingerprint: fp(fingerprint),
@@ -66,29 +67,35 @@ mod tests {
 
     #[test]
     fn the_same_job_again_replays_the_first() {
-        let first = record(7, "a", Duration::from_secs(3));
-        assert_eq!(decide(Some(&first), &fp("a"), DAY), Decision::Replay(7));
+        let first = record(JobId(7), "a", Duration::from_secs(3));
+        assert_eq!(
+            decide(Some(&first), &fp("a"), DAY),
+            Decision::Replay(JobId(7))
+        );
     }
 
     #[test]
     fn another_job_with_the_key_conflicts() {
-        let first = record(7, "a", Duration::from_secs(3));
+        let first = record(JobId(7), "a", Duration::from_secs(3));
         assert_eq!(decide(Some(&first), &fp("b"), DAY), Decision::Conflict);
     }
 
     #[test]
     fn a_key_as_old_as_the_retention_is_forgotten_whatever_the_job() {
-        let just_kept = record(7, "a", DAY - Duration::from_millis(1));
-        assert_eq!(decide(Some(&just_kept), &fp("a"), DAY), Decision::Replay(7));
+        let just_kept = record(JobId(7), "a", DAY - Duration::from_millis(1));
+        assert_eq!(
+            decide(Some(&just_kept), &fp("a"), DAY),
+            Decision::Replay(JobId(7))
+        );
         assert_eq!(decide(Some(&just_kept), &fp("b"), DAY), Decision::Conflict);
-        let expired = record(7, "a", DAY);
+        let expired = record(JobId(7), "a", DAY);
         assert_eq!(decide(Some(&expired), &fp("a"), DAY), Decision::Create);
         assert_eq!(decide(Some(&expired), &fp("b"), DAY), Decision::Create);
     }
 
     #[test]
     fn no_retention_keeps_nothing() {
-        let fresh = record(7, "a", Duration::ZERO);
+        let fresh = record(JobId(7), "a", Duration::ZERO);
         assert_eq!(
             decide(Some(&fresh), &fp("a"), Duration::ZERO),
             Decision::Create

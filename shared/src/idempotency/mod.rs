@@ -14,6 +14,8 @@ mod key;
 
 use std::time::Duration;
 
+use crate::ids::JobId;
+
 pub use decide::{decide, Decision, KeyRecord};
 pub use fingerprint::Fingerprint;
 pub use key::{IdempotencyKey, KeyError, MAX_KEY_BYTES};
@@ -36,9 +38,9 @@ pub struct KeyedPost {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyedOutcome {
     /// The key was new (or expired): this job was created, and the key now names it.
-    Created(i64),
+    Created(JobId),
     /// The key named this job, posted with the same job: nothing was written.
-    Replayed(i64),
+    Replayed(JobId),
     /// The key named a job that differs from this post's: nothing was written.
     Conflict,
 }

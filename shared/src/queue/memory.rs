@@ -4,6 +4,7 @@
 //! queue, as an unacked message does when a broker connection dies. Nothing survives the
 //! process: the embedded store puts queued units back in its outbox at start-up.
 
+use crate::ids::JobId;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
@@ -90,7 +91,7 @@ struct Inner {
     /// Something was pushed.
     pushed: Notify,
     /// Deleted jobs, to every worker link.
-    deleted: broadcast::Sender<i64>,
+    deleted: broadcast::Sender<JobId>,
 }
 
 impl Default for Inner {
@@ -273,7 +274,7 @@ impl Queue for MemoryQueue {
         })
     }
 
-    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()> {
+    async fn announce_deleted(&self, job_id: JobId) -> anyhow::Result<()> {
         // No worker listening is no error.
         let _ = self.inner.deleted.send(job_id);
         Ok(())
@@ -399,6 +400,7 @@ impl Drop for MemoryAcker {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::UnitId;
     use std::time::Duration;
 
     use super::*;
@@ -406,8 +408,8 @@ mod tests {
 
     fn unit(unit_id: i64) -> WorkMessage {
         WorkMessage {
-            unit_id,
-            job_id: 1,
+            unit_id: UnitId(unit_id),
+            job_id: JobId(1),
             action: "noop".into(),
             stage: Stage::Process,
             input: serde_json::Value::Null,

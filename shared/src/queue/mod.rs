@@ -12,6 +12,7 @@ pub mod packing;
 mod parts;
 mod publish;
 
+use crate::ids::JobId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -99,7 +100,7 @@ pub trait Control: Send + Sync {
 pub struct WorkerLink {
     pub deliveries: Deliveries<WorkMessage>,
     /// Ids of jobs deleted while the link is up, announced by whoever deleted them.
-    pub deleted: BoxStream<'static, i64>,
+    pub deleted: BoxStream<'static, JobId>,
     pub reporter: Arc<dyn Reporter>,
     pub control: Box<dyn Control>,
 }
@@ -151,5 +152,5 @@ pub trait Queue: Send + Sync + 'static {
     /// Tells every connected worker that the job is deleted, so they drop its queued units
     /// and stop its running ones. Best effort: a worker that misses it runs the units, and
     /// their late results (and files) are thrown away.
-    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()>;
+    async fn announce_deleted(&self, job_id: JobId) -> anyhow::Result<()>;
 }

@@ -55,6 +55,7 @@ pub fn pack(units: Vec<WorkMessage>, max_bytes: usize) -> Vec<Vec<WorkMessage>> 
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{JobId, UnitId};
     use serde_json::json;
 
     use super::*;
@@ -65,8 +66,8 @@ mod tests {
 
     fn unit(id: i64, action: &str, stage: Stage, attempt: i32) -> WorkMessage {
         WorkMessage {
-            unit_id: id,
-            job_id: 1,
+            unit_id: UnitId(id),
+            job_id: JobId(1),
             action: action.into(),
             stage,
             input: json!("x"),
@@ -82,7 +83,7 @@ mod tests {
     fn ids(messages: &[Vec<WorkMessage>]) -> Vec<Vec<i64>> {
         messages
             .iter()
-            .map(|m| m.iter().map(|u| u.unit_id).collect())
+            .map(|m| m.iter().map(|u| u.unit_id.0).collect())
             .collect()
     }
 

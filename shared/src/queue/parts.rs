@@ -111,6 +111,7 @@ impl Acker for Part {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{JobId, UnitId};
     use std::sync::Mutex;
 
     use serde_json::json;
@@ -140,8 +141,8 @@ mod tests {
     fn delivery(n: i64, log: &Log) -> Delivery<WorkMessages> {
         let units = (0..n)
             .map(|i| WorkMessage {
-                unit_id: i,
-                job_id: 1,
+                unit_id: UnitId(i),
+                job_id: JobId(1),
                 action: "a".into(),
                 stage: Stage::Process,
                 input: json!("x"),
@@ -167,7 +168,10 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert!(parts.iter().all(|p| p.redelivered));
         for (i, part) in parts.iter().enumerate() {
-            assert_eq!(part.body.as_ref().expect("a unit").unit_id, i as i64);
+            assert_eq!(
+                part.body.as_ref().expect("a unit").unit_id,
+                UnitId(i as i64)
+            );
             part.acker.ack().await.expect("ack");
         }
         assert_eq!(*log.0.lock().expect("log"), ["ack"]);

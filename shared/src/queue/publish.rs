@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 
-use crate::messages::WorkMessage;
+use crate::{
+    ids::{JobId, UnitId},
+    messages::WorkMessage,
+};
 
 /// Hands claimed units to the broker.
 #[async_trait]
@@ -16,7 +19,7 @@ pub trait Publish: Send {
 /// What the broker confirmed of a batch.
 #[derive(Debug, Default)]
 pub struct Published {
-    pub confirmed: Vec<i64>,
+    pub confirmed: Vec<UnitId>,
     /// Units that can never be published (too big, refused by the broker): they fail for good,
     /// each alone, so the rest keep flowing.
     pub failed: Vec<Unpublishable>,
@@ -27,7 +30,7 @@ pub struct Published {
 /// A unit that cannot be sent, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unpublishable {
-    pub unit_id: i64,
-    pub job_id: i64,
+    pub unit_id: UnitId,
+    pub job_id: JobId,
     pub error: String,
 }

@@ -157,6 +157,7 @@ pub fn failure_error(error: &str, stopped: bool, stops_before: i32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{JobId, UnitId};
     use serde_json::json;
 
     use super::*;
@@ -172,8 +173,8 @@ mod tests {
 
     fn answer(attempt: i32, outcome: Outcome) -> Completion {
         Completion {
-            unit_id: 1,
-            job_id: 1,
+            unit_id: UnitId(1),
+            job_id: JobId(1),
             attempt,
             outcome,
             time: 0.5,

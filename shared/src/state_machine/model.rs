@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::{decide, plan, stage_of, CompletionDecision, Move, Tally, UnitFacts};
 use crate::{
+    ids::{JobId, UnitId},
     messages::{Completion, Outcome},
     status::{JobStatus, Stage, UnitState},
     store::Applied,
@@ -142,8 +143,8 @@ impl ModelStore {
             },
         };
         Completion {
-            unit_id: unit as i64,
-            job_id: 1,
+            unit_id: UnitId(unit as i64),
+            job_id: JobId(1),
             attempt,
             outcome,
             time: 0.0,
@@ -155,7 +156,7 @@ impl ModelStore {
     /// Records one completion as a store does: reads the unit, asks `decide`, writes what it
     /// says. Then an advance is due, as `apply_completion` runs one after every completion.
     fn record(&mut self, c: Completion) -> Applied {
-        let index = usize::try_from(c.unit_id).expect("a unit index");
+        let index = usize::try_from(c.unit_id.0).expect("a unit index");
         let unit = &self.units[index];
         let facts = UnitFacts {
             stage: unit.stage,

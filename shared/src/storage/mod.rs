@@ -11,7 +11,10 @@ use async_trait::async_trait;
 pub use filesystem::FilesystemStore;
 pub use s3::{client as s3_client, S3Store};
 
-use crate::config::{Config, StorageKind};
+use crate::{
+    config::{Config, StorageKind},
+    ids::{JobId, UnitId},
+};
 
 /// The object asked for does not exist or may not be read: trying again will not help.
 #[derive(Debug, thiserror::Error)]
@@ -67,32 +70,32 @@ pub trait AssetStore: Send + Sync {
 }
 
 /// `<action>/job_<id>/unit_<id>/<file>`: CloudCrowd's layout, which users' scripts know.
-pub fn unit_key(action: &str, job_id: i64, unit_id: i64, file_name: &str) -> String {
+pub fn unit_key(action: &str, job_id: JobId, unit_id: UnitId, file_name: &str) -> String {
     format!("{}{}", unit_prefix(action, job_id, unit_id), file_name)
 }
 
 /// Everything one unit stored lives under this prefix.
-pub fn unit_prefix(action: &str, job_id: i64, unit_id: i64) -> String {
+pub fn unit_prefix(action: &str, job_id: JobId, unit_id: UnitId) -> String {
     format!("{}unit_{unit_id}/", job_prefix(action, job_id))
 }
 
 /// Everything a job stored lives under this prefix.
-pub fn job_prefix(action: &str, job_id: i64) -> String {
+pub fn job_prefix(action: &str, job_id: JobId) -> String {
     format!("{action}/job_{job_id}/")
 }
 
 /// Where a job's options are stored when they are too big to travel with every unit.
-pub fn job_options_key(action: &str, job_id: i64) -> String {
+pub fn job_options_key(action: &str, job_id: JobId) -> String {
     format!("{}options.json", job_prefix(action, job_id))
 }
 
 /// Where a merge unit's input (every process output of its job) is stored.
-pub fn merge_input_key(action: &str, job_id: i64) -> String {
+pub fn merge_input_key(action: &str, job_id: JobId) -> String {
     format!("{}merge_input.json", job_prefix(action, job_id))
 }
 
 /// The job a `<action>/job_<id>/` prefix belongs to.
-pub fn job_of_prefix(prefix: &str) -> Option<i64> {
+pub fn job_of_prefix(prefix: &str) -> Option<JobId> {
     let (_, job) = prefix.trim_end_matches('/').split_once('/')?;
     job.strip_prefix("job_")?.parse().ok()
 }
@@ -111,13 +114,19 @@ mod tests {
 
     #[test]
     fn keys_follow_cloudcrowds_layout() {
+        let (job, unit) = (JobId(1), UnitId(2));
         assert_eq!(
-            unit_key("word_count", 1, 2, "a.txt"),
+            unit_key("word_count", job, unit, "a.txt"),
             "word_count/job_1/unit_2/a.txt"
         );
-        assert!(unit_key("word_count", 1, 2, "a.txt").starts_with(&job_prefix("word_count", 1)));
-        assert!(!job_prefix("word_count", 10).starts_with(&job_prefix("word_count", 1)));
-        assert_eq!(job_of_prefix(&job_prefix("word_count", 12)), Some(12));
+        assert!(
+            unit_key("word_count", job, unit, "a.txt").starts_with(&job_prefix("word_count", job))
+        );
+        assert!(!job_prefix("word_count", JobId(10)).starts_with(&job_prefix("word_count", job)));
+        assert_eq!(
+            job_of_prefix(&job_prefix("word_count", JobId(12))),
+            Some(JobId(12))
+        );
         assert_eq!(job_of_prefix("word_count/other/"), None);
     }
 }

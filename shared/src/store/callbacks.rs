@@ -1,9 +1,11 @@
 //! Callbacks as the store leases them.
 
+use crate::ids::JobId;
+
 /// A callback that is due, leased to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueCallback {
-    pub job_id: i64,
+    pub job_id: JobId,
     pub url: String,
     /// Deliveries tried so far, this one included.
     pub attempts: i32,

@@ -40,6 +40,7 @@ pub use wakeups::Wakeups;
 use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
+    ids::{JobId, UnitId},
     job_view::JobView,
     messages::{Completion, Heartbeat, UnitAttempt},
     queue::Publish,
@@ -51,7 +52,7 @@ use crate::{
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Writes the job and its first units (the outbox) at once; returns its id.
-    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64>;
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<JobId>;
 
     /// Writes the job as `create_job` does, unless `post.key` names a job already (one created
     /// less than `post.retention` ago): then nothing is written, and the outcome says whether
@@ -67,11 +68,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<KeyedOutcome>;
 
     /// The job's CloudCrowd JSON, or `None` for an unknown id.
-    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>>;
+    async fn job_view(&self, id: JobId) -> StoreResult<Option<JobView>>;
 
     /// Deletes the job and its units; returns its action (whose prefix holds its files), or
     /// `None` for an unknown id.
-    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>>;
+    async fn delete_job(&self, id: JobId) -> StoreResult<Option<String>>;
 
     /// Live nodes (heard from within `node_ttl`) and the counts of incomplete work.
     async fn overview(&self, node_ttl: Duration) -> StoreResult<Overview>;
@@ -102,13 +103,13 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_callbacks(&self, limit: i64, lease: Duration) -> StoreResult<Vec<DueCallback>>;
 
     /// The callback was answered with a 2xx other than 201.
-    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()>;
+    async fn callback_delivered(&self, job_id: JobId) -> StoreResult<()>;
 
     /// The callback failed: try again in `retry_in`, unless the job completed more than
     /// `give_up_after` ago, in which case it is abandoned.
     async fn callback_failed(
         &self,
-        job_id: i64,
+        job_id: JobId,
         error: &str,
         retry_in: Duration,
         give_up_after: Duration,
@@ -134,20 +135,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     /// Ids of the jobs not yet complete.
-    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>>;
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<JobId>>;
 
     /// Until `shutdown`, wakes `wakeups` whenever new work or a due callback may be waiting.
     async fn watch(&self, wakeups: Arc<Wakeups>, shutdown: CancellationToken);
 
     /// Moves the job on if its current stage has no unit left, under a lock on the job, so
     /// that of many callers at once exactly one moves it.
-    async fn advance_job(&self, job_id: i64) -> StoreResult<()>;
+    async fn advance_job(&self, job_id: JobId) -> StoreResult<()>;
 
     /// A page of jobs, newest first.
     async fn list_jobs(&self, query: &JobQuery) -> StoreResult<JobPage>;
 
     /// The job and a page of its units in unit order, or `None` for an unknown id.
-    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>>;
+    async fn job_detail(&self, id: JobId, page: Paging) -> StoreResult<Option<JobDetail>>;
 
     /// Units that finished (succeeded, or failed for good) within the last `window`.
     async fn units_finished_within(&self, window: Duration) -> StoreResult<i64>;
@@ -156,7 +157,7 @@ pub trait Store: Send + Sync + 'static {
     /// the job back at their stage (`state_machine::resume`), its outputs and its callback
     /// cleared so it ends, and calls back, again. `None` for an unknown id; the refusal when
     /// the job is not failed. Returns how many units went back.
-    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>>;
+    async fn retry_job(&self, job_id: JobId) -> StoreResult<Option<Result<u64, NotRetryable>>>;
 
     /// How long the oldest unit waiting to be published has waited; `None` when none waits.
     async fn outbox_lag(&self) -> StoreResult<Option<Duration>>;
@@ -178,29 +179,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Each action's incomplete units: how many are among `running` (what live nodes run),
     /// how many wait, and how long the oldest waiting one has waited.
-    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>>;
+    async fn backlogs(&self, running: &[UnitId]) -> StoreResult<Vec<Backlog>>;
 
     /// A page of the failed units of failed jobs, newest job first.
     async fn failed_units(&self, page: Paging) -> StoreResult<FailedUnitPage>;
 
     /// Up to `limit` complete jobs that completed more than `age` ago, oldest first.
-    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>>;
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<JobId>>;
 
     /// A job's options, or `None` for an unknown id (read once per job when they are too big
     /// to travel with every unit).
-    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>>;
+    async fn job_options(&self, job_id: JobId) -> StoreResult<Option<Value>>;
 
     /// Up to `limit` outputs of the job's `stage` units after unit `after`, in unit order, with
     /// their unit ids: a merge's input, read a page at a time.
     async fn stage_outputs_after(
         &self,
-        job_id: i64,
+        job_id: JobId,
         stage: Stage,
-        after: i64,
+        after: UnitId,
         limit: i64,
-    ) -> StoreResult<Vec<(i64, Value)>>;
+    ) -> StoreResult<Vec<(UnitId, Value)>>;
 
     /// A page of a complete job's outputs (those `GET /jobs/:id` lists, and the rest), or
     /// `None` for an unknown id.
-    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>>;
+    async fn job_outputs(&self, job_id: JobId, page: Paging) -> StoreResult<Option<OutputsPage>>;
 }

@@ -2,13 +2,18 @@
 
 use serde_json::Value;
 
-use crate::{lane::Lane, messages::WorkMessage, status::Stage};
+use crate::{
+    ids::{JobId, UnitId},
+    lane::Lane,
+    messages::WorkMessage,
+    status::Stage,
+};
 
 /// A pending unit as the outbox holds it, read by either store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingUnit {
-    pub unit_id: i64,
-    pub job_id: i64,
+    pub unit_id: UnitId,
+    pub job_id: JobId,
     pub action: String,
     pub stage: Stage,
     pub input: Value,

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::ids::JobId;
+
 /// What became of a completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -32,7 +34,7 @@ pub struct Recorded {
     /// transaction (another dispatcher's completions of it may have committed since), or whose
     /// move failed and was rolled back alone. The caller runs `advance_job` on each after the
     /// commit, so the last completion of a stage to commit always moves its job on.
-    pub to_advance: BTreeSet<i64>,
+    pub to_advance: BTreeSet<JobId>,
 }
 
 impl Recorded {

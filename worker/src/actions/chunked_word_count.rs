@@ -166,14 +166,14 @@ mod tests {
             options: serde_json::json!({"lines_per_chunk": 2}),
             attempt: 0,
             max_attempts: 1,
-            scratch: Arc::new(Scratch::new(root.join("work"), 2)),
+            scratch: Arc::new(Scratch::new(root.join("work"), crowd_shared::UnitId(2))),
             downloader: crate::download::unused_downloader(root),
             progress: crate::running::Progress::none(),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "chunked_word_count".into(),
-                job_id: 1,
-                unit_id: 2,
+                job_id: crowd_shared::JobId(1),
+                unit_id: crowd_shared::UnitId(2),
             },
         }
     }

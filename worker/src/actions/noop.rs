@@ -66,14 +66,14 @@ mod tests {
             options: json!({}),
             attempt: 0,
             max_attempts: 3,
-            scratch: Arc::new(Scratch::new(root.join("scratch"), 1)),
+            scratch: Arc::new(Scratch::new(root.join("scratch"), crowd_shared::UnitId(1))),
             downloader: crate::download::unused_downloader(root),
             progress: crate::running::Progress::none(),
             saver: Saver {
                 store: Arc::new(FilesystemStore::new(&root.join("store")).expect("store")),
                 action: "noop".into(),
-                job_id: 1,
-                unit_id: 1,
+                job_id: crowd_shared::JobId(1),
+                unit_id: crowd_shared::UnitId(1),
             },
         }
     }

@@ -3,6 +3,7 @@
 //! exit status becomes a failure. The README's "Actions in any language" section is the
 //! user's side of this.
 
+use crowd_shared::ids::{JobId, UnitId};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -25,8 +26,8 @@ pub struct Request<'a> {
     pub input_path: Option<&'a Path>,
     pub options: &'a Value,
     pub work_dir: &'a Path,
-    pub job_id: i64,
-    pub work_unit_id: i64,
+    pub job_id: JobId,
+    pub work_unit_id: UnitId,
     pub attempt: i32,
 }
 
@@ -266,8 +267,8 @@ mod tests {
             input_path: None,
             options: &json!({"job_id": 3}),
             work_dir: Path::new("/w"),
-            job_id: 3,
-            work_unit_id: 7,
+            job_id: JobId(3),
+            work_unit_id: UnitId(7),
             attempt: 1,
         };
         let sent: Value = serde_json::from_slice(&request.to_json()).expect("JSON");

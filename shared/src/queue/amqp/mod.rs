@@ -2,6 +2,7 @@
 
 pub mod wire;
 
+use crate::ids::{JobId, UnitId};
 use std::{
     collections::HashSet,
     sync::{
@@ -98,7 +99,7 @@ impl AmqpQueue {
     }
 
     /// A queue of this link's own, bound to the deletion exchange: the ids of deleted jobs.
-    async fn deletions(&self, conn: &Connection) -> anyhow::Result<BoxStream<'static, i64>> {
+    async fn deletions(&self, conn: &Connection) -> anyhow::Result<BoxStream<'static, JobId>> {
         let channel = conn
             .create_channel()
             .await
@@ -139,7 +140,7 @@ impl AmqpQueue {
             .boxed())
     }
 
-    async fn announce(&self, job_id: i64) -> anyhow::Result<()> {
+    async fn announce(&self, job_id: JobId) -> anyhow::Result<()> {
         let mut announcer = self.announcer.lock().await;
         if announcer
             .as_ref()
@@ -307,7 +308,7 @@ impl Queue for AmqpQueue {
         })
     }
 
-    async fn announce_deleted(&self, job_id: i64) -> anyhow::Result<()> {
+    async fn announce_deleted(&self, job_id: JobId) -> anyhow::Result<()> {
         let first = self.announce(job_id).await;
         if first.is_ok() {
             return first;
@@ -561,7 +562,7 @@ impl Publisher {
         };
         tracing::warn!(%reason, "the broker refused a unit's message; publishing one at a time to find it");
         published.refused = None;
-        let done: HashSet<i64> = published.confirmed.iter().copied().collect();
+        let done: HashSet<UnitId> = published.confirmed.iter().copied().collect();
         for msg in units.iter().filter(|m| !done.contains(&m.unit_id)) {
             self.reopen_channel().await?;
             match self.publish_batch(std::slice::from_ref(msg)).await?.refused {
@@ -601,7 +602,7 @@ impl Publisher {
                 self.declared.insert(queue.clone());
             }
             let priority = wire::work_priority(first);
-            let ids: Vec<i64> = message.iter().map(|u| u.unit_id).collect();
+            let ids: Vec<UnitId> = message.iter().map(|u| u.unit_id).collect();
             match wire::publish_with_priority(&self.channel, &queue, &OneOrMany(message), priority)
                 .await
             {

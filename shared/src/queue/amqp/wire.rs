@@ -1,6 +1,7 @@
 //! The broker side: connecting, the topology (declared in one place), queue names and
 //! confirmed publishing.
 
+use crate::ids::JobId;
 use anyhow::Context;
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
@@ -54,7 +55,7 @@ impl QueueNames {
 /// A deleted job, as announced to the workers.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct JobDeleted {
-    pub job_id: i64,
+    pub job_id: JobId,
 }
 
 /// Declares the exchange deletions are announced on: a fanout, since every worker must hear,

@@ -1,5 +1,6 @@
 //! Paused actions and each action's backlog, in Postgres.
 
+use crate::ids::UnitId;
 use std::collections::HashMap;
 
 use anyhow::Context;
@@ -87,7 +88,7 @@ pub(super) async fn take_back(
 ) -> anyhow::Result<Vec<TakenBack>> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
-    let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
+    let ids: Vec<UnitId> = units.iter().map(|u| u.unit_id).collect();
     let rows = tx
         .query(
             "SELECT u.id, u.state, u.attempts,
@@ -105,7 +106,7 @@ pub(super) async fn take_back(
             get::<_, i32>(row, "attempts")?,
             get::<_, bool>(row, "paused")?,
         );
-        found.insert(get::<_, i64>(row, "id")?, facts);
+        found.insert(get::<_, UnitId>(row, "id")?, facts);
     }
     let mut decided: Vec<TakenBack> = units
         .iter()
@@ -116,7 +117,7 @@ pub(super) async fn take_back(
             None => TakenBack::Moved,
         })
         .collect();
-    let (ids, attempts): (Vec<i64>, Vec<i32>) = units
+    let (ids, attempts): (Vec<UnitId>, Vec<i32>) = units
         .iter()
         .zip(&decided)
         .filter(|(_, d)| d.is_back())
@@ -132,7 +133,7 @@ pub(super) async fn take_back(
         )
         .await
         .context("putting units of a paused action back")?;
-    let back: Vec<i64> = rows
+    let back: Vec<UnitId> = rows
         .iter()
         .map(|r| get(r, 0))
         .collect::<anyhow::Result<_>>()?;
@@ -151,7 +152,7 @@ pub(super) async fn take_back(
 /// units by state.
 pub(super) async fn backlogs(
     client: &impl GenericClient,
-    running: &[i64],
+    running: &[UnitId],
 ) -> anyhow::Result<Vec<Backlog>> {
     let rows = client
         .query(

@@ -1,6 +1,7 @@
 //! Listings for people: pages of jobs, a job's units, failed units, the finishing rate, old
 //! complete jobs.
 
+use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -57,7 +58,7 @@ fn summary(row: &Row) -> anyhow::Result<JobSummary> {
     })
 }
 
-pub(super) async fn job(client: &Client, id: i64) -> anyhow::Result<Option<JobSummary>> {
+pub(super) async fn job(client: &Client, id: JobId) -> anyhow::Result<Option<JobSummary>> {
     let mut jobs = summaries(
         client,
         &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
@@ -95,7 +96,7 @@ const UNIT_COLUMNS: &str = "u.id, u.stage, u.state, u.attempts, u.input, u.outpu
 
 pub(super) async fn detail(
     client: &Client,
-    id: i64,
+    id: JobId,
     page: Paging,
 ) -> anyhow::Result<Option<JobDetail>> {
     let Some(job) = job(client, id).await? else {
@@ -209,7 +210,7 @@ pub(super) async fn complete_before(
     client: &Client,
     age: Duration,
     limit: i64,
-) -> anyhow::Result<Vec<i64>> {
+) -> anyhow::Result<Vec<JobId>> {
     let rows = client
         .query(
             "SELECT id FROM jobs WHERE status IN (2, 3) AND updated_at < now() - make_interval(secs => $1)

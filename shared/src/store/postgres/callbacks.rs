@@ -1,5 +1,6 @@
 //! Callback bookkeeping in Postgres.
 
+use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -40,7 +41,7 @@ pub(super) async fn claim(
         .collect()
 }
 
-pub(super) async fn delivered(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
+pub(super) async fn delivered(pool: &Pool, job_id: JobId) -> anyhow::Result<()> {
     pool.get()
         .await?
         .execute(
@@ -53,7 +54,7 @@ pub(super) async fn delivered(pool: &Pool, job_id: i64) -> anyhow::Result<()> {
 
 pub(super) async fn failed(
     pool: &Pool,
-    job_id: i64,
+    job_id: JobId,
     error: &str,
     retry_in: Duration,
     give_up_after: Duration,

@@ -4,6 +4,7 @@
 //! the job (or rolls back, and the second takes the key). `idempotency::decide` says what a
 //! post does with a key it finds.
 
+use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -92,7 +93,7 @@ async fn claim(tx: &Transaction<'_>, post: &KeyedPost) -> anyhow::Result<Option<
             .await
             .context("reading an idempotency key")?;
         if let Some(row) = row {
-            let job_id: Option<i64> = get(&row, "job_id")?;
+            let job_id: Option<JobId> = get(&row, "job_id")?;
             let age: f64 = get(&row, "age")?;
             return Ok(Some(KeyRecord {
                 job_id: job_id.with_context(|| format!("idempotency key {key:?} names no job"))?,

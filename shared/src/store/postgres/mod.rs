@@ -17,6 +17,7 @@ mod progress;
 mod retry;
 mod rows;
 
+use crate::ids::{JobId, UnitId};
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
@@ -81,7 +82,7 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64> {
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<JobId> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -103,12 +104,12 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
+    async fn job_view(&self, id: JobId) -> StoreResult<Option<JobView>> {
         let client = self.client().await?;
         Ok(browse::job(&client, id).await?.map(|job| job.view))
     }
 
-    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
+    async fn delete_job(&self, id: JobId) -> StoreResult<Option<String>> {
         let client = self.client().await?;
         // The delete takes the job, then its units; a completion holding a unit may want the
         // job next (a split adding units), and Postgres breaks that cycle by rolling one back.
@@ -201,7 +202,7 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()> {
+    async fn callback_delivered(&self, job_id: JobId) -> StoreResult<()> {
         callbacks::delivered(&self.pool, job_id)
             .await
             .map_err(classify)
@@ -209,7 +210,7 @@ impl Store for PgStore {
 
     async fn callback_failed(
         &self,
-        job_id: i64,
+        job_id: JobId,
         error: &str,
         retry_in: Duration,
         give_up_after: Duration,
@@ -249,7 +250,7 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>> {
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<JobId>> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -268,7 +269,7 @@ impl Store for PgStore {
         listen::watch(&self.database_url, &wakeups, &shutdown).await;
     }
 
-    async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
+    async fn advance_job(&self, job_id: JobId) -> StoreResult<()> {
         progress::advance_job(&self.pool, job_id, self.max_listed_outputs)
             .await
             .map_err(classify)
@@ -279,7 +280,7 @@ impl Store for PgStore {
         browse::list(&client, query).await.map_err(classify)
     }
 
-    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>> {
+    async fn job_detail(&self, id: JobId, page: Paging) -> StoreResult<Option<JobDetail>> {
         let client = self.client().await?;
         browse::detail(&client, id, page).await.map_err(classify)
     }
@@ -291,7 +292,7 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>> {
+    async fn retry_job(&self, job_id: JobId) -> StoreResult<Option<Result<u64, NotRetryable>>> {
         retry::retry_job(&self.pool, job_id).await.map_err(classify)
     }
 
@@ -321,7 +322,7 @@ impl Store for PgStore {
             .map_err(classify)
     }
 
-    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
+    async fn backlogs(&self, running: &[UnitId]) -> StoreResult<Vec<Backlog>> {
         let client = self.client().await?;
         actions::backlogs(&client, running).await.map_err(classify)
     }
@@ -331,14 +332,14 @@ impl Store for PgStore {
         browse::failed_units(&client, page).await.map_err(classify)
     }
 
-    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<JobId>> {
         let client = self.client().await?;
         browse::complete_before(&client, age, limit)
             .await
             .map_err(classify)
     }
 
-    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>> {
+    async fn job_options(&self, job_id: JobId) -> StoreResult<Option<Value>> {
         let client = self.client().await?;
         outputs::job_options(&client, job_id)
             .await
@@ -347,18 +348,18 @@ impl Store for PgStore {
 
     async fn stage_outputs_after(
         &self,
-        job_id: i64,
+        job_id: JobId,
         stage: Stage,
-        after: i64,
+        after: UnitId,
         limit: i64,
-    ) -> StoreResult<Vec<(i64, Value)>> {
+    ) -> StoreResult<Vec<(UnitId, Value)>> {
         let client = self.client().await?;
         outputs::stage_outputs_after(&client, job_id, stage, after, limit)
             .await
             .map_err(classify)
     }
 
-    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>> {
+    async fn job_outputs(&self, job_id: JobId, page: Paging) -> StoreResult<Option<OutputsPage>> {
         let client = self.client().await?;
         outputs::job_outputs(&client, job_id, page)
             .await
@@ -371,7 +372,7 @@ async fn insert_job(
     tx: &deadpool_postgres::Transaction<'_>,
     job: &NewJob,
     stages: Stages,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<JobId> {
     let row = tx
         .query_one(
             "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
@@ -390,7 +391,7 @@ async fn insert_job(
         )
         .await
         .context("inserting a job")?;
-    let id: i64 = get(&row, 0)?;
+    let id: JobId = get(&row, 0)?;
     let first_stage = if stages.split {
         Stage::Split
     } else {

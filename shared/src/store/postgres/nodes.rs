@@ -1,6 +1,7 @@
 //! Nodes (workers, as their heartbeats describe them) and the sweep for lost units, in
 //! Postgres.
 
+use crate::ids::UnitId;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -75,7 +76,7 @@ pub(super) async fn requeue_lost(
     let mut client = pool.get().await?;
     // One transaction: a unit made pending is in the outbox too, or it would never be sent.
     let tx = client.transaction().await?;
-    let requeued: Vec<i64> = tx
+    let requeued: Vec<UnitId> = tx
         .query(
             &tx.prepare_cached(
                 "UPDATE work_units u SET state = 'pending', updated_at = clock_timestamp()

@@ -1,5 +1,6 @@
 //! The outbox in Postgres: claiming pending units for a relay and marking them queued.
 
+use crate::ids::{JobId, UnitId};
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
@@ -24,7 +25,7 @@ pub(super) async fn relay_pending(
     limit: i64,
     max_attempts: i32,
     publish: &mut dyn Publish,
-) -> anyhow::Result<(Relayed, BTreeSet<i64>)> {
+) -> anyhow::Result<(Relayed, BTreeSet<JobId>)> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;
     // A paused action's units stay in the outbox until it is resumed.
@@ -61,11 +62,11 @@ pub(super) async fn relay_pending(
     let mut done_seqs = Vec::new();
     // A unit whose row cannot be read fails alone, with the reason; the others go on.
     let mut units = Vec::with_capacity(rows.len());
-    let mut seq_of = HashMap::with_capacity(rows.len());
+    let mut seq_of: HashMap<UnitId, i64> = HashMap::with_capacity(rows.len());
     let mut failed = Vec::new();
     for row in &rows {
         let seq: i64 = get(row, "seq")?;
-        let unit_id: i64 = get(row, "id")?;
+        let unit_id: UnitId = get(row, "id")?;
         if !get::<_, bool>(row, "waiting")? || seq_of.contains_key(&unit_id) {
             done_seqs.push(seq);
             continue;
@@ -80,7 +81,7 @@ pub(super) async fn relay_pending(
             }),
         }
     }
-    let attempt_of: HashMap<i64, i32> = units.iter().map(|u| (u.unit_id, u.attempt)).collect();
+    let attempt_of: HashMap<UnitId, i32> = units.iter().map(|u| (u.unit_id, u.attempt)).collect();
     let published = if units.is_empty() {
         Published::default()
     } else {
@@ -145,10 +146,10 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
         return Ok(());
     }
     for unit in units {
-        tracing::warn!(job.id = unit.job_id, work_unit.id = unit.unit_id, error = %unit.error,
+        tracing::warn!(job.id = unit.job_id.0, work_unit.id = unit.unit_id.0, error = %unit.error,
             "a unit cannot be published; it fails");
     }
-    let ids: Vec<i64> = units.iter().map(|u| u.unit_id).collect();
+    let ids: Vec<UnitId> = units.iter().map(|u| u.unit_id).collect();
     let errors: Vec<&str> = units.iter().map(|u| u.error.as_str()).collect();
     client
         .execute(
@@ -167,7 +168,7 @@ async fn fail_pending(client: &impl GenericClient, units: &[Unpublishable]) -> a
 /// (schema/postgres/V8__unit_counts.sql), and wakes the relays.
 pub(super) async fn insert_units(
     client: &impl GenericClient,
-    job_id: i64,
+    job_id: JobId,
     action: &str,
     stage: Stage,
     inputs: &[Value],
@@ -223,7 +224,7 @@ pub(super) async fn insert_units(
 /// Puts units back in the outbox, behind everything already waiting in their lane.
 pub(super) async fn enqueue_again(
     client: &impl GenericClient,
-    unit_ids: &[i64],
+    unit_ids: &[UnitId],
 ) -> anyhow::Result<()> {
     if unit_ids.is_empty() {
         return Ok(());

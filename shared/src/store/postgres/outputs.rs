@@ -1,6 +1,7 @@
 //! What is read a piece at a time: a job's big options (once per job), a merge's input (every
 //! process output, a page at a time) and the pages of a big job's outputs.
 
+use crate::ids::{JobId, UnitId};
 use anyhow::Context;
 use serde_json::Value;
 use tokio_postgres::Client;
@@ -11,7 +12,7 @@ use crate::{
     store::{OutputsPage, Paging},
 };
 
-pub(super) async fn job_options(client: &Client, job_id: i64) -> anyhow::Result<Option<Value>> {
+pub(super) async fn job_options(client: &Client, job_id: JobId) -> anyhow::Result<Option<Value>> {
     let row = client
         .query_opt("SELECT options FROM jobs WHERE id = $1", &[&job_id])
         .await
@@ -21,11 +22,11 @@ pub(super) async fn job_options(client: &Client, job_id: i64) -> anyhow::Result<
 
 pub(super) async fn stage_outputs_after(
     client: &Client,
-    job_id: i64,
+    job_id: JobId,
     stage: Stage,
-    after: i64,
+    after: UnitId,
     limit: i64,
-) -> anyhow::Result<Vec<(i64, Value)>> {
+) -> anyhow::Result<Vec<(UnitId, Value)>> {
     let rows = client
         .query(
             "SELECT id, output FROM work_units
@@ -41,7 +42,7 @@ pub(super) async fn stage_outputs_after(
 
 pub(super) async fn job_outputs(
     client: &Client,
-    job_id: i64,
+    job_id: JobId,
     query: Paging,
 ) -> anyhow::Result<Option<OutputsPage>> {
     let Some(job) = client

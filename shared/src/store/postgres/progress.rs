@@ -1,6 +1,7 @@
 //! Recording completions and moving jobs on, in Postgres. The decisions are the state
 //! machine's (`state_machine::decide` and `plan`); this file holds the locks and the SQL.
 
+use crate::ids::{JobId, UnitId};
 use std::collections::{BTreeSet, HashSet};
 
 use anyhow::Context;
@@ -44,7 +45,7 @@ pub(super) async fn record_completions(
         recorded.applied.push(outcome);
     }
     // In job order, so two dispatchers lock the jobs they share in the same order.
-    let jobs: BTreeSet<i64> = batch.iter().map(|c| c.job_id).collect();
+    let jobs: BTreeSet<JobId> = batch.iter().map(|c| c.job_id).collect();
     let mut ended = Vec::new();
     for job_id in jobs {
         // Units another transaction recorded but has not committed still look waiting here:
@@ -62,7 +63,7 @@ pub(super) async fn record_completions(
             }
             Err(e) => {
                 tracing::debug!(
-                    job.id = job_id,
+                    job.id = job_id.0,
                     error = format!("{e:#}"),
                     "job not moved on with its completions; the dispatcher tries again"
                 );
@@ -83,7 +84,7 @@ pub(super) async fn record_completions(
 async fn record_successes(
     tx: &Transaction<'_>,
     batch: &[Completion],
-) -> anyhow::Result<HashSet<(i64, i32)>> {
+) -> anyhow::Result<HashSet<(UnitId, i32)>> {
     let (mut ids, mut jobs, mut attempts, mut outputs, mut times) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in batch {
@@ -203,7 +204,7 @@ async fn record_in(
 }
 
 /// Moves the job through as many states as its units allow.
-pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> anyhow::Result<()> {
+pub(super) async fn advance_job(pool: &Pool, job_id: JobId, max_listed: i64) -> anyhow::Result<()> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     // Unlocked look first: while the job's current stage has units left (the common case), one
     // indexed probe answers and no lock is taken.
@@ -221,7 +222,7 @@ pub(super) async fn advance_job(pool: &Pool, job_id: i64, max_listed: i64) -> an
 
 /// Whether the job is at a stage (splitting, processing, merging) with no unit left waiting.
 /// `false` for a job gone or complete.
-async fn stage_done(client: &impl GenericClient, job_id: i64) -> anyhow::Result<bool> {
+async fn stage_done(client: &impl GenericClient, job_id: JobId) -> anyhow::Result<bool> {
     // A unit's stage code is the status code of the job stage it belongs to.
     let row = client
         .query_opt(
@@ -241,7 +242,7 @@ async fn stage_done(client: &impl GenericClient, job_id: i64) -> anyhow::Result<
 /// ended it.
 async fn advance_locked(
     tx: &Transaction<'_>,
-    job_id: i64,
+    job_id: JobId,
     max_listed: i64,
 ) -> anyhow::Result<Option<(String, JobStatus)>> {
     // The job row lock: of the completions that all saw the stage done, one at a time moves
@@ -296,7 +297,7 @@ async fn advance_locked(
 
 async fn stage_has_incomplete(
     client: &impl GenericClient,
-    job_id: i64,
+    job_id: JobId,
     stage: Stage,
 ) -> anyhow::Result<bool> {
     let row = client
@@ -313,7 +314,7 @@ async fn stage_has_incomplete(
     Ok(row.is_some())
 }
 
-async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
+async fn tally(tx: &Transaction<'_>, job_id: JobId) -> anyhow::Result<Tally> {
     let rows = tx
         .query(
             &tx.prepare_cached("SELECT stage, state, count(*) AS n FROM work_units WHERE job_id = $1 GROUP BY stage, state").await?,
@@ -332,7 +333,7 @@ async fn tally(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<Tally> {
 /// The outputs (or errors) of a stage's first `limit` units, in unit order, and its count.
 async fn stage_outputs(
     tx: &Transaction<'_>,
-    job_id: i64,
+    job_id: JobId,
     stage: Stage,
     limit: i64,
 ) -> anyhow::Result<Outputs> {
@@ -367,7 +368,7 @@ async fn stage_outputs(
     })
 }
 
-async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> anyhow::Result<()> {
+async fn set_status(tx: &Transaction<'_>, job_id: JobId, status: JobStatus) -> anyhow::Result<()> {
     tx.execute(
         &tx.prepare_cached("UPDATE jobs SET status = $2, updated_at = now() WHERE id = $1")
             .await?,
@@ -379,7 +380,7 @@ async fn set_status(tx: &Transaction<'_>, job_id: i64, status: JobStatus) -> any
 
 async fn complete_job(
     tx: &Transaction<'_>,
-    job_id: i64,
+    job_id: JobId,
     status: JobStatus,
     outputs: &Outputs,
     stage: Stage,
@@ -406,13 +407,13 @@ async fn complete_job(
     )
     .await?;
     notify(tx, channels::CALLBACKS).await?;
-    tracing::info!(job.id = job_id, status = status.as_str(), "job complete");
+    tracing::info!(job.id = job_id.0, status = status.as_str(), "job complete");
     Ok(())
 }
 
 /// Units still waiting when their job ended (process units of a job whose other split
 /// failed) will not count: they are cancelled, so their late completions are stale.
-async fn cancel_waiting_units(tx: &Transaction<'_>, job_id: i64) -> anyhow::Result<()> {
+async fn cancel_waiting_units(tx: &Transaction<'_>, job_id: JobId) -> anyhow::Result<()> {
     tx.execute(
         &tx.prepare_cached("UPDATE work_units SET state = 'failed', output = to_jsonb('cancelled: the job had already ended'::text),
              finished_at = now()

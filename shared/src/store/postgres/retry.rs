@@ -1,6 +1,7 @@
 //! Retrying a failed job, in Postgres: the decision is `state_machine::resume`; this file
 //! holds the lock and the SQL.
 
+use crate::ids::JobId;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 
@@ -13,7 +14,7 @@ use crate::{
 
 pub(super) async fn retry_job(
     pool: &Pool,
-    job_id: i64,
+    job_id: JobId,
 ) -> anyhow::Result<Option<Result<u64, NotRetryable>>> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let tx = client.transaction().await?;

@@ -1,5 +1,6 @@
 //! Paused actions and each action's backlog, in SQLite: as `postgres/actions.rs`.
 
+use crate::ids::UnitId;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{
@@ -95,7 +96,7 @@ pub(super) fn take_back(
 
 /// Each action's incomplete units, those among `running` and the others, with the oldest
 /// other one's wait.
-pub(super) fn backlogs(conn: &mut Connection, running: &[i64]) -> anyhow::Result<Vec<Backlog>> {
+pub(super) fn backlogs(conn: &mut Connection, running: &[UnitId]) -> anyhow::Result<Vec<Backlog>> {
     let running = serde_json::to_string(running)?;
     let mut statement = conn.prepare_cached(
         "WITH r(id) AS (SELECT value FROM json_each(?1))

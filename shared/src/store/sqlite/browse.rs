@@ -1,5 +1,6 @@
 //! Listings for people on the embedded store: as `postgres/browse.rs`.
 
+use crate::ids::JobId;
 use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
@@ -50,11 +51,11 @@ fn summary_row(r: &Row) -> rusqlite::Result<SummaryRow> {
     })
 }
 
-pub(super) fn job(conn: &Connection, id: i64) -> anyhow::Result<Option<JobSummary>> {
+pub(super) fn job(conn: &Connection, id: JobId) -> anyhow::Result<Option<JobSummary>> {
     let mut jobs = summaries(
         conn,
         &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
-        &[Sql::Integer(id)],
+        &[Sql::Integer(id.0)],
     )?;
     Ok(jobs.pop())
 }
@@ -108,7 +109,7 @@ fn unit_row(r: &Row, at: usize) -> rusqlite::Result<UnitRow> {
 
 pub(super) fn detail(
     conn: &Connection,
-    id: i64,
+    id: JobId,
     page: Paging,
 ) -> anyhow::Result<Option<JobDetail>> {
     let Some(job) = job(conn, id)? else {
@@ -187,7 +188,7 @@ pub(super) fn complete_before(
     conn: &Connection,
     age: Duration,
     limit: i64,
-) -> anyhow::Result<Vec<i64>> {
+) -> anyhow::Result<Vec<JobId>> {
     let mut statement = conn.prepare_cached(
         "SELECT id FROM jobs WHERE status IN (2, 3) AND updated_at < unixepoch('subsec') - ?1
          ORDER BY id LIMIT ?2",

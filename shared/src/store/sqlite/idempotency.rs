@@ -3,6 +3,7 @@
 //! file) comes between them; the key's primary key holds one row per key whatever happens.
 //! `idempotency::decide` says what a post does with a key it finds.
 
+use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -62,7 +63,7 @@ fn read_key(conn: &Connection, key: &str) -> anyhow::Result<Option<KeyRecord>> {
             [key],
             |r| {
                 Ok((
-                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, Option<JobId>>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, f64>(2)?,
                 ))

@@ -11,6 +11,7 @@ mod progress;
 mod queries;
 mod retry;
 
+use crate::ids::{JobId, UnitId};
 use std::{
     path::Path,
     sync::{Arc, Mutex, PoisonError},
@@ -195,7 +196,7 @@ pub(super) fn classify(e: anyhow::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<i64> {
+    async fn create_job(&self, job: &NewJob, stages: Stages) -> StoreResult<JobId> {
         let job = job.clone();
         let id = self
             .with(move |conn| queries::create_job(conn, &job, stages))
@@ -226,7 +227,7 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
-    async fn job_view(&self, id: i64) -> StoreResult<Option<JobView>> {
+    async fn job_view(&self, id: JobId) -> StoreResult<Option<JobView>> {
         self.read(move |conn| Ok(browse::job(conn, id)?.map(|job| job.view)))
             .await
     }
@@ -236,7 +237,7 @@ impl Store for SqliteStore {
         self.read(move |conn| browse::list(conn, &query)).await
     }
 
-    async fn job_detail(&self, id: i64, page: Paging) -> StoreResult<Option<JobDetail>> {
+    async fn job_detail(&self, id: JobId, page: Paging) -> StoreResult<Option<JobDetail>> {
         self.read(move |conn| browse::detail(conn, id, page)).await
     }
 
@@ -245,7 +246,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn retry_job(&self, job_id: i64) -> StoreResult<Option<Result<u64, NotRetryable>>> {
+    async fn retry_job(&self, job_id: JobId) -> StoreResult<Option<Result<u64, NotRetryable>>> {
         let retried = self
             .with(move |conn| retry::retry_job(conn, job_id))
             .await?;
@@ -300,7 +301,7 @@ impl Store for SqliteStore {
         Ok(decided)
     }
 
-    async fn backlogs(&self, running: &[i64]) -> StoreResult<Vec<Backlog>> {
+    async fn backlogs(&self, running: &[UnitId]) -> StoreResult<Vec<Backlog>> {
         let running = running.to_vec();
         self.read(move |conn| actions::backlogs(conn, &running))
             .await
@@ -311,33 +312,33 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<i64>> {
+    async fn complete_jobs_older_than(&self, age: Duration, limit: i64) -> StoreResult<Vec<JobId>> {
         self.read(move |conn| browse::complete_before(conn, age, limit))
             .await
     }
 
-    async fn job_options(&self, job_id: i64) -> StoreResult<Option<Value>> {
+    async fn job_options(&self, job_id: JobId) -> StoreResult<Option<Value>> {
         self.read(move |conn| outputs::job_options(conn, job_id))
             .await
     }
 
     async fn stage_outputs_after(
         &self,
-        job_id: i64,
+        job_id: JobId,
         stage: Stage,
-        after: i64,
+        after: UnitId,
         limit: i64,
-    ) -> StoreResult<Vec<(i64, Value)>> {
+    ) -> StoreResult<Vec<(UnitId, Value)>> {
         self.read(move |conn| outputs::stage_outputs_after(conn, job_id, stage, after, limit))
             .await
     }
 
-    async fn job_outputs(&self, job_id: i64, page: Paging) -> StoreResult<Option<OutputsPage>> {
+    async fn job_outputs(&self, job_id: JobId, page: Paging) -> StoreResult<Option<OutputsPage>> {
         self.read(move |conn| outputs::job_outputs(conn, job_id, page))
             .await
     }
 
-    async fn delete_job(&self, id: i64) -> StoreResult<Option<String>> {
+    async fn delete_job(&self, id: JobId) -> StoreResult<Option<String>> {
         self.with(move |conn| queries::delete_job(conn, id)).await
     }
 
@@ -360,7 +361,7 @@ impl Store for SqliteStore {
         Ok(recorded)
     }
 
-    async fn advance_job(&self, job_id: i64) -> StoreResult<()> {
+    async fn advance_job(&self, job_id: JobId) -> StoreResult<()> {
         let max_listed = self.max_listed_outputs;
         let woke = self
             .with(move |conn| progress::advance_job(conn, job_id, max_listed))
@@ -387,7 +388,7 @@ impl Store for SqliteStore {
                 refused: None,
             });
         }
-        let sent: std::collections::HashMap<i64, i32> =
+        let sent: std::collections::HashMap<UnitId, i32> =
             units.iter().map(|u| (u.unit_id, u.attempt)).collect();
         let published = if units.is_empty() {
             Published::default()
@@ -396,7 +397,7 @@ impl Store for SqliteStore {
         };
         // The attempt sent, so a unit that failed and went back to the outbox in the meantime
         // is not marked queued in its retry's place.
-        let confirmed: Vec<(i64, i32)> = published
+        let confirmed: Vec<(UnitId, i32)> = published
             .confirmed
             .iter()
             .filter_map(|id| sent.get(id).map(|attempt| (*id, *attempt)))
@@ -405,7 +406,7 @@ impl Store for SqliteStore {
             .await?;
         failed.extend(published.failed);
         if !failed.is_empty() {
-            let jobs: std::collections::BTreeSet<i64> = failed.iter().map(|f| f.job_id).collect();
+            let jobs: std::collections::BTreeSet<JobId> = failed.iter().map(|f| f.job_id).collect();
             self.with(move |conn| queries::fail_pending(conn, &failed))
                 .await?;
             // A unit failed for good may have ended its job's stage.
@@ -424,14 +425,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn callback_delivered(&self, job_id: i64) -> StoreResult<()> {
+    async fn callback_delivered(&self, job_id: JobId) -> StoreResult<()> {
         self.with(move |conn| queries::callback_delivered(conn, job_id))
             .await
     }
 
     async fn callback_failed(
         &self,
-        job_id: i64,
+        job_id: JobId,
         error: &str,
         retry_in: Duration,
         give_up_after: Duration,
@@ -480,7 +481,7 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
-    async fn incomplete_jobs(&self) -> StoreResult<Vec<i64>> {
+    async fn incomplete_jobs(&self) -> StoreResult<Vec<JobId>> {
         self.read(queries::incomplete_jobs).await
     }
 

@@ -1,6 +1,7 @@
 //! As `postgres/outputs.rs`: a job's big options, a merge's input a page at a time, and the
 //! pages of a big job's outputs.
 
+use crate::ids::{JobId, UnitId};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -11,7 +12,7 @@ use crate::{
     store::{OutputsPage, Paging},
 };
 
-pub(super) fn job_options(conn: &mut Connection, job_id: i64) -> anyhow::Result<Option<Value>> {
+pub(super) fn job_options(conn: &mut Connection, job_id: JobId) -> anyhow::Result<Option<Value>> {
     let options: Option<String> = conn
         .query_row(
             "SELECT options FROM jobs WHERE id = ?1",
@@ -24,17 +25,17 @@ pub(super) fn job_options(conn: &mut Connection, job_id: i64) -> anyhow::Result<
 
 pub(super) fn stage_outputs_after(
     conn: &mut Connection,
-    job_id: i64,
+    job_id: JobId,
     stage: Stage,
-    after: i64,
+    after: UnitId,
     limit: i64,
-) -> anyhow::Result<Vec<(i64, Value)>> {
+) -> anyhow::Result<Vec<(UnitId, Value)>> {
     let mut query = conn.prepare_cached(
         "SELECT id, output FROM work_units
          WHERE job_id = ?1 AND stage = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
     )?;
     let rows = query.query_map(params![job_id, stage.code(), after, limit], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        Ok((r.get::<_, UnitId>(0)?, r.get::<_, Option<String>>(1)?))
     })?;
     rows.map(|row| {
         let (id, output) = row?;
@@ -45,7 +46,7 @@ pub(super) fn stage_outputs_after(
 
 pub(super) fn job_outputs(
     conn: &mut Connection,
-    job_id: i64,
+    job_id: JobId,
     query: Paging,
 ) -> anyhow::Result<Option<OutputsPage>> {
     let job = conn

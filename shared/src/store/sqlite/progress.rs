@@ -2,6 +2,7 @@
 //! write transaction is the job's lock here; what to write is decided by the state machine
 //! (`state_machine::decide` and `plan`), as for every store.
 
+use crate::ids::JobId;
 use std::collections::BTreeSet;
 
 use anyhow::Context;
@@ -36,7 +37,7 @@ pub(super) fn record_completions(
     }
     // The write transaction is every job's lock: what it sees of a stage is final, so only a
     // job whose move failed is left to the caller.
-    let jobs: BTreeSet<i64> = batch.iter().map(|c| c.job_id).collect();
+    let jobs: BTreeSet<JobId> = batch.iter().map(|c| c.job_id).collect();
     let mut ended = Vec::new();
     for job_id in jobs {
         let savepoint = tx.savepoint()?;
@@ -49,7 +50,7 @@ pub(super) fn record_completions(
             }
             Err(e) => {
                 tracing::debug!(
-                    job.id = job_id,
+                    job.id = job_id.0,
                     error = format!("{e:#}"),
                     "job not moved on with its completions; the dispatcher tries again"
                 );
@@ -139,7 +140,7 @@ fn record_in(
 
 pub(super) fn advance_job(
     conn: &mut Connection,
-    job_id: i64,
+    job_id: JobId,
     max_listed: i64,
 ) -> anyhow::Result<Woke> {
     // BEGIN IMMEDIATE takes the database's write lock: the job's lock, here.
@@ -162,7 +163,7 @@ pub(super) fn advance_job(
 /// Moves the job on; says what to wake and, when it ended the job, its action and status.
 fn advance_locked(
     conn: &Connection,
-    job_id: i64,
+    job_id: JobId,
     max_listed: i64,
 ) -> anyhow::Result<(Woke, Option<(String, JobStatus)>)> {
     let job = conn
@@ -219,7 +220,7 @@ fn advance_locked(
 /// The job's moves, inside the write transaction that is its lock.
 struct SqliteMoves<'a> {
     conn: &'a Connection,
-    job_id: i64,
+    job_id: JobId,
     action: String,
     woke: Woke,
     /// The status this transaction ended the job in.
@@ -326,7 +327,7 @@ impl SqliteMoves<'_> {
         )?;
         self.woke.callbacks = true;
         tracing::info!(
-            job.id = self.job_id,
+            job.id = self.job_id.0,
             status = status.as_str(),
             "job complete"
         );

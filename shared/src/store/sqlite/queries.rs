@@ -1,5 +1,6 @@
 //! The embedded store's statements (all but completions, in `progress.rs`).
 
+use crate::ids::{JobId, UnitId};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,7 +34,7 @@ pub(super) fn shown(text: &str) -> Value {
 /// Adds pending units of `stage` to the job.
 pub(super) fn insert_units(
     conn: &Connection,
-    job_id: i64,
+    job_id: JobId,
     action: &str,
     stage: Stage,
     inputs: &[Value],
@@ -71,7 +72,7 @@ pub(super) fn create_job(
     conn: &mut Connection,
     job: &NewJob,
     stages: Stages,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<JobId> {
     let tx = conn.transaction()?;
     let id = insert_job(&tx, job, stages)?;
     tx.commit()?;
@@ -79,7 +80,7 @@ pub(super) fn create_job(
 }
 
 /// Inserts the job and its first units (the outbox), in the caller's transaction.
-pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> anyhow::Result<i64> {
+pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> anyhow::Result<JobId> {
     conn.execute(
         "INSERT INTO jobs (action, status, options, options_bytes, has_merge, callback_url, email)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -93,7 +94,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> any
             job.email,
         ],
     )?;
-    let id = conn.last_insert_rowid();
+    let id = JobId(conn.last_insert_rowid());
     // Out of the job's row, which every completion rewrites (V11__job_inputs.sql).
     conn.execute(
         "INSERT INTO job_inputs (job_id, inputs) VALUES (?1, ?2)",
@@ -108,7 +109,7 @@ pub(super) fn insert_job(conn: &Connection, job: &NewJob, stages: Stages) -> any
     Ok(id)
 }
 
-pub(super) fn delete_job(conn: &mut Connection, id: i64) -> anyhow::Result<Option<String>> {
+pub(super) fn delete_job(conn: &mut Connection, id: JobId) -> anyhow::Result<Option<String>> {
     Ok(conn
         .query_row(
             "DELETE FROM jobs WHERE id = ?1 RETURNING action",
@@ -180,8 +181,8 @@ pub(super) fn pending_units(
     )?;
     let rows = query.query_map(params![limit, INLINE_OPTIONS_BYTES as i64], |r| {
         Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
+            r.get::<_, UnitId>(0)?,
+            r.get::<_, JobId>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i16>(3)?,
             r.get::<_, String>(4)?,
@@ -228,7 +229,7 @@ pub(super) fn fail_pending(conn: &mut Connection, units: &[Unpublishable]) -> an
              WHERE id = ?1 AND state = 'pending'",
         )?;
         for unit in units {
-            tracing::warn!(job.id = unit.job_id, work_unit.id = unit.unit_id, error = %unit.error,
+            tracing::warn!(job.id = unit.job_id.0, work_unit.id = unit.unit_id.0, error = %unit.error,
                 "a unit cannot be published; it fails");
             fail.execute(params![
                 unit.unit_id,
@@ -244,14 +245,14 @@ pub(super) fn fail_pending(conn: &mut Connection, units: &[Unpublishable]) -> an
 /// this process's in-process queue, and every start puts queued units back in the outbox
 /// (`forget_queue`), so a mark that a power loss takes away is one a restart takes away anyway.
 /// The next commit that must be durable (every other one) syncs it along.
-pub(super) fn mark_queued(conn: &mut Connection, units: &[(i64, i32)]) -> anyhow::Result<()> {
+pub(super) fn mark_queued(conn: &mut Connection, units: &[(UnitId, i32)]) -> anyhow::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let marked = mark(conn, units);
     conn.pragma_update(None, "synchronous", "FULL")?;
     marked
 }
 
-fn mark(conn: &mut Connection, units: &[(i64, i32)]) -> anyhow::Result<()> {
+fn mark(conn: &mut Connection, units: &[(UnitId, i32)]) -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut mark = tx.prepare_cached(
@@ -265,7 +266,7 @@ fn mark(conn: &mut Connection, units: &[(i64, i32)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn incomplete_jobs(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
+pub(super) fn incomplete_jobs(conn: &mut Connection) -> anyhow::Result<Vec<JobId>> {
     let mut query = conn.prepare("SELECT id FROM jobs WHERE status IN (1, 4, 5) ORDER BY id")?;
     let ids = query
         .query_map([], |r| r.get(0))?
@@ -298,7 +299,7 @@ pub(super) fn claim_callbacks(
     Ok(due)
 }
 
-pub(super) fn callback_delivered(conn: &mut Connection, job_id: i64) -> anyhow::Result<()> {
+pub(super) fn callback_delivered(conn: &mut Connection, job_id: JobId) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE jobs SET callback_state = 'delivered', callback_error = NULL WHERE id = ?1",
         params![job_id],
@@ -308,7 +309,7 @@ pub(super) fn callback_delivered(conn: &mut Connection, job_id: i64) -> anyhow::
 
 pub(super) fn callback_failed(
     conn: &mut Connection,
-    job_id: i64,
+    job_id: JobId,
     error: &str,
     retry_in: Duration,
     give_up_after: Duration,
@@ -402,7 +403,7 @@ mod tests {
         super::super::embedded::migrations::runner()
             .run(&mut conn)
             .expect("migrated");
-        mark_queued(&mut conn, &[(1, 0)]).expect("marked");
+        mark_queued(&mut conn, &[(UnitId(1), 0)]).expect("marked");
         let level: i64 = conn
             .pragma_query_value(None, "synchronous", |r| r.get(0))
             .expect("read");

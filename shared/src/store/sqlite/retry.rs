@@ -1,6 +1,7 @@
 //! Retrying a failed job, in SQLite: the decision is `state_machine::resume`; the write
 //! transaction is the job's lock.
 
+use crate::ids::JobId;
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -11,7 +12,7 @@ use crate::{
 
 pub(super) fn retry_job(
     conn: &mut Connection,
-    job_id: i64,
+    job_id: JobId,
 ) -> anyhow::Result<Option<Result<u64, NotRetryable>>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let Some(status) = tx
