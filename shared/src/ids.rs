@@ -103,8 +103,21 @@ mod tests {
 
     #[test]
     fn an_id_is_its_plain_number_on_the_wire_and_in_text() {
-        assert_eq!(serde_json::to_string(&JobId(7)).unwrap(), "7");
-        assert_eq!(serde_json::from_str::<UnitId>("12").unwrap(), UnitId(12));
+        assert_eq!(serde_json::to_string(&JobId(7)).expect("encodes"), "7");
+        assert_eq!(
+            serde_json::from_str::<UnitId>("12").expect("decodes"),
+            UnitId(12)
+        );
         assert_eq!(JobId(7).to_string(), "7");
+        assert_eq!("7".parse::<JobId>(), Ok(JobId(7)));
+        // A heartbeat's progress is a map keyed by unit: its keys stay the numbers they were.
+        let progress: std::collections::BTreeMap<UnitId, u8> = [(UnitId(3), 40)].into();
+        let encoded = serde_json::to_string(&progress).expect("encodes");
+        assert_eq!(encoded, r#"{"3":40}"#);
+        assert_eq!(
+            serde_json::from_str::<std::collections::BTreeMap<UnitId, u8>>(&encoded)
+                .expect("decodes"),
+            progress
+        );
     }
 }
