@@ -3,12 +3,12 @@
 //! units) and a merge's input when it is big (every process output, streamed page by page from
 //! the store into one file, so a million-unit job can merge). The relay publishes through this.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use crowd_shared::{
+    ids::{JobId, UnitId},
     messages::{encoded_len, WorkMessage},
     queue::{Publish, Published},
     recent::RecentIds,

@@ -1,6 +1,5 @@
 //! The `Action` trait users implement, what a stage is given, and how it fails.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -9,6 +8,7 @@ use std::{
 use async_trait::async_trait;
 use crowd_shared::{
     catalog::Stages,
+    ids::{JobId, UnitId},
     storage::{unit_key, AssetStore},
 };
 use serde_json::Value;

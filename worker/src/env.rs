@@ -1,7 +1,6 @@
 //! What every unit a worker runs shares: its actions, stores and settings, the units running
 //! now, and the link to the queue they report on.
 
-use crowd_shared::ids::JobId;
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
@@ -9,6 +8,7 @@ use std::{
 };
 
 use crowd_shared::{
+    ids::JobId,
     queue::{Queue, Reporter},
     recent::RecentIds,
     shutdown::CancellationToken,

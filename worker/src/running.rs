@@ -2,7 +2,6 @@
 //! the link drops, they keep running and report on the next link, and a redelivery of a unit
 //! still running here is taken over instead of run a second time.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::{
     collections::HashMap,
     sync::{
@@ -11,7 +10,11 @@ use std::{
     },
 };
 
-use crowd_shared::{messages::WorkMessage, queue::Acker};
+use crowd_shared::{
+    ids::{JobId, UnitId},
+    messages::WorkMessage,
+    queue::Acker,
+};
 use tokio::{sync::watch, task::AbortHandle};
 
 /// A unit stopped because its job was deleted.

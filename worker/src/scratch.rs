@@ -1,12 +1,12 @@
 //! A unit's scratch directory, made the first time something asks for it: a unit whose input
 //! is inline and whose action writes no file touches no disk at all.
 
-use crowd_shared::ids::UnitId;
 use std::{
     io,
     path::{Path, PathBuf},
 };
 
+use crowd_shared::ids::UnitId;
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
 

@@ -1,10 +1,10 @@
 //! Running one stage of one unit: a scratch directory, the input downloaded, the action
 //! called (a panic is caught), and the result turned into a completion.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::{sync::Arc, time::Instant};
 
 use crowd_shared::{
+    ids::{JobId, UnitId},
     messages::{Completion, Outcome, WorkMessage},
     status::Stage,
 };

@@ -4,10 +4,10 @@
 //! other unit runs. Its completion goes out on whatever link is up by then, and only then is the
 //! delivery acked.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::sync::Arc;
 
 use crowd_shared::{
+    ids::{JobId, UnitId},
     messages::{encoded_len, Completion, Outcome, UnitAttempt, WorkMessage},
     queue::{Acker, Delivery},
     storage::unit_prefix,

@@ -4,7 +4,6 @@
 //! queue, as an unacked message does when a broker connection dies. Nothing survives the
 //! process: the embedded store puts queued units back in its outbox at start-up.
 
-use crate::ids::JobId;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
@@ -18,6 +17,7 @@ use super::{
     Acker, ConsumerLink, Control, Delivery, Publish, Published, Queue, Reporter, WorkerLink,
 };
 use crate::{
+    ids::JobId,
     lane::Lane,
     messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage},
     shutdown::CancellationToken,

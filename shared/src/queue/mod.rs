@@ -12,7 +12,6 @@ pub mod packing;
 mod parts;
 mod publish;
 
-use crate::ids::JobId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,6 +22,7 @@ pub use self::{
     memory::MemoryQueue,
     publish::{Publish, Published, Unpublishable},
 };
+use crate::ids::JobId;
 use crate::messages::{Completion, Completions, Heartbeat, WorkMessage, WorkMessages};
 
 /// One message taken from a queue, to be settled with its acker.

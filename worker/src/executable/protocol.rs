@@ -3,9 +3,9 @@
 //! exit status becomes a failure. The README's "Actions in any language" section is the
 //! user's side of this.
 
-use crowd_shared::ids::{JobId, UnitId};
 use std::path::{Component, Path, PathBuf};
 
+use crowd_shared::ids::{JobId, UnitId};
 use serde_json::{json, Value};
 
 use crate::ActionError;

@@ -2,7 +2,6 @@
 
 pub mod wire;
 
-use crate::ids::{JobId, UnitId};
 use std::{
     collections::HashSet,
     sync::{
@@ -33,6 +32,7 @@ use super::{
 };
 use crate::{
     config::QueueType,
+    ids::{JobId, UnitId},
     messages::{Completion, Completions, Heartbeat, OneOrMany, WorkMessage, WorkMessages},
 };
 

@@ -1,7 +1,6 @@
 //! The broker side: connecting, the topology (declared in one place), queue names and
 //! confirmed publishing.
 
-use crate::ids::JobId;
 use anyhow::Context;
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
@@ -10,7 +9,7 @@ use lapin::{
 };
 use serde::Serialize;
 
-use crate::{config::QueueType, messages::WorkMessage};
+use crate::{config::QueueType, ids::JobId, messages::WorkMessage};
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;

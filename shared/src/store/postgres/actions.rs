@@ -1,6 +1,5 @@
 //! Paused actions and each action's backlog, in Postgres.
 
-use crate::ids::UnitId;
 use std::collections::HashMap;
 
 use anyhow::Context;
@@ -10,6 +9,7 @@ use tokio_postgres::Row;
 use super::{outbox::enqueue_again, rows::get};
 use crate::{
     channels,
+    ids::UnitId,
     messages::UnitAttempt,
     status::UnitState,
     store::{Backlog, PausedAction, TakenBack},

@@ -1,13 +1,13 @@
 //! Listings for people: pages of jobs, a job's units, failed units, the finishing rate, old
 //! complete jobs.
 
-use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
+use crate::ids::JobId;
 use crate::store::{
     browse::{
         FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow,

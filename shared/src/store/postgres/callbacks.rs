@@ -1,12 +1,12 @@
 //! Callback bookkeeping in Postgres.
 
-use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool_postgres::Pool;
 
 use super::rows::get;
+use crate::ids::JobId;
 use crate::store::DueCallback;
 
 pub(super) async fn claim(

@@ -4,7 +4,6 @@
 //! the job (or rolls back, and the second takes the key). `idempotency::decide` says what a
 //! post does with a key it finds.
 
-use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use super::{insert_job, rows::get};
 use crate::{
     catalog::Stages,
     idempotency::{decide, Decision, Fingerprint, KeyRecord, KeyedOutcome, KeyedPost, SWEEP_LIMIT},
+    ids::JobId,
     store::NewJob,
 };
 

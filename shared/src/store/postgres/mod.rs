@@ -17,7 +17,6 @@ mod progress;
 mod retry;
 mod rows;
 
-use crate::ids::{JobId, UnitId};
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
@@ -37,6 +36,7 @@ use super::{
 use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
+    ids::{JobId, UnitId},
     job_view::JobView,
     messages::{Completion, Heartbeat, UnitAttempt},
     shutdown::CancellationToken,

@@ -1,12 +1,12 @@
 //! Nodes (workers, as their heartbeats describe them) and the sweep for lost units, in
 //! Postgres.
 
-use crate::ids::UnitId;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
 use super::rows::get;
+use crate::ids::UnitId;
 use crate::messages::Heartbeat;
 
 pub(super) async fn record_heartbeat(pool: &Pool, beat: &Heartbeat) -> anyhow::Result<()> {

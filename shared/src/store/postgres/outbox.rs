@@ -1,6 +1,5 @@
 //! The outbox in Postgres: claiming pending units for a relay and marking them queued.
 
-use crate::ids::{JobId, UnitId};
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
@@ -11,6 +10,7 @@ use tokio_postgres::Row;
 use super::rows::get;
 use crate::{
     channels,
+    ids::{JobId, UnitId},
     lane::Lane,
     messages::{WorkMessage, INLINE_OPTIONS_BYTES},
     queue::{Publish, Published, Unpublishable},

@@ -1,13 +1,13 @@
 //! What is read a piece at a time: a job's big options (once per job), a merge's input (every
 //! process output, a page at a time) and the pages of a big job's outputs.
 
-use crate::ids::{JobId, UnitId};
 use anyhow::Context;
 use serde_json::Value;
 use tokio_postgres::Client;
 
 use super::rows::{get, shown_json};
 use crate::{
+    ids::{JobId, UnitId},
     status::{JobStatus, Stage},
     store::{OutputsPage, Paging},
 };

@@ -1,7 +1,6 @@
 //! Recording completions and moving jobs on, in Postgres. The decisions are the state
 //! machine's (`state_machine::decide` and `plan`); this file holds the locks and the SQL.
 
-use crate::ids::{JobId, UnitId};
 use std::collections::{BTreeSet, HashSet};
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use super::{
 };
 use crate::{
     channels,
+    ids::{JobId, UnitId},
     messages::{Completion, Outcome},
     state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},

@@ -1,13 +1,13 @@
 //! Retrying a failed job, in Postgres: the decision is `state_machine::resume`; this file
 //! holds the lock and the SQL.
 
-use crate::ids::JobId;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 
 use super::{outbox::notify, rows::get};
 use crate::{
     channels,
+    ids::JobId,
     state_machine::{resume, NotRetryable},
     status::{JobStatus, Stage},
 };

@@ -1,9 +1,9 @@
 //! Paused actions and each action's backlog, in SQLite: as `postgres/actions.rs`.
 
-use crate::ids::UnitId;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{
+    ids::UnitId,
     messages::UnitAttempt,
     status::UnitState,
     store::{Backlog, PausedAction, TakenBack},

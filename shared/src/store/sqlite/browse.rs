@@ -1,11 +1,11 @@
 //! Listings for people on the embedded store: as `postgres/browse.rs`.
 
-use crate::ids::JobId;
 use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, Row};
 
 use super::queries::shown;
+use crate::ids::JobId;
 use crate::store::{
     browse::{
         FailedUnit, FailedUnitPage, JobDetail, JobPage, JobQuery, JobSummary, SummaryRow, UnitRow,

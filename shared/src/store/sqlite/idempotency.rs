@@ -3,7 +3,6 @@
 //! file) comes between them; the key's primary key holds one row per key whatever happens.
 //! `idempotency::decide` says what a post does with a key it finds.
 
-use crate::ids::JobId;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +12,7 @@ use super::queries::insert_job;
 use crate::{
     catalog::Stages,
     idempotency::{decide, Decision, Fingerprint, KeyRecord, KeyedOutcome, KeyedPost, SWEEP_LIMIT},
+    ids::JobId,
     store::NewJob,
 };
 

@@ -11,7 +11,6 @@ mod progress;
 mod queries;
 mod retry;
 
-use crate::ids::{JobId, UnitId};
 use std::{
     path::Path,
     sync::{Arc, Mutex, PoisonError},
@@ -32,6 +31,7 @@ use super::{
 use crate::{
     catalog::Stages,
     idempotency::{KeyedOutcome, KeyedPost},
+    ids::{JobId, UnitId},
     job_view::JobView,
     messages::{Completion, Heartbeat, UnitAttempt},
     queue::{Publish, Published},

@@ -1,13 +1,13 @@
 //! As `postgres/outputs.rs`: a job's big options, a merge's input a page at a time, and the
 //! pages of a big job's outputs.
 
-use crate::ids::{JobId, UnitId};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::queries::{parse, shown};
 use crate::{
+    ids::{JobId, UnitId},
     status::{JobStatus, Stage},
     store::{OutputsPage, Paging},
 };

@@ -2,7 +2,6 @@
 //! write transaction is the job's lock here; what to write is decided by the state machine
 //! (`state_machine::decide` and `plan`), as for every store.
 
-use crate::ids::JobId;
 use std::collections::BTreeSet;
 
 use anyhow::Context;
@@ -11,6 +10,7 @@ use serde_json::Value;
 
 use super::{queries, Woke};
 use crate::{
+    ids::JobId,
     messages::Completion,
     state_machine::{decide, plan, stage_of, CompletionDecision, Failure, Move, Tally, UnitFacts},
     status::{JobStatus, Stage, UnitState},

@@ -1,6 +1,5 @@
 //! The embedded store's statements (all but completions, in `progress.rs`).
 
-use crate::ids::{JobId, UnitId};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +8,7 @@ use serde_json::Value;
 
 use crate::{
     catalog::Stages,
+    ids::{JobId, UnitId},
     lane::Lane,
     messages::{Heartbeat, WorkMessage, INLINE_OPTIONS_BYTES},
     queue::Unpublishable,

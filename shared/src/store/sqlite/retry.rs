@@ -1,11 +1,11 @@
 //! Retrying a failed job, in SQLite: the decision is `state_machine::resume`; the write
 //! transaction is the job's lock.
 
-use crate::ids::JobId;
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{
+    ids::JobId,
     state_machine::{resume, NotRetryable},
     status::{JobStatus, Stage},
 };
