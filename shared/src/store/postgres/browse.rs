@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::{types::ToSql, Client, Row};
 
 use super::rows::{get, shown_json};
@@ -58,14 +59,19 @@ fn summary(row: &Row) -> anyhow::Result<JobSummary> {
     })
 }
 
-pub(super) async fn job(client: &Client, id: JobId) -> anyhow::Result<Option<JobSummary>> {
-    let mut jobs = summaries(
-        client,
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
-        &[&id],
-    )
-    .await?;
-    Ok(jobs.pop())
+/// One job: what every client polls, so prepared once per connection and read in one round
+/// trip.
+pub(super) async fn job(
+    client: &impl GenericClient,
+    id: JobId,
+) -> anyhow::Result<Option<JobSummary>> {
+    let sql = summaries_sql(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"));
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(&statement, &[&id])
+        .await
+        .context("reading a job")?;
+    row.as_ref().map(summary).transpose()
 }
 
 pub(super) async fn list(client: &Client, query: &JobQuery) -> anyhow::Result<JobPage> {
@@ -95,7 +101,7 @@ const UNIT_COLUMNS: &str = "u.id, u.stage, u.state, u.attempts, u.input, u.outpu
      EXTRACT(EPOCH FROM COALESCE(u.finished_at, u.updated_at))::float8 AS updated_at";
 
 pub(super) async fn detail(
-    client: &Client,
+    client: &impl GenericClient,
     id: JobId,
     page: Paging,
 ) -> anyhow::Result<Option<JobDetail>> {

@@ -375,9 +375,12 @@ async fn insert_job(
 ) -> anyhow::Result<JobId> {
     let row = tx
         .query_one(
-            "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
-                               callback_url, email)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &tx.prepare_cached(
+                "INSERT INTO jobs (action, status, inputs, options, options_bytes, has_merge,
+                                   callback_url, email)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .await?,
             &[
                 &job.action,
                 &JobStatus::initial(stages.split).code(),

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::Context;
 use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
-use tokio_postgres::Row;
+use tokio_postgres::{types::Type, Row};
 
 use super::rows::get;
 use crate::{
@@ -34,8 +34,9 @@ pub(super) async fn relay_pending(
     // completion recording one never waits for a relay's broker round trip, while a job being
     // deleted (which cascades through units to the outbox) is skipped now, or waits for this
     // relay instead of deadlocking with it.
+    // Typed statements over a batch: each planned for its parameters, in one round trip.
     let rows = tx
-        .query(
+        .query_typed(
             // Big options are left out unread (they travel once per job, by reference).
             "SELECT o.seq, u.id, u.job_id, u.action, u.stage, u.input, u.attempts, u.lane,
                     u.state = 'pending' AS waiting,
@@ -46,7 +47,10 @@ pub(super) async fn relay_pending(
              LIMIT $1
              FOR UPDATE OF o SKIP LOCKED
              FOR KEY SHARE OF u SKIP LOCKED",
-            &[&limit, &(INLINE_OPTIONS_BYTES as i32)],
+            &[
+                (&limit, Type::INT8),
+                (&(INLINE_OPTIONS_BYTES as i32), Type::INT4),
+            ],
         )
         .await
         .context("claiming pending units")?;
@@ -92,9 +96,12 @@ pub(super) async fn relay_pending(
     // outbox for the next round.
     done_seqs.extend(published.confirmed.iter().filter_map(|id| seq_of.get(id)));
     done_seqs.extend(failed.iter().filter_map(|f| seq_of.get(&f.unit_id)));
-    tx.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&done_seqs])
-        .await
-        .context("taking units out of the outbox")?;
+    tx.execute_typed(
+        "DELETE FROM outbox WHERE seq = ANY($1)",
+        &[(&done_seqs, Type::INT8_ARRAY)],
+    )
+    .await
+    .context("taking units out of the outbox")?;
     // Queued only if still the attempt that was sent: a unit retried meanwhile (its worker
     // answered before this commit) is pending again with its own outbox row.
     let attempts: Vec<i32> = published
@@ -105,14 +112,17 @@ pub(super) async fn relay_pending(
     // SKIP LOCKED: a unit locked now is being recorded (its worker answered already) or its
     // job is ending; either way `queued` would be wrong, and waiting for it could deadlock with
     // a batch of completions locking the same units in another order.
-    tx.execute(
+    tx.execute_typed(
         "WITH locked AS (
              SELECT id, attempts FROM work_units WHERE id = ANY($1) AND state = 'pending'
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE work_units u SET state = 'queued'
          FROM locked l JOIN unnest($1::int8[], $2::int4[]) AS p(id, attempt) ON p.id = l.id
          WHERE u.id = l.id AND l.attempts = p.attempt",
-        &[&published.confirmed, &attempts],
+        &[
+            (&published.confirmed, Type::INT8_ARRAY),
+            (&attempts, Type::INT4_ARRAY),
+        ],
     )
     .await
     .context("marking units queued")?;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use serde_json::Value;
-use tokio_postgres::Client;
+use tokio_postgres::{types::Type, Client};
 
 use super::rows::{get, shown_json};
 use crate::{
@@ -28,10 +28,15 @@ pub(super) async fn stage_outputs_after(
     limit: i64,
 ) -> anyhow::Result<Vec<(UnitId, Value)>> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT id, output FROM work_units
              WHERE job_id = $1 AND stage = $2 AND id > $3 ORDER BY id LIMIT $4",
-            &[&job_id, &stage.code(), &after, &limit],
+            &[
+                (&job_id, Type::INT8),
+                (&stage.code(), Type::INT2),
+                (&after, Type::INT8),
+                (&limit, Type::INT8),
+            ],
         )
         .await
         .context("reading a stage's outputs")?;

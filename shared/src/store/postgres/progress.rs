@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use anyhow::Context;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde_json::Value;
+use tokio_postgres::types::Type;
 
 use super::{
     outbox::{enqueue_again, insert_units, notify},
@@ -103,7 +104,7 @@ async fn record_successes(
     // unnamed statement is planned with its parameters). A generic plan guesses ten, and for
     // a batch of thousands joins every completion with every unit.
     let rows = tx
-        .query(
+        .query_typed(
             "UPDATE work_units u SET state = 'succeeded', output = c.output, time = c.time,
                  attempts = u.attempts + 1, finished_at = now()
              FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::jsonb[], $5::float8[])
@@ -112,12 +113,12 @@ async fn record_successes(
                AND u.state IN ('pending', 'queued') AND u.stage <> $6
              RETURNING u.id, u.attempts - 1",
             &[
-                &ids,
-                &jobs,
-                &attempts,
-                &outputs,
-                &times,
-                &Stage::Split.code(),
+                (&ids, Type::INT8_ARRAY),
+                (&jobs, Type::INT8_ARRAY),
+                (&attempts, Type::INT4_ARRAY),
+                (&outputs, Type::JSONB_ARRAY),
+                (&times, Type::FLOAT8_ARRAY),
+                (&Stage::Split.code(), Type::INT2),
             ],
         )
         .await?;
@@ -339,9 +340,13 @@ async fn stage_outputs(
 ) -> anyhow::Result<Outputs> {
     // Row by row, so one output that cannot be read shows as a note instead of failing them all.
     let rows = tx
-        .query(
+        .query_typed(
             "SELECT output FROM work_units WHERE job_id = $1 AND stage = $2 ORDER BY id LIMIT $3",
-            &[&job_id, &stage.code(), &limit],
+            &[
+                (&job_id, Type::INT8),
+                (&stage.code(), Type::INT2),
+                (&limit, Type::INT8),
+            ],
         )
         .await?;
     let total = if (rows.len() as i64) < limit {
