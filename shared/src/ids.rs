@@ -30,12 +30,6 @@ macro_rules! id {
             }
         }
 
-        impl From<i64> for $name {
-            fn from(id: i64) -> Self {
-                $name(id)
-            }
-        }
-
         impl From<$name> for i64 {
             fn from(id: $name) -> i64 {
                 id.0

@@ -53,7 +53,7 @@ pub fn job(inputs: Value) -> NewJob {
 }
 
 /// Relays what is pending and returns it.
-async fn relay(store: &Arc<dyn Store>) -> Vec<WorkMessage> {
+pub async fn relay(store: &Arc<dyn Store>) -> Vec<WorkMessage> {
     let mut broker = Broker::default();
     store
         .relay_pending(100, 3, &mut broker)
@@ -62,7 +62,7 @@ async fn relay(store: &Arc<dyn Store>) -> Vec<WorkMessage> {
     broker.received
 }
 
-fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
+pub fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
     Completion {
         unit_id: unit.unit_id,
         job_id: unit.job_id,
@@ -74,7 +74,7 @@ fn succeeded(unit: &WorkMessage, output: Value) -> Completion {
     }
 }
 
-fn failed(unit: &WorkMessage) -> Completion {
+pub fn failed(unit: &WorkMessage) -> Completion {
     Completion {
         outcome: Outcome::failed(format!("boom {}", unit.attempt), true),
         ..succeeded(unit, Value::Null)

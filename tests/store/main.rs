@@ -178,6 +178,99 @@ async fn a_delete_rolled_back_by_a_deadlock_is_tried_again() {
     assert!(store.job_view(id).await.expect("view").is_none());
 }
 
+/// Two batches recording completions of the same two jobs, each with the other's job first:
+/// each batch locks a job (its unit counts), then needs the other's. Recording takes a batch's
+/// jobs in id order first, so one batch waits for the other, where both used to hold on until
+/// Postgres rolled one back and the batch went back to the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_sharing_jobs_in_opposite_orders_wait_for_each_other() {
+    let (store, _guard, url) = postgres_at().await;
+    let first = store
+        .create_job(
+            &contract::job(serde_json::json!(["a", "b"])),
+            contract::PLAIN,
+        )
+        .await
+        .expect("create");
+    let second = store
+        .create_job(
+            &contract::job(serde_json::json!(["c", "d"])),
+            contract::PLAIN,
+        )
+        .await
+        .expect("create");
+    let units = contract::relay(&store).await;
+    let of = |job| {
+        units
+            .iter()
+            .filter(|u| u.job_id == job)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (ones, twos) = (of(first), of(second));
+    let config = tokio_postgres::Config::from_str(&url).expect("database URL");
+    let (mut holder, conn) = config.connect(NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    let (watch, conn) = config.connect(NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    let waiting = || async {
+        watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("locks")
+            .get::<_, i64>(0)
+    };
+    // Holds the unit whose failure batch A records second, so A stops there.
+    let hold = holder.transaction().await.expect("begin");
+    hold.execute(
+        "SELECT 1 FROM work_units WHERE id = $1 FOR UPDATE",
+        &[&ones[1].unit_id],
+    )
+    .await
+    .expect("lock the unit");
+    let record = |batch: Vec<crowd::shared::messages::Completion>| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_completions(&batch, 1).await })
+    };
+    // A: a unit of the second job succeeds, then a unit of the first fails for good.
+    let a = record(vec![
+        contract::succeeded(&twos[0], serde_json::json!(1)),
+        contract::failed(&ones[1]),
+    ]);
+    while waiting().await < 1 {
+        tokio::task::yield_now().await;
+    }
+    // B: the other way round.
+    let b = record(vec![
+        contract::succeeded(&ones[0], serde_json::json!(1)),
+        contract::failed(&twos[1]),
+    ]);
+    while waiting().await < 2 {
+        tokio::task::yield_now().await;
+    }
+    hold.rollback().await.expect("release the unit");
+    for (name, batch) in [("A", a), ("B", b)] {
+        let recorded = batch.await.expect("join").unwrap_or_else(|e| {
+            panic!("batch {name} was not recorded: {e:#}");
+        });
+        assert_eq!(recorded.applied.len(), 2);
+        for job in recorded.to_advance {
+            store.advance_job(job).await.expect("advance");
+        }
+    }
+    for job in [first, second] {
+        let view = store.job_view(job).await.expect("view").expect("exists");
+        assert_eq!(
+            view.status, "failed",
+            "job {job} ended with its failed unit"
+        );
+    }
+}
+
 /// A database server that accepts connections and never answers (a hung or overloaded host):
 /// the store says it is unavailable within seconds instead of holding its caller forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

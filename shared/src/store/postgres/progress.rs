@@ -21,6 +21,10 @@ use crate::{
     store::{Applied, Outputs, Recorded},
 };
 
+/// Jobs moved on in one transaction at most, each in a savepoint: past 64 subtransactions a
+/// Postgres backend's cache of them overflows, and every other session's snapshot pays for it.
+const MOVES_PER_COMMIT: usize = 32;
+
 /// Records a batch of completions in one transaction, and moves on in it each job whose stage
 /// it sees end: one commit for a one-unit stage's answer and its job's next step.
 pub(super) async fn record_completions(
@@ -31,6 +35,18 @@ pub(super) async fn record_completions(
 ) -> anyhow::Result<Recorded> {
     let mut client = pool.get().await.context("getting a Postgres connection")?;
     let mut tx = client.transaction().await?;
+    // Every job of the batch is locked first, in id order. The statements below lock them again
+    // in batch order (the unit counts' trigger, the moves), and two batches sharing jobs (two
+    // dispatchers, or one recording batches side by side) would otherwise each hold a job the
+    // other needs until Postgres rolled one back.
+    let jobs: BTreeSet<JobId> = batch.iter().map(|c| c.job_id).collect();
+    let job_ids: Vec<JobId> = jobs.iter().copied().collect();
+    tx.execute_typed(
+        "SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        &[(&job_ids, Type::INT8_ARRAY)],
+    )
+    .await
+    .context("locking the batch's jobs")?;
     // The common case, process or merge units that succeeded, in one statement for the whole
     // batch; its WHERE is the whole staleness check. Anything else (a split, a failure, a stale
     // answer) takes the per-unit path below, in the same transaction.
@@ -45,16 +61,17 @@ pub(super) async fn record_completions(
         };
         recorded.applied.push(outcome);
     }
-    // In job order, so two dispatchers lock the jobs they share in the same order.
-    let jobs: BTreeSet<JobId> = batch.iter().map(|c| c.job_id).collect();
     let mut ended = Vec::new();
+    let mut moved_here = 0;
     for job_id in jobs {
         // Units another transaction recorded but has not committed still look waiting here:
-        // that job goes to the caller, whose `advance_job` after the commit sees them.
-        if !stage_done(&tx, job_id).await? {
+        // that job goes to the caller, whose `advance_job` after the commit sees them. So does
+        // a job past `MOVES_PER_COMMIT`.
+        if moved_here == MOVES_PER_COMMIT || !stage_done(&tx, job_id).await? {
             recorded.to_advance.insert(job_id);
             continue;
         }
+        moved_here += 1;
         // A job whose move fails is rolled back alone, and left to the caller.
         let savepoint = tx.savepoint("advance").await?;
         match advance_locked(&savepoint, job_id, max_listed).await {
@@ -68,7 +85,9 @@ pub(super) async fn record_completions(
                     error = format!("{e:#}"),
                     "job not moved on with its completions; the dispatcher tries again"
                 );
-                savepoint.rollback().await?;
+                savepoint.rollback().await.with_context(|| {
+                    format!("rolling back job {job_id}'s move, which failed: {e:#}")
+                })?;
                 recorded.to_advance.insert(job_id);
             }
         }
