@@ -75,6 +75,26 @@ impl Drop for DropDatabase {
     }
 }
 
+/// Returns once `sessions` sessions of the test's database wait for a lock: the schedule a
+/// test sets up with held row locks has reached the point it wants.
+async fn until_waiting_for_locks(watch: &tokio_postgres::Client, sessions: i64) {
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("locks")
+            .get(0);
+        if waiting >= sessions {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Runs one contract test body on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
@@ -152,19 +172,7 @@ async fn a_delete_rolled_back_by_a_deadlock_is_tried_again() {
     // The delete holds the job and waits for the unit; the completion now needs the job.
     let (watch, conn) = config.connect(NoTls).await.expect("connect");
     tokio::spawn(conn);
-    while watch
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            &[],
-        )
-        .await
-        .expect("locks")
-        .get::<_, i64>(0)
-        == 0
-    {
-        tokio::task::yield_now().await;
-    }
+    until_waiting_for_locks(&watch, 1).await;
     completion
         .execute("SELECT 1 FROM jobs WHERE id = $1 FOR KEY SHARE", &[&id])
         .await
@@ -213,17 +221,6 @@ async fn batches_sharing_jobs_in_opposite_orders_wait_for_each_other() {
     tokio::spawn(conn);
     let (watch, conn) = config.connect(NoTls).await.expect("connect");
     tokio::spawn(conn);
-    let waiting = || async {
-        watch
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .expect("locks")
-            .get::<_, i64>(0)
-    };
     // Holds the unit whose failure batch A records second, so A stops there.
     let hold = holder.transaction().await.expect("begin");
     hold.execute(
@@ -241,17 +238,13 @@ async fn batches_sharing_jobs_in_opposite_orders_wait_for_each_other() {
         contract::succeeded(&twos[0], serde_json::json!(1)),
         contract::failed(&ones[1]),
     ]);
-    while waiting().await < 1 {
-        tokio::task::yield_now().await;
-    }
+    until_waiting_for_locks(&watch, 1).await;
     // B: the other way round.
     let b = record(vec![
         contract::succeeded(&ones[0], serde_json::json!(1)),
         contract::failed(&twos[1]),
     ]);
-    while waiting().await < 2 {
-        tokio::task::yield_now().await;
-    }
+    until_waiting_for_locks(&watch, 2).await;
     hold.rollback().await.expect("release the unit");
     for (name, batch) in [("A", a), ("B", b)] {
         let recorded = batch.await.expect("join").unwrap_or_else(|e| {
