@@ -83,14 +83,9 @@ pub fn failed(unit: &WorkMessage) -> Completion {
 
 /// Records a completion and moves its job on, as the dispatcher does.
 async fn apply(store: &Arc<dyn Store>, c: &Completion) -> Applied {
-    let recorded = store
-        .record_completions(std::slice::from_ref(c), 2)
+    crowd_dispatcher::job_progress::apply_completion(store.as_ref(), c, 2)
         .await
-        .expect("record");
-    for job_id in recorded.to_advance {
-        store.advance_job(job_id).await.expect("advance");
-    }
-    recorded.applied[0]
+        .expect("record and move on")
 }
 
 pub async fn a_job_with_a_merge_runs_to_success(store: Arc<dyn Store>) {
